@@ -1,0 +1,48 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "TokenCache",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "TokenCache", targets: ["TokenCache"]),
+        .library(name: "CacheBackends", targets: ["CacheBackends"]),
+        .library(name: "MSALLite", targets: ["MSALLite"]),
+        .executable(name: "tokencache", targets: ["tokencache"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+    ],
+    targets: [
+        // Pure Swift: the MSAL schema, the byte-exact JSON codec and the indexed queries.
+        .target(
+            name: "TokenCache",
+            dependencies: [.product(name: "OrderedCollections", package: "swift-collections")]
+        ),
+        // Where a cache lives: files today; encrypted files, keyrings and databases grow here.
+        .target(name: "CacheBackends", dependencies: ["TokenCache"]),
+        // Token acquisition on top of the cache: authorities today; flows grow here.
+        .target(name: "MSALLite", dependencies: ["TokenCache"]),
+        .executableTarget(
+            name: "tokencache",
+            dependencies: [
+                "TokenCache", "CacheBackends", "MSALLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "TokenCacheTests", dependencies: ["TokenCache"]),
+        .testTarget(name: "CacheBackendsTests", dependencies: ["CacheBackends", "TokenCache"]),
+        .testTarget(name: "MSALLiteTests", dependencies: ["MSALLite", "TokenCache"]),
+        .testTarget(name: "tokencacheTests", dependencies: ["tokencache", "TokenCache", "MSALLite"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
+    settings.append(.enableUpcomingFeature("InternalImportsByDefault"))
+    target.swiftSettings = settings
+}

@@ -1,0 +1,53 @@
+/// The error thrown by the CacheBackends module.
+///
+/// Messages name the store and say what to do; they never contain tokens or keys.
+public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
+    /// What kind of problem this is. New codes may be added.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        enum Storage: Hashable, Sendable {
+            case unavailable, permissionDenied, insecurePath, invalidSpec, ioFailure
+        }
+
+        let storage: Storage
+
+        /// The store cannot be reached (a missing folder that cannot be created, a full disk).
+        public static let unavailable = Code(storage: .unavailable)
+        /// The operating system refused access.
+        public static let permissionDenied = Code(storage: .permissionDenied)
+        /// The path is a symbolic link or belongs to another user, so it is not trusted.
+        public static let insecurePath = Code(storage: .insecurePath)
+        /// A store specification string could not be understood.
+        public static let invalidSpec = Code(storage: .invalidSpec)
+        /// Reading or writing failed.
+        public static let ioFailure = Code(storage: .ioFailure)
+
+        public var description: String {
+            switch storage {
+            case .unavailable: return "storage unavailable"
+            case .permissionDenied: return "permission denied"
+            case .insecurePath: return "insecure path"
+            case .invalidSpec: return "invalid store"
+            case .ioFailure: return "I/O error"
+            }
+        }
+    }
+
+    /// The kind of problem.
+    public let code: Code
+    /// The store or path involved.
+    public let location: String
+    /// What went wrong and what to do.
+    public let reason: String
+    /// The `errno` value, when a system call failed.
+    public let errno: Int32?
+
+    /// Creates an error.
+    public init(code: Code, location: String, reason: String, errno: Int32? = nil) {
+        self.code = code
+        self.location = location
+        self.reason = reason
+        self.errno = errno
+    }
+
+    public var description: String { "\(location): \(code): \(reason)" }
+}

@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+public import Foundation
+public import TokenCache
+
+/// A plain MSAL JSON file, in the layout of msal-extensions' `FilePersistence`, so MSAL
+/// Python apps read and write the same file.
+///
+/// Writes are atomic and durable: a temporary file in the same folder, created 0600, is
+/// written and synced, renamed over the cache, and the folder is synced. A missing folder
+/// is created 0700. A cache path that is a symbolic link, or owned by another user, is
+/// refused.
+public struct FileStorage: CacheStorage {
+    /// The cache file's path.
+    public let path: String
+    public var location: String { path }
+    public var isEncrypted: Bool { false }
+
+    /// Creates a store for the file at `path` (a leading `~` is expanded).
+    public init(path: String) {
+        self.path = (path as NSString).expandingTildeInPath
+    }
+
+    public func load() throws -> Data? {
+        try checkPath()
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw POSIX.error(errno, path, "open the cache for reading")
+        }
+        defer { close(fd) }
+        return try POSIX.readAll(fd, path: path)
+    }
+
+    public func save(_ data: Data) throws {
+        let folder = (path as NSString).deletingLastPathComponent
+        try POSIX.makeDirectory(folder.isEmpty ? "." : folder)
+        try checkPath()
+        let name = (path as NSString).lastPathComponent
+        let temporary = (folder.isEmpty ? "" : folder + "/") + ".\(name).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw POSIX.error(errno, temporary, "create a temporary file beside the cache") }
+        var renamed = false
+        defer {
+            if !renamed { unlink(temporary) }
+        }
+        do {
+            defer { close(fd) }
+            try POSIX.writeAll(fd, data, path: temporary)
+            _ = try POSIX.retrying(temporary, "flush to disk") { fsync(fd) }
+        }
+        _ = try POSIX.retrying(path, "replace the cache") { rename(temporary, path) }
+        renamed = true
+        let dirfd = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirfd >= 0 {
+            _ = fsync(dirfd)
+            close(dirfd)
+        }
+    }
+
+    public func changeToken() throws -> StorageChangeToken? {
+        guard let info = try POSIX.lstatIfPresent(path) else { return nil }
+        return StorageChangeToken([
+            Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_size),
+            Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
+        ])
+    }
+
+    public func remove() throws {
+        if unlink(path) != 0, errno != ENOENT { throw POSIX.error(errno, path, "delete the cache") }
+    }
+
+    private func checkPath() throws(CacheStorageError) {
+        guard let info = try POSIX.lstatIfPresent(path) else { return }
+        if POSIX.isSymlink(info) {
+            throw CacheStorageError(code: .insecurePath, location: path, reason: "the cache path is a symbolic link, which is refused so tokens cannot be redirected. Point the store at the real file")
+        }
+        if info.st_uid != geteuid() {
+            throw CacheStorageError(code: .insecurePath, location: path, reason: "the cache file belongs to another user (uid \(info.st_uid)). Use your own cache file")
+        }
+    }
+}

@@ -1,0 +1,88 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// Thin wrappers over the POSIX calls the file stores use. Every call retries `EINTR` and
+/// turns a failure into a ``CacheStorageError`` that names the path.
+enum POSIX {
+    static func error(_ code: Int32, _ path: String, _ action: String) -> CacheStorageError {
+        let message = String(cString: strerror(code))
+        switch code {
+        case EACCES, EPERM:
+            return CacheStorageError(code: .permissionDenied, location: path, reason: "cannot \(action): \(message). Check the owner and mode of the file and its folder", errno: code)
+        case ENOSPC, EDQUOT, EROFS:
+            return CacheStorageError(code: .unavailable, location: path, reason: "cannot \(action): \(message). Free space or choose a writable location", errno: code)
+        default:
+            return CacheStorageError(code: .ioFailure, location: path, reason: "cannot \(action): \(message)", errno: code)
+        }
+    }
+
+    /// Calls `body` until it does not fail with `EINTR`; throws for any other failure.
+    static func retrying<T: BinaryInteger>(_ path: String, _ action: String, _ body: () -> T) throws(CacheStorageError) -> T {
+        while true {
+            let result = body()
+            if result != -1 { return result }
+            let code = Glibc.errno
+            if code == EINTR { continue }
+            throw error(code, path, action)
+        }
+    }
+
+    /// `lstat`, or `nil` when the path does not exist. The corresponding C function is `lstat`.
+    static func lstatIfPresent(_ path: String) throws(CacheStorageError) -> stat? {
+        var info = stat()
+        if lstat(path, &info) == 0 { return info }
+        if Glibc.errno == ENOENT { return nil }
+        throw error(Glibc.errno, path, "inspect the path")
+    }
+
+    static func isSymlink(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFLNK }
+    static func isDirectory(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFDIR }
+
+    /// Creates `path` and its missing parents with mode 0700 (whatever the umask).
+    static func makeDirectory(_ path: String) throws(CacheStorageError) {
+        if let info = try lstatIfPresent(path) {
+            guard isDirectory(info) else {
+                throw CacheStorageError(code: .unavailable, location: path, reason: "the cache folder exists but is not a folder")
+            }
+            return
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path { try makeDirectory(parent) }
+        if mkdir(path, 0o700) != 0, Glibc.errno != EEXIST { throw error(Glibc.errno, path, "create the folder") }
+        _ = chmod(path, 0o700)
+    }
+
+    /// Writes all of `data` to `fd`.
+    static func writeAll(_ fd: Int32, _ data: Data, path: String) throws {
+        try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
+            var offset = 0
+            while offset < buffer.count {
+                let written = try retrying(path, "write") { write(fd, buffer.baseAddress! + offset, buffer.count - offset) }
+                offset += written
+            }
+        }
+    }
+
+    /// Reads the whole file open at `fd`.
+    static func readAll(_ fd: Int32, path: String) throws -> Data {
+        var info = stat()
+        _ = try retrying(path, "inspect") { fstat(fd, &info) }
+        var data = Data(count: Int(info.st_size))
+        var total = 0
+        let chunk = 1 << 20
+        while true {
+            if total == data.count { data.count += chunk }
+            let got = try data.withUnsafeMutableBytes { (buffer: UnsafeMutableRawBufferPointer) in
+                try retrying(path, "read") { read(fd, buffer.baseAddress! + total, buffer.count - total) }
+            }
+            if got == 0 { break }
+            total += got
+        }
+        data.count = total
+        return data
+    }
+}

@@ -1,0 +1,145 @@
+import OrderedCollections
+
+/// The whole cache document: the five known sections (indexed) and any other top-level
+/// member, all in file order.
+struct CacheDocument: Sendable {
+    /// Top-level member names in file order; new sections are appended.
+    private(set) var order: [String] = []
+    private(set) var opaque: [String: JSONValue] = [:]
+    var accessTokens = EntrySection(type: .accessToken)
+    var refreshTokens = EntrySection(type: .refreshToken)
+    var idTokens = EntrySection(type: .idToken)
+    var accounts = EntrySection(type: .account)
+    var appMetadata = EntrySection(type: .appMetadata)
+
+    init() {}
+
+    static func isKnown(_ name: String) -> Bool {
+        CredentialType.allCases.contains(CredentialType(rawValue: name))
+    }
+
+    func section(_ type: CredentialType) -> EntrySection {
+        switch type {
+        case .accessToken: return accessTokens
+        case .refreshToken: return refreshTokens
+        case .idToken: return idTokens
+        case .account: return accounts
+        default: return appMetadata
+        }
+    }
+
+    /// Runs `body` on a known section, creating it (at the end of the document) first, as
+    /// MSAL Python's `modify()` does.
+    mutating func withSection<R>(_ type: CredentialType, _ body: (inout EntrySection) -> R) -> R {
+        if !order.contains(type.rawValue) { order.append(type.rawValue) }
+        switch type {
+        case .accessToken: return body(&accessTokens)
+        case .refreshToken: return body(&refreshTokens)
+        case .idToken: return body(&idTokens)
+        case .account: return body(&accounts)
+        default: return body(&appMetadata)
+        }
+    }
+
+    var entryCount: Int {
+        accessTokens.count + refreshTokens.count + idTokens.count + accounts.count + appMetadata.count
+    }
+
+    // MARK: - Reading
+
+    /// Builds a document from parsed JSON, checking the parts of the schema MSAL Python
+    /// relies on.
+    init(json: JSONValue) throws(TokenCacheError) {
+        guard case .object(let top) = json else {
+            throw TokenCacheError(code: .invalidSchema, reason: "the top level is \(json.typeName), but an MSAL cache is a JSON object")
+        }
+        for (name, value) in top.storage {
+            order.append(name)
+            guard CacheDocument.isKnown(name) else {
+                opaque[name] = value
+                continue
+            }
+            let type = CredentialType(rawValue: name)
+            guard case .object(let members) = value else {
+                throw TokenCacheError(code: .invalidSchema, reason: "section \"\(name)\" is \(value.typeName), but it must be an object")
+            }
+            var section = EntrySection(type: type)
+            for (key, entry) in members.storage {
+                guard case .object(let fields) = entry else {
+                    throw TokenCacheError(code: .invalidSchema, reason: "entry \"\(key)\" in section \"\(name)\" is \(entry.typeName), but it must be an object")
+                }
+                try SchemaRules.check(fields, type: type, key: key)
+                section.upsert(fields, forKey: key)
+            }
+            switch type {
+            case .accessToken: accessTokens = section
+            case .refreshToken: refreshTokens = section
+            case .idToken: idTokens = section
+            case .account: accounts = section
+            default: appMetadata = section
+            }
+        }
+    }
+
+    // MARK: - Writing
+
+    /// The document as MSAL Python's `serialize()` writes it.
+    func serialized(capacityHint: Int = 0) -> [UInt8] {
+        var writer = PythonJSONWriter(reservingCapacity: capacityHint)
+        writer.writeMembers(count: order.count, level: 0) { writer in
+            for name in order {
+                if let value = opaque[name] {
+                    writer.append(member: name, value: value, level: 1)
+                    continue
+                }
+                let section = self.section(CredentialType(rawValue: name))
+                writer.appendMember(name, level: 1) { writer in
+                    writer.writeMembers(count: section.count, level: 1) { writer in
+                        for (key, fields) in section.entries {
+                            writer.appendMember(key, level: 2) { writer in writer.writeObject(fields, level: 2) }
+                        }
+                    }
+                }
+            }
+        }
+        return writer.output
+    }
+}
+
+/// The field rules a cache must follow for MSAL Python to work with it.
+enum SchemaRules {
+    static let stringFields: Set<String> = [
+        FieldName.credentialType, FieldName.secret, FieldName.homeAccountID, FieldName.environment,
+        FieldName.clientID, FieldName.realm, FieldName.target, FieldName.tokenType, FieldName.keyID,
+        FieldName.extCacheKey, FieldName.familyID, FieldName.localAccountID, FieldName.username,
+        FieldName.authorityType, FieldName.accountSource,
+    ]
+    static let timeFields: Set<String> = [
+        FieldName.cachedAt, FieldName.expiresOn, FieldName.extendedExpiresOn, FieldName.refreshOn,
+        FieldName.lastModificationTime,
+    ]
+
+    static func check(_ fields: JSONObject, type: CredentialType, key: String) throws(TokenCacheError) {
+        func fail(_ problem: String) -> TokenCacheError {
+            TokenCacheError(code: .invalidSchema, reason: "entry \"\(key)\" in section \"\(type)\": \(problem)")
+        }
+        for (name, value) in fields.storage {
+            if stringFields.contains(name) {
+                switch value {
+                case .string, .null: break
+                default: throw fail("field \"\(name)\" is \(value.typeName), but it must be a string")
+                }
+            } else if timeFields.contains(name), PythonText.int(value) == nil {
+                throw fail("field \"\(name)\" is not a whole number of seconds")
+            }
+        }
+        if type == .accessToken {
+            if fields[FieldName.expiresOn] == nil {
+                throw fail("the access token has no \"expires_on\", which MSAL Python requires")
+            }
+            if fields[FieldName.target] == .null {
+                throw fail("field \"target\" is null, but it must be a string")
+            }
+        }
+    }
+}

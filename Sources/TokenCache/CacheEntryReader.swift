@@ -1,0 +1,52 @@
+/// The point lookups a cache store answers. The query semantics in ``CacheQueries`` are
+/// written against this protocol, so an in-memory cache and a row store (SQLite,
+/// PostgreSQL) give the same answers while each fetches only the entries involved.
+///
+/// ## Implementation requirements
+/// - Every method returns entries in the store's file (insertion) order.
+/// - An entry matches a field only when it has that field with exactly that string value
+///   (or null, for a `nil` home account id); a missing field never matches.
+public protocol CacheEntryReader {
+    /// The error a lookup can fail with (`Never` for an in-memory cache).
+    associatedtype Failure: Error
+    /// The access tokens of one home account (or app, for `nil`) for one client in one
+    /// environment and realm.
+    func accessTokens(homeAccountID: String?, environment: String, clientID: String, realm: String) throws(Failure) -> [AccessToken]
+    /// The entry stored under `key` in the AccessToken section.
+    func accessToken(key: String) throws(Failure) -> AccessToken?
+    /// The entries of one section owned by a home account in an environment.
+    func entries<Entry: CacheEntry>(_ type: Entry.Type, homeAccountID: String?, environment: String) throws(Failure) -> [Entry]
+    /// The app metadata stored under `key`.
+    func appMetadata(key: String) throws(Failure) -> AppMetadata?
+    /// The accounts of one environment.
+    func accounts(environment: String) throws(Failure) -> [Account]
+}
+
+extension CacheDocument: CacheEntryReader {
+    typealias Failure = Never
+
+    func accessTokens(homeAccountID: String?, environment: String, clientID: String, realm: String) -> [AccessToken] {
+        let slot = AccessTokenSlot(homeAccountID: homeAccountID, environment: environment, clientID: clientID, realm: realm)
+        return accessTokens.keys(in: slot).compactMap { key in accessTokens[key].map { AccessToken(key: key, fields: $0) } }
+    }
+
+    func accessToken(key: String) -> AccessToken? {
+        accessTokens[key].map { AccessToken(key: key, fields: $0) }
+    }
+
+    func entries<Entry: CacheEntry>(_ type: Entry.Type, homeAccountID: String?, environment: String) -> [Entry] {
+        let section = section(Entry.credentialType)
+        let owner = OwnerKey(environment: environment, homeAccountID: homeAccountID)
+        return section.keys(ownedBy: owner).compactMap { key in section[key].map { Entry(key: key, fields: $0) } }
+    }
+
+    func appMetadata(key: String) -> AppMetadata? {
+        appMetadata[key].map { AppMetadata(key: key, fields: $0) }
+    }
+
+    func accounts(environment: String) -> [Account] {
+        accounts.entries.compactMap { key, fields in
+            fields.string(FieldName.environment) == environment ? Account(key: key, fields: fields) : nil
+        }
+    }
+}

@@ -1,0 +1,189 @@
+/// What to look up for a silent token request.
+public struct AccessTokenQuery: Sendable, Hashable {
+    /// The app's client id.
+    public var clientID: String
+    /// The configured authority's host.
+    public var environment: String
+    /// Other hosts of the same cloud to try, in order, when `environment` has no token.
+    public var aliases: [String]
+    /// The configured authority's tenant, compared exactly with the stored `realm`.
+    public var realm: String
+    /// The account's home account id; `nil` asks for an app-only (client credentials) token.
+    public var homeAccountID: String?
+    /// The scopes asked for; a stored token matches when they are a subset of its target.
+    public var scopes: [String]
+    /// The request's `key_id` (SSH certificates, PoP), which must then match.
+    public var keyID: String?
+    /// Extra request fields; those that feed MSAL's extended cache key isolate tokens.
+    public var requestData: [String: String]
+    /// The current time, in Unix seconds.
+    public var now: Int64
+
+    /// Creates a query.
+    public init(clientID: String, environment: String, aliases: [String] = [], realm: String, homeAccountID: String?, scopes: [String], keyID: String? = nil, requestData: [String: String] = [:], now: Int64) {
+        self.clientID = clientID
+        self.environment = environment
+        self.aliases = aliases
+        self.realm = realm
+        self.homeAccountID = homeAccountID
+        self.scopes = scopes
+        self.keyID = keyID
+        self.requestData = requestData
+        self.now = now
+    }
+}
+
+/// The outcome of an access-token lookup, as MSAL Python's `acquire_token_silent` decides it.
+public enum AccessTokenLookup: Sendable, Hashable {
+    /// A token valid for at least five more minutes and not yet due for refresh.
+    case hit(AccessToken)
+    /// A usable token whose `refresh_on` has passed: refresh now, and use this one if the
+    /// refresh fails.
+    case refreshDue(AccessToken)
+    /// No usable token. `expired` tells whether a matching token was found that expires
+    /// within five minutes.
+    case miss(expired: Bool)
+
+    /// The token to use, if any.
+    public var token: AccessToken? {
+        switch self {
+        case .hit(let token), .refreshDue(let token): return token
+        case .miss: return nil
+        }
+    }
+}
+
+/// MSAL Python's cache query semantics, over any ``CacheEntryReader``.
+public enum CacheQueries {
+    /// Tokens closer than this to expiry count as expired (MSAL's 5-minute margin).
+    public static let expiryMarginSeconds: Int64 = 300
+
+    /// Finds the access token for a silent request, trying `environment` and then each alias.
+    public static func lookupAccessToken<Reader: CacheEntryReader>(_ query: AccessTokenQuery, in reader: Reader) throws(Reader.Failure) -> AccessTokenLookup {
+        var sawExpired = false
+        for environment in [query.environment] + query.aliases {
+            switch try lookupAccessToken(query, environment: PythonText.lower(environment), in: reader) {
+            case .miss(let expired): sawExpired = sawExpired || expired
+            case let found: return found
+            }
+        }
+        return .miss(expired: sawExpired)
+    }
+
+    private static func lookupAccessToken<Reader: CacheEntryReader>(_ query: AccessTokenQuery, environment: String, in reader: Reader) throws(Reader.Failure) -> AccessTokenLookup {
+        let extKey = ExtendedCacheKey.compute(query.requestData)
+        let requested = Set(query.scopes)
+        let target = CacheKey.target(scopes: query.scopes)
+        var candidates: [AccessToken] = []
+        // MSAL Python first tries the entry under the exact key, then scans in file order.
+        var preferredKey: String?
+        if !query.scopes.isEmpty {
+            let key = CacheKey.accessToken(homeAccountID: query.homeAccountID, environment: environment, clientID: query.clientID, realm: query.realm, target: target, extCacheKey: extKey)
+            if let preferred = try reader.accessToken(key: key), matches(preferred, query: query, environment: environment, extKey: extKey, requested: nil) {
+                candidates.append(preferred)
+                preferredKey = key
+            }
+        }
+        let slotted = try reader.accessTokens(homeAccountID: query.homeAccountID, environment: environment, clientID: query.clientID, realm: query.realm)
+        for token in slotted where token.key != preferredKey {
+            if let expiresOn = token.expiresOn, expiresOn < query.now { continue }
+            guard matches(token, query: query, environment: environment, extKey: extKey, requested: requested) else { continue }
+            if !extKey.isEmpty || token.fields[FieldName.extCacheKey] == nil {
+                candidates.append(token)
+            }
+        }
+        var sawExpired = false
+        for token in candidates {
+            guard let expiresOn = token.expiresOn, expiresOn - query.now >= expiryMarginSeconds else {
+                sawExpired = true
+                continue
+            }
+            if let refreshOn = token.refreshOn, refreshOn < query.now {
+                return .refreshDue(token)
+            }
+            return .hit(token)
+        }
+        return .miss(expired: sawExpired)
+    }
+
+    private static func matches(_ token: AccessToken, query: AccessTokenQuery, environment: String, extKey: String, requested: Set<String>?) -> Bool {
+        let fields = token.fields
+        guard fields.string(FieldName.clientID) == query.clientID,
+              fields.string(FieldName.environment) == environment,
+              fields.string(FieldName.realm) == query.realm else { return false }
+        switch fields[FieldName.homeAccountID] {
+        case .string(let hid)?: guard hid == query.homeAccountID else { return false }
+        case .null?: guard query.homeAccountID == nil else { return false }
+        default: return false
+        }
+        if let keyID = query.keyID, fields[FieldName.keyID] != .string(keyID) { return false }
+        if !extKey.isEmpty, fields[FieldName.extCacheKey] != .string(extKey) { return false }
+        if let requested, !requested.isEmpty {
+            let stored = Set(PythonText.split(fields.string(FieldName.target) ?? "").map(String.init))
+            guard requested.isSubset(of: stored) else { return false }
+        }
+        return true
+    }
+
+    /// The refresh tokens a silent request may try, in MSAL Python's order without repeats:
+    /// family tokens first (FOCI tokens when the app has no metadata yet, or the app's own
+    /// family), then the app's own, each group newest first.
+    public static func refreshTokenCandidates<Reader: CacheEntryReader>(clientID: String, environment: String, homeAccountID: String, in reader: Reader) throws(Reader.Failure) -> [RefreshToken] {
+        let environment = PythonText.lower(environment)
+        let owned: [RefreshToken] = try reader.entries(RefreshToken.self, homeAccountID: homeAccountID, environment: environment)
+        let metadata = try reader.appMetadata(key: CacheKey.appMetadata(environment: environment, clientID: clientID))
+        var groups: [[RefreshToken]] = []
+        if metadata == nil {
+            groups.append(owned.filter { $0.fields[FieldName.familyID] == .string("1") })
+        }
+        if let metadataFamily = metadata?.fields[FieldName.familyID], metadataFamily.isTruthy {
+            groups.append(owned.filter { $0.fields[FieldName.familyID] == metadataFamily })
+        }
+        groups.append(owned.filter { $0.fields[FieldName.clientID] == .string(clientID) })
+        var seen = Set<String>()
+        var ordered: [RefreshToken] = []
+        for group in groups {
+            for token in newestFirst(group) where seen.insert(token.key).inserted {
+                ordered.append(token)
+            }
+        }
+        return ordered
+    }
+
+    private static func newestFirst(_ tokens: [RefreshToken]) -> [RefreshToken] {
+        // Python's sorted(reverse=True) is stable: equal times keep file order.
+        tokens.enumerated().sorted { lhs, rhs in
+            let l = lhs.element.lastModificationTime ?? 0
+            let r = rhs.element.lastModificationTime ?? 0
+            return l != r ? l > r : lhs.offset < rhs.offset
+        }.map(\.element)
+    }
+
+    /// The accounts MSAL Python's `get_accounts()` lists: MSSTS and ADFS accounts of
+    /// `environment`, one per home account (the last entry wins, in first-seen order), or
+    /// those of the first alias that has any. `username` filters case-insensitively.
+    public static func accounts<Reader: CacheEntryReader>(environment: String, aliases: [String] = [], username: String? = nil, includeCloudShell: Bool = false, in reader: Reader) throws(Reader.Failure) -> [Account] {
+        var types: Set<String> = [AuthorityType.adfs, AuthorityType.msSTS]
+        if includeCloudShell { types.insert(AuthorityType.cloudShell) }
+        var found: [Account] = []
+        for candidate in [environment] + aliases {
+            var grouped: [String?: Int] = [:]
+            found = []
+            for account in try reader.accounts(environment: PythonText.lower(candidate)) {
+                guard let type = account.authorityType, types.contains(type) else { continue }
+                if let position = grouped[account.homeAccountID] {
+                    found[position] = account
+                } else {
+                    grouped[account.homeAccountID] = found.count
+                    found.append(account)
+                }
+            }
+            if !found.isEmpty { break }
+        }
+        if let username {
+            let wanted = PythonText.lower(username)
+            found = found.filter { PythonText.lower($0.username ?? "") == wanted }
+        }
+        return found
+    }
+}

@@ -1,0 +1,39 @@
+public import Foundation
+
+/// Where a serialized cache lives: a file, an encrypted file, a keyring item, a database.
+///
+/// The shape follows msal-extensions' `BasePersistence`: load, save, a change signal,
+/// remove, and a location used for messages and for the lock file beside it.
+///
+/// ## Implementation requirements
+/// - ``load()`` returns `nil` when nothing was ever saved (never an error), and the exact
+///   bytes of the last ``save(_:)`` otherwise.
+/// - ``save(_:)`` replaces the content atomically: a reader sees the old or the new bytes,
+///   never a mix, and a failed save leaves the old content intact.
+/// - ``changeToken()`` changes whenever the content may have changed, so a reader can skip
+///   reloading when it did not.
+/// - No secret appears in a thrown error's description.
+public protocol CacheStorage: Sendable {
+    /// A path or URI naming the store, for messages and for the lock file beside it.
+    var location: String { get }
+    /// Whether the bytes are encrypted at rest.
+    var isEncrypted: Bool { get }
+    /// The stored bytes, or `nil` when nothing has been saved.
+    func load() throws -> Data?
+    /// Replaces the stored bytes.
+    func save(_ data: Data) throws
+    /// A value that changes whenever the stored content changes; `nil` when nothing is stored.
+    func changeToken() throws -> StorageChangeToken?
+    /// Deletes the stored content. Deleting nothing is not an error.
+    func remove() throws
+}
+
+/// An opaque value that tells whether a store changed: equal tokens mean unchanged.
+public struct StorageChangeToken: Hashable, Sendable {
+    /// The parts that identify one version of the content (for a file: device, inode, size
+    /// and modification time in nanoseconds).
+    public let parts: [Int64]
+
+    /// Creates a token from its parts.
+    public init(_ parts: [Int64]) { self.parts = parts }
+}

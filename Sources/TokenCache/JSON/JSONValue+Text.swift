@@ -1,0 +1,21 @@
+public import Foundation
+
+extension JSONValue {
+    /// Parses JSON text as Python's `json.loads` would (and rejects lone surrogates).
+    ///
+    /// - Throws: ``TokenCacheError`` with code `malformedJSON` or `invalidEncoding`.
+    public init(parsing bytes: some DataProtocol) throws(TokenCacheError) {
+        do {
+            self = try JSONParser.parse(bytes)
+        } catch {
+            throw TokenCacheError.syntax(error)
+        }
+    }
+
+    /// The value as Python's `json.dumps(value, indent=4)` writes it.
+    public var pythonJSONText: String {
+        var writer = PythonJSONWriter()
+        writer.write(self)
+        return String(decoding: writer.output, as: UTF8.self)
+    }
+}

@@ -1,0 +1,100 @@
+/// String operations with the exact semantics of the Python built-ins MSAL Python uses,
+/// so keys, scope sets and timestamps come out the same in both libraries.
+enum PythonText {
+    /// Python's `sorted()` of strings: by Unicode code point, which is UTF-8 byte order.
+    static func sortedByCodePoint(_ strings: [String]) -> [String] {
+        strings.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    /// Python's `str.lower()`.
+    static func lower(_ string: String) -> String {
+        var isASCII = true
+        for byte in string.utf8 where byte >= 0x80 {
+            isASCII = false
+            break
+        }
+        if isASCII {
+            var needsChange = false
+            for byte in string.utf8 where byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") {
+                needsChange = true
+                break
+            }
+            if !needsChange { return string }
+            return String(decoding: string.utf8.map { ($0 >= 65 && $0 <= 90) ? $0 + 32 : $0 }, as: UTF8.self)
+        }
+        return string.lowercased()
+    }
+
+    /// Python's `str.split()` with no argument: split on runs of white space, dropping
+    /// empty parts.
+    static func split(_ string: String) -> [Substring] {
+        string.split(whereSeparator: { character in
+            character.unicodeScalars.allSatisfy(isWhitespace)
+        })
+    }
+
+    private static func isWhitespace(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0: return true
+        case 0x80...: return scalar.properties.isWhitespace
+        default: return false
+        }
+    }
+
+    /// Python's `int(x)` applied to a cache or response field: integers, floats (truncated
+    /// toward zero), booleans, and strings holding a base-10 integer (surrounding white
+    /// space, a sign and single underscores between digits allowed). `nil` where Python
+    /// would raise.
+    static func int(_ value: JSONValue) -> Int64? {
+        switch value {
+        case .bool(let flag): return flag ? 1 : 0
+        case .number(let number):
+            if number.isInteger { return number.int64Value }
+            guard let double = number.doubleValue, double.isFinite,
+                  double > -9.2e18, double < 9.2e18 else { return nil }
+            return Int64(double.rounded(.towardZero))
+        case .string(let string): return int(string)
+        default: return nil
+        }
+    }
+
+    /// Python's `int(s)` for a string.
+    static func int(_ string: String) -> Int64? {
+        let trimmed = string.trimmingPythonWhitespace()
+        var digits = Substring(trimmed)
+        var negative = false
+        if let first = digits.first, first == "+" || first == "-" {
+            negative = first == "-"
+            digits = digits.dropFirst()
+        }
+        guard let first = digits.first, first.isASCII, first.isNumber, let last = digits.last, last != "_" else { return nil }
+        var cleaned = ""
+        var previousUnderscore = false
+        for character in digits {
+            if character == "_" {
+                if previousUnderscore { return nil }
+                previousUnderscore = true
+                continue
+            }
+            guard let ascii = character.asciiValue, ascii >= 48, ascii <= 57 else { return nil }
+            previousUnderscore = false
+            cleaned.append(character)
+        }
+        guard let magnitude = Int64(cleaned) else { return nil }
+        return negative ? -magnitude : magnitude
+    }
+}
+
+extension String {
+    func trimmingPythonWhitespace() -> Substring {
+        let isSpace: (Character) -> Bool = { character in
+            character.unicodeScalars.allSatisfy { scalar in
+                (0x09...0x0D).contains(scalar.value) || (0x1C...0x20).contains(scalar.value) || scalar.properties.isWhitespace
+            }
+        }
+        var slice = Substring(self)
+        while let first = slice.first, isSpace(first) { slice = slice.dropFirst() }
+        while let last = slice.last, isSpace(last) { slice = slice.dropLast() }
+        return slice
+    }
+}

@@ -1,0 +1,32 @@
+/// An `AccessToken` entry.
+public struct AccessToken: CacheEntry {
+    public static let credentialType = CredentialType.accessToken
+    public let key: String
+    public let fields: JSONObject
+
+    public init(key: String, fields: JSONObject) {
+        self.key = key
+        self.fields = fields
+    }
+
+    /// The tenant (`realm`) the token was issued for, as the token endpoint path spelled it.
+    public var realm: String? { fields.string(FieldName.realm) }
+    /// The scopes, space-separated (`target`).
+    public var target: String? { fields.string(FieldName.target) }
+    /// The scopes as a list.
+    public var scopes: [String] { target.map { PythonText.split($0).map(String.init) } ?? [] }
+    /// `token_type`, such as `Bearer` or `ssh-cert`.
+    public var tokenType: String? { fields.string(FieldName.tokenType) }
+    /// `cached_at`, in Unix seconds.
+    public var cachedAt: Int64? { time(FieldName.cachedAt) }
+    /// `expires_on`, in Unix seconds.
+    public var expiresOn: Int64? { time(FieldName.expiresOn) }
+    /// `extended_expires_on`, in Unix seconds.
+    public var extendedExpiresOn: Int64? { time(FieldName.extendedExpiresOn) }
+    /// `refresh_on`, in Unix seconds: from then on the token should be refreshed proactively.
+    public var refreshOn: Int64? { time(FieldName.refreshOn) }
+    /// `key_id`, for SSH certificates and proof-of-possession tokens.
+    public var keyID: String? { fields.string(FieldName.keyID) }
+    /// `ext_cache_key`, the hash of extra request parameters (FMI path, client claims).
+    public var extCacheKey: String? { fields.string(FieldName.extCacheKey) }
+}

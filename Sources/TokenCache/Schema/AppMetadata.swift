@@ -1,0 +1,17 @@
+/// An `AppMetadata` entry: which family (FOCI) an app belongs to.
+public struct AppMetadata: CacheEntry {
+    public static let credentialType = CredentialType.appMetadata
+    public let key: String
+    public let fields: JSONObject
+
+    public init(key: String, fields: JSONObject) {
+        self.key = key
+        self.fields = fields
+    }
+
+    /// `family_id`, when the app is in a family. Empty strings and nulls count as none.
+    public var familyID: String? {
+        guard let value = fields[FieldName.familyID], value.isTruthy else { return nil }
+        return value.stringValue
+    }
+}

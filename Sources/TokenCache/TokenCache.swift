@@ -1,0 +1,133 @@
+public import Foundation
+
+/// An MSAL-compatible token cache held in memory, with indexed lookups.
+///
+/// The cache reads and writes MSAL Python's `SerializableTokenCache` format byte for byte,
+/// keeping every section, entry and field it does not model. Lookups use indexes on the
+/// fields MSAL Python matches, so their cost depends on how many tokens one account or app
+/// has, not on how many users the cache holds.
+///
+/// One instance may be used from many threads and tasks at once: every operation takes an
+/// internal lock for its whole duration, and every mutation (a token response, a removal)
+/// is one atomic change.
+///
+/// ## Topics
+/// ### Reading and writing
+/// - ``init(serialized:location:)``
+/// - ``serialize()``
+/// ### Adding tokens
+/// - ``add(response:context:)``
+/// ### Queries
+/// - ``accounts(environment:aliases:username:)``
+/// - ``lookupAccessToken(_:)``
+/// - ``refreshTokenCandidates(_:)``
+/// ### Removal
+/// - ``removeAccount(homeAccountID:environment:clientID:now:)``
+/// - ``removeExpiredAccessTokens(now:)``
+public final class TokenCache: @unchecked Sendable {
+    // @unchecked: `document` and `generation` are only touched while `lock` is held.
+    private let lock = NSLock()
+    private var document: CacheDocument
+    private var generation: UInt64 = 0
+
+    /// Creates an empty cache.
+    public init() {
+        document = CacheDocument()
+    }
+
+    /// Reads a cache from the text MSAL Python's `serialize()` (or another MSAL SDK) wrote.
+    ///
+    /// Empty input is an empty cache, as in MSAL Python. Anything MSAL Python would reject
+    /// or crash on is rejected with a ``TokenCacheError``: invalid JSON or UTF-8, a byte
+    /// order mark, trailing data, a top level that is not an object, or a known section,
+    /// entry or field of the wrong type.
+    ///
+    /// - Parameters:
+    ///   - serialized: The file's bytes.
+    ///   - location: Where the bytes came from, used in error messages.
+    /// - Throws: ``TokenCacheError`` naming `location` and the problem.
+    public convenience init(serialized: some DataProtocol, location: String? = nil) throws(TokenCacheError) {
+        self.init()
+        try replace(withSerialized: serialized, location: location)
+    }
+
+    /// Replaces the whole content with `serialized` (a reload). On error the content is
+    /// left as it was.
+    ///
+    /// - Throws: ``TokenCacheError`` naming `location` and the problem.
+    public func replace(withSerialized serialized: some DataProtocol, location: String? = nil) throws(TokenCacheError) {
+        let parsed = try TokenCache.parse(serialized, location: location)
+        lock.withLock {
+            document = parsed
+            generation &+= 1
+        }
+    }
+
+    static func parse(_ serialized: some DataProtocol, location: String?) throws(TokenCacheError) -> CacheDocument {
+        if serialized.isEmpty { return CacheDocument() }
+        let json: JSONValue
+        do {
+            json = try JSONParser.parse(serialized)
+        } catch {
+            throw TokenCacheError.syntax(error).at(location ?? "cache")
+        }
+        do {
+            return try CacheDocument(json: json)
+        } catch {
+            throw location.map { error.at($0) } ?? error
+        }
+    }
+
+    /// The cache as MSAL Python's `serialize()` writes it: UTF-8 (in fact ASCII) JSON with
+    /// a 4-space indent and no trailing newline.
+    public func serialize() -> [UInt8] {
+        let snapshot = lock.withLock { document }
+        return snapshot.serialized(capacityHint: snapshot.entryCount * 700 + 64)
+    }
+
+    /// A number that changes whenever the content changes: compare two readings to learn
+    /// whether anything was modified in between.
+    public var changeCount: UInt64 { lock.withLock { generation } }
+
+    /// The number of entries in each known section.
+    public var entryCounts: [CredentialType: Int] {
+        lock.withLock {
+            Dictionary(uniqueKeysWithValues: CredentialType.allCases.map { ($0, document.section($0).count) })
+        }
+    }
+
+    /// The names of the top-level sections, in file order, including ones other SDKs wrote.
+    public var sectionNames: [String] { lock.withLock { document.order } }
+
+    /// Every entry of one section, in file order.
+    public func entries<Entry: CacheEntry>(_ type: Entry.Type) -> [Entry] {
+        let section = lock.withLock { document.section(Entry.credentialType) }
+        return section.entries.map { Entry(key: $0.key, fields: $0.value) }
+    }
+
+    /// Runs `body` on the document under the lock; counts a change when `body` reports one.
+    func mutate<R, E: Error>(_ body: (inout CacheDocument) throws(E) -> (R, changed: Bool)) throws(E) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        let (result, changed) = try body(&document)
+        if changed { generation &+= 1 }
+        return result
+    }
+
+    /// Runs `body` on the document under the lock, without changing it.
+    func read<R, E: Error>(_ body: (CacheDocument) throws(E) -> R) throws(E) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(document)
+    }
+
+    /// Copies every section, entry and field of `other` into this cache, replacing what it
+    /// held (a lossless copy).
+    public func replace(with other: TokenCache) {
+        let copy = other.lock.withLock { other.document }
+        lock.withLock {
+            document = copy
+            generation &+= 1
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import ArgumentParser
+import Foundation
+import MSALLite
+import TokenCache
+
+/// `tokencache remove-account`: sign an account out of an app, as MSAL Python does.
+struct RemoveAccountCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "remove-account",
+        abstract: "Remove an account's tokens for an app (MSAL Python's remove_account scope).",
+        discussion: "Example: tokencache remove-account --store file:cache.json --client-id ID --authority https://login.microsoftonline.com/common --account UID.UTID"
+    )
+
+    @OptionGroup var store: StoreOptions
+    @Option(name: .customLong("client-id"), help: "The app's client id.")
+    var clientID: String
+    @Option(help: "The app's authority.")
+    var authority: String
+    @Option(help: "The account's home account id.")
+    var account: String
+    @Option(help: "The current time, in Unix seconds. The default is now.")
+    var now: Int64?
+
+    func run() throws {
+        try reportingErrors {
+            let parsedAuthority = try Authority(authority)
+            let session = try store.open()
+            let change = session.cache.removeAccount(homeAccountID: account, environment: parsedAuthority.host, clientID: clientID, now: resolveNow(now))
+            try session.saveIfChanged()
+            emit("Removed \(change.removed.count) entries.")
+        }
+    }
+}
+
+/// `tokencache prune`: drop expired access tokens.
+struct PruneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Drop expired access tokens; refresh tokens, accounts and app metadata stay.",
+        discussion: "Example: tokencache prune --store file:cache.json"
+    )
+
+    @OptionGroup var store: StoreOptions
+    @Option(help: "The current time, in Unix seconds. The default is now.")
+    var now: Int64?
+
+    func run() throws {
+        try reportingErrors {
+            let session = try store.open()
+            let change = session.cache.removeExpiredAccessTokens(now: resolveNow(now))
+            try session.saveIfChanged()
+            emit("Removed \(change.removed.count) expired access tokens.")
+        }
+    }
+}
+
+/// `tokencache copy`: copy a cache losslessly from one store to another.
+struct CopyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "copy",
+        abstract: "Copy a cache to another store, keeping every section and field.",
+        discussion: "Example: tokencache copy --from file:old.json --to file:new.json"
+    )
+
+    @Option(help: ArgumentHelp("The store to read.", valueName: "SPEC"))
+    var from: String
+    @Option(help: ArgumentHelp("The store to write.", valueName: "SPEC"))
+    var to: String
+    @Flag(help: "Replace a destination that already holds tokens.")
+    var force = false
+
+    func run() throws {
+        try reportingErrors {
+            let source = try StoreSession(spec: from)
+            let destination = try StoreSession(spec: to)
+            let counts = destination.cache.entryCounts.values.reduce(0, +)
+            if counts > 0, !force {
+                throw ValidationError("\(destination.storage.location) already holds \(counts) entries; pass --force to replace them")
+            }
+            try destination.storage.save(Data(source.cache.serialize()))
+            emit("Copied \(source.cache.entryCounts.values.reduce(0, +)) entries to \(destination.storage.location).")
+        }
+    }
+}

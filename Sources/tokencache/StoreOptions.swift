@@ -1,0 +1,106 @@
+import ArgumentParser
+import CacheBackends
+import Foundation
+import TokenCache
+
+/// The `--store SPEC` option every command shares.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The cache to use, e.g. file:~/.azure/msal_token_cache.json.", valueName: "SPEC"))
+    var store: String
+
+    func open() throws -> StoreSession {
+        try StoreSession(spec: store)
+    }
+}
+
+/// One command's use of a store: load once, change in memory, save once if changed.
+struct StoreSession {
+    let storage: any CacheStorage
+    let cache: TokenCache
+    private let loadedChangeCount: UInt64
+
+    init(spec: String) throws {
+        storage = try StoreSpec.parse(spec)
+        if let data = try storage.load() {
+            cache = try TokenCache(serialized: data, location: storage.location)
+        } else {
+            cache = TokenCache()
+        }
+        loadedChangeCount = cache.changeCount
+    }
+
+    /// Saves the cache when something changed since it was loaded.
+    func saveIfChanged() throws {
+        guard cache.changeCount != loadedChangeCount else { return }
+        try storage.save(Data(cache.serialize()))
+    }
+}
+
+/// Turns any error into the documented exit code and one line on standard error.
+enum CLIFailure {
+    static func exitCode(for error: any Error) -> Int32 {
+        switch error {
+        case let error as TokenCacheError:
+            return error.code == .invalidArgument ? 64 : 65
+        case let error as CacheStorageError:
+            switch error.code {
+            case .permissionDenied, .insecurePath: return 77
+            case .invalidSpec: return 64
+            default: return 69
+            }
+        case let error as InputFileError:
+            return error.missing ? 66 : 65
+        default:
+            return 70
+        }
+    }
+}
+
+/// A command's input file (such as `--response`) could not be read.
+struct InputFileError: Error, CustomStringConvertible {
+    let path: String
+    let missing: Bool
+    let reason: String
+    var description: String { "\(path): \(reason)" }
+}
+
+extension ParsableCommand {
+    /// Runs `body`, mapping errors to one stderr line and the documented exit code.
+    func reportingErrors(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("tokencache: \(error)\n".utf8))
+            throw ExitCode(CLIFailure.exitCode(for: error))
+        }
+    }
+}
+
+/// Reads a file named on the command line (`-` for standard input).
+func readInputFile(_ path: String) throws -> Data {
+    if path == "-" { return FileHandle.standardInput.readDataToEndOfFile() }
+    guard FileManager.default.fileExists(atPath: path) else {
+        throw InputFileError(path: path, missing: true, reason: "no such file. Check the path")
+    }
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw InputFileError(path: path, missing: false, reason: "the file cannot be read. Check its permissions")
+    }
+    return data
+}
+
+/// The current time in Unix seconds, or `--now` when given.
+func resolveNow(_ now: Int64?) -> Int64 {
+    now ?? Int64(Date().timeIntervalSince1970)
+}
+
+/// Splits `--scopes "A B"` the way MSAL Python splits a scope string.
+func splitScopes(_ scopes: String) -> [String] {
+    scopes.split(whereSeparator: { $0.isWhitespace }).map(String.init)
+}
+
+/// Prints `text` to standard output.
+func emit(_ text: String) {
+    print(text)
+}

@@ -1,0 +1,21 @@
+import ArgumentParser
+
+/// `tokencache`: inspect and change MSAL token caches from the command line.
+@main
+struct TokenCacheCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokencache",
+        abstract: "Inspect and change MSAL-compatible token caches.",
+        discussion: """
+        A store is named by a SPEC. Today: file:PATH, a plain MSAL JSON file shared with \
+        MSAL Python (msal-extensions FilePersistence layout).
+
+        Exit codes: 0 ok, 3 miss, 64 usage, 65 bad data, 66 missing input file, \
+        69 storage unavailable, 75 lock timeout, 77 permission denied or wrong key.
+        """,
+        subcommands: [
+            AccountsCommand.self, TokensCommand.self, AddResponseCommand.self, LookupCommand.self,
+            RemoveAccountCommand.self, PruneCommand.self, CopyCommand.self,
+        ]
+    )
+}
