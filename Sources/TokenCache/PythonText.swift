@@ -22,7 +22,27 @@ enum PythonText {
             if !needsChange { return string }
             return String(decoding: string.utf8.map { ($0 >= 65 && $0 <= 90) ? $0 + 32 : $0 }, as: UTF8.self)
         }
-        return string.lowercased()
+        // Per code point full lower-case mapping, plus the one context rule Python applies:
+        // a capital sigma at the end of a word becomes the final sigma.
+        let scalars = Array(string.unicodeScalars)
+        var result = String.UnicodeScalarView()
+        for (index, scalar) in scalars.enumerated() {
+            if scalar.value == 0x03A3, isFinalSigma(scalars, at: index) {
+                result.append(Unicode.Scalar(0x03C2)!)
+            } else {
+                result.append(contentsOf: scalar.properties.lowercaseMapping.unicodeScalars)
+            }
+        }
+        return String(result)
+    }
+
+    private static func isFinalSigma(_ scalars: [Unicode.Scalar], at index: Int) -> Bool {
+        var before = index - 1
+        while before >= 0, scalars[before].properties.isCaseIgnorable { before -= 1 }
+        guard before >= 0, scalars[before].properties.isCased else { return false }
+        var after = index + 1
+        while after < scalars.count, scalars[after].properties.isCaseIgnorable { after += 1 }
+        return after == scalars.count || !scalars[after].properties.isCased
     }
 
     /// Python's `str.split()` with no argument: split on runs of white space, dropping

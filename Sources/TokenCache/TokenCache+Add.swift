@@ -18,6 +18,12 @@ public struct EntryReference: Sendable, Hashable, CustomStringConvertible {
     /// Its key.
     public let key: String
 
+    /// Names the entry stored under `key` in section `type`.
+    public init(type: CredentialType, key: String) {
+        self.type = type
+        self.key = key
+    }
+
     public var description: String { "\(type)/\(key)" }
 }
 

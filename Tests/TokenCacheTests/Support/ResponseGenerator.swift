@@ -23,7 +23,7 @@ struct ResponseGenerator {
     static let scopeSets: [[String]] = [
         ["User.Read"], ["User.Read", "Mail.Read"], ["https://management.azure.com/.default"],
         ["api://Ресурс/Read", "ΑΣ.Write"], ["Files.ReadWrite", "Sites.Read.All", "User.Read"], ["a", "a", "B"],
-        ["https://graph.microsoft.com/.default"], ["Calendars.Read", "offline_access"],
+        ["https://graph.microsoft.com/.default"], ["Calendars.Read", "offline_access"], ["ΟΔΟΣ", "İstanbul.Read", "ẞ.Scope", "ǅ"],
     ]
     static let names = ["Ann@Contoso.com", "Zoë.Ωμέγα@contoso.com", "用户@例子.公司", "bob@fabrikam.onmicrosoft.com", "Ünïcødé 🙂 <x>\"q\"/\\@x.y"]
 
