@@ -31,10 +31,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "TokenCacheTests", dependencies: ["TokenCache"]),
-        .testTarget(name: "CacheBackendsTests", dependencies: ["CacheBackends", "TokenCache"]),
+        // Helpers for this package's tests: the real Python peers, temporary folders.
+        .target(name: "TokenCacheTesting", dependencies: ["TokenCache"]),
+        .testTarget(name: "TokenCacheTests", dependencies: ["TokenCache", "TokenCacheTesting"]),
+        .testTarget(name: "CacheBackendsTests", dependencies: ["CacheBackends", "TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "MSALLiteTests", dependencies: ["MSALLite", "TokenCache"]),
-        .testTarget(name: "tokencacheTests", dependencies: ["tokencache", "TokenCache", "MSALLite"]),
+        .testTarget(name: "tokencacheTests", dependencies: ["tokencache", "TokenCache", "TokenCacheTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -50,6 +50,8 @@ enum CLIFailure {
             }
         case let error as InputFileError:
             return error.missing ? 66 : 65
+        case is ValidationError:
+            return 64
         default:
             return 70
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenCache
+import TokenCacheTesting
 
 /// This library against the real MSAL Python on generated token responses: the same bytes
 /// after every add, the same lookup decisions, refresh-token order, accounts and removals.

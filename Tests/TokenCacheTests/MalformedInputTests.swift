@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenCache
+import TokenCacheTesting
 
 /// Every file of `Tests/Fixtures/malformed` is rejected with the error its name announces
 /// (`json-`, `encoding-`, `schema-`), naming the file, and nothing is changed.

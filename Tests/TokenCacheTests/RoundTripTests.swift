@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TokenCache
+import TokenCacheTesting
 
 /// Files written by MSAL Python, carrying what other SDKs write, load and save back byte
 /// for byte.

@@ -1,5 +1,6 @@
 import Foundation
 import TokenCache
+import TokenCacheTesting
 
 /// Builds realistic token responses for differential tests: user sign-ins (with and
 /// without FOCI, refresh_in, string lifetimes, server-returned scopes), client credentials

@@ -1,5 +1,6 @@
 import Foundation
 import TokenCache
+import TokenCacheTesting
 
 /// One step of a differential scenario, run both by MSAL Python (through
 /// `Tests/Interop/msal_oracle.py`) and by this library.

@@ -1,68 +1,59 @@
-import Foundation
-import Testing
+public import Foundation
 
 /// The real MSAL Python, from the project's virtual environment, for differential tests.
 ///
 /// Outside CI a test that needs it is skipped when the environment is missing (run the
 /// README's test command to create it); with `CI=true` it always runs and fails instead.
-enum PythonPeer {
+public enum PythonPeer {
     /// The repository root, found from this file's location.
-    static let repositoryRoot: URL = {
+    public static let repositoryRoot: URL = {
         var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<4 { url.deleteLastPathComponent() }
+        for _ in 0..<3 { url.deleteLastPathComponent() }
         return url
     }()
 
     /// The interpreter: `$MSAL_PYTHON`, else `.venv/bin/python` in the repository.
-    static var python: String {
+    public static var python: String {
         ProcessInfo.processInfo.environment["MSAL_PYTHON"]
             ?? repositoryRoot.appendingPathComponent(".venv/bin/python").path
     }
 
-    static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+    public static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
 
     /// Whether tests that need MSAL Python should run: always in CI, elsewhere when the
     /// interpreter exists.
-    static var shouldRun: Bool { isCI || FileManager.default.isExecutableFile(atPath: python) }
+    public static var shouldRun: Bool { isCI || FileManager.default.isExecutableFile(atPath: python) }
 
-    static func script(_ name: String) -> String {
+    /// The path of a helper script in `Tests/Interop`.
+    public static func script(_ name: String) -> String {
         repositoryRoot.appendingPathComponent("Tests/Interop/\(name)").path
     }
 
     /// Runs a Python script and returns its standard output; throws on a non-zero exit.
     @discardableResult
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
+    public static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
         guard FileManager.default.isExecutableFile(atPath: python) else {
             throw PeerError(message: "MSAL Python is not installed at \(python); run the README's test command, which creates the virtual environment")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env.merge(environment) { $1 }
-        process.environment = env
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let outData = output.fileHandleForReading.readDataToEndOfFile()
-        let errData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw PeerError(message: "python \(arguments.first ?? "") exited \(process.terminationStatus): \(String(decoding: errData.suffix(2000), as: UTF8.self))")
+        let result = try CLIProcess.runProcess(python, arguments, environment: environment)
+        guard result.status == 0 else {
+            throw PeerError(message: "python \(arguments.first ?? "") exited \(result.status): \(String(result.stderr.suffix(2000)))")
         }
-        return String(decoding: outData, as: UTF8.self)
+        return result.stdout
     }
 }
 
-struct PeerError: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
+/// A helper process failed.
+public struct PeerError: Error, CustomStringConvertible {
+    /// What happened.
+    public let message: String
+    /// Creates an error.
+    public init(message: String) { self.message = message }
+    public var description: String { message }
 }
 
 /// Runs `body` with a fresh temporary folder that is always removed afterwards.
-func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
+public func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("tokencache-test-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: url) }
@@ -71,10 +62,12 @@ func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
 
 /// A small deterministic random number generator (SplitMix64), so generated cases are the
 /// same on every run.
-struct SeededGenerator: RandomNumberGenerator {
+public struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+    /// Creates a generator; the same seed gives the same numbers.
+    public init(seed: UInt64) { state = seed }
+    /// The next number.
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
