@@ -41,6 +41,18 @@ let package = Package(
     swiftLanguageModes: [.v6]
 )
 
+// The libFuzzer target, built only by scripts/fuzz.sh (its sanitizer flags apply to the
+// whole build, so it stays out of the normal one).
+if Context.environment["TOKENCACHE_FUZZ"] != nil {
+    package.targets.append(.executableTarget(name: "TokenCacheFuzz", dependencies: ["TokenCache"], path: "Fuzz/TokenCacheFuzz"))
+}
+
+// The benchmark harness, built only by Benchmarks/run.sh.
+if Context.environment["TOKENCACHE_BENCHMARKS"] != nil {
+    package.targets.append(.executableTarget(name: "TokenCacheBenchmarks", dependencies: ["TokenCache", "CacheBackends"], path: "Benchmarks/TokenCacheBenchmarks"))
+    package.products.append(.executable(name: "TokenCacheBenchmarks", targets: ["TokenCacheBenchmarks"]))
+}
+
 for target in package.targets where target.type != .system {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test: sets up the machine, then the Swift test suite (which talks to the real
+# MSAL Python), a thread-sanitizer run of the concurrency tests, and a bounded fuzz run.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+"$root/scripts/setup.sh"
+export MSAL_PYTHON="$root/.venv/bin/python"
+
+echo "== swift test"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+swift test 2>&1 | tee "$log" | grep -E "^(✘|✔ Test run|✘ Test run)|error:"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -oE "^✔ Test run with [0-9]+ tests?" "$log" | grep -oE "[0-9]+" || true)
+if [ "$status" -ne 0 ] || [ -z "$passed" ]; then
+  tail -n 80 "$log"
+  echo "swift test failed (exit $status)"
+  exit 1
+fi
+
+echo "== thread sanitizer: concurrency tests"
+swift test --scratch-path .build/tsan --sanitize=thread --filter Concurrency 2>&1 | tail -n 3
+
+echo "== fuzz the cache reader (bounded)"
+"$root/scripts/fuzz.sh" "${FUZZ_SECONDS:-30}"
+echo "All tests passed."
+echo "tests: $passed passed, 0 failed"
