@@ -1,0 +1,165 @@
+// The benchmark harness: builds caches of N users and measures this library on them.
+// Benchmarks/run.sh runs it next to MSAL Python on the same files and prints the table.
+//
+//   TokenCacheBenchmarks generate USERS PATH   write a USERS-user cache in MSAL Python's format
+//   TokenCacheBenchmarks measure PATH USERS    time lookup, accounts, serialize, deserialize (JSON)
+//   TokenCacheBenchmarks load-memory PATH      peak memory of loading PATH, in a fresh process (JSON)
+import CacheBackends
+import Foundation
+import TokenCache
+
+let authority = "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47"
+let tokenEndpoint = authority + "/oauth2/v2.0/token"
+let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+let clientID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+let environment = "login.microsoftonline.com"
+let baseNow: Int64 = 1_700_000_000
+let scopeSets = [
+    ["User.Read", "Mail.Read", "Calendars.Read", "openid", "profile", "offline_access"],
+    ["https://management.azure.com/user_impersonation", "openid", "profile", "offline_access"],
+    ["https://vault.azure.net/user_impersonation", "https://vault.azure.net/.default", "openid", "profile", "offline_access"],
+]
+
+func base64url(_ data: Data) -> String {
+    data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+}
+
+func uid(_ user: Int) -> String { String(format: "%08x-%04x-4%03x-8000-%012x", user, user & 0xFFFF, user & 0xFFF, user) }
+
+/// A token-shaped secret of about `length` characters, different for every call.
+func fakeToken(_ seed: Int, length: Int) -> String {
+    var generator = UInt64(truncatingIfNeeded: seed) &* 0x9E37_79B9_7F4A_7C15 &+ 1
+    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    var text = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9."
+    text.reserveCapacity(length)
+    for _ in text.utf8.count..<length {
+        generator ^= generator << 13; generator ^= generator >> 7; generator ^= generator << 17
+        text.append(alphabet[Int(generator % 64)])
+    }
+    return text
+}
+
+func generate(users: Int) throws -> TokenCache {
+    let cache = TokenCache()
+    for user in 0..<users {
+        let id = uid(user)
+        let clientInfo = base64url(Data("{\"uid\":\"\(id)\",\"utid\":\"\(tenant)\"}".utf8))
+        let claims = "{\"aud\":\"\(clientID)\",\"iss\":\"https://login.microsoftonline.com/\(tenant)/v2.0\",\"oid\":\"\(id)\",\"preferred_username\":\"user\(user)@contoso.com\",\"name\":\"User \(user)\",\"sub\":\"\(fakeToken(user, length: 43))\",\"tid\":\"\(tenant)\"}"
+        let idToken = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9." + base64url(Data(claims.utf8)) + "." + fakeToken(user * 7 + 1, length: 342)
+        for (index, scopes) in scopeSets.enumerated() {
+            var response: JSONObject = [
+                "token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
+                "access_token": .string(fakeToken(user * 7 + 2 + index, length: 1500)),
+                "client_info": .string(clientInfo), "id_token": .string(idToken),
+                "scope": .string(scopes.joined(separator: " ")),
+            ]
+            if index == 0 { response["refresh_token"] = .string(fakeToken(user * 7 + 5, length: 900)) }
+            try cache.add(response: response, context: TokenResponseContext(
+                clientID: clientID, requestedScopes: scopes, tokenEndpoint: tokenEndpoint, environment: environment,
+                grantType: "authorization_code", now: baseNow))
+        }
+    }
+    return cache
+}
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+}
+
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    let sorted = values.sorted()
+    return sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+
+/// Times `body` over batches of `batch` calls; returns per-call seconds of each batch.
+func batches(_ count: Int, batch: Int, _ body: (Int) -> Void) -> [Double] {
+    var results: [Double] = []
+    var call = 0
+    for _ in 0..<count {
+        let elapsed = seconds {
+            for _ in 0..<batch {
+                body(call)
+                call += 1
+            }
+        }
+        results.append(elapsed / Double(batch))
+    }
+    return results
+}
+
+func memoryFigure(_ field: String) -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix(field + ":") {
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+    }
+    return 0
+}
+
+func printJSON(_ object: [String: Double]) {
+    let body = object.keys.sorted().map { "\"\($0)\": \(object[$0]!)" }.joined(separator: ", ")
+    print("{\(body)}")
+}
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 3 else {
+    FileHandle.standardError.write(Data("usage: TokenCacheBenchmarks generate USERS PATH | measure PATH USERS | load-memory PATH\n".utf8))
+    exit(64)
+}
+switch arguments[1] {
+case "generate":
+    let cache = try generate(users: Int(arguments[2])!)
+    try FileStorage(path: arguments[3]).save(Data(cache.serialize()))
+case "measure":
+    let path = arguments[2]
+    let users = Int(arguments[3])!
+    let storage = FileStorage(path: path)
+    let bytes = try storage.load()!
+    let loadRuns = users >= 100_000 ? 3 : users >= 10_000 ? 5 : 20
+    var cache = TokenCache()
+    let deserialize = median((0..<loadRuns).map { _ in (try? seconds { cache = try TokenCache(serialized: bytes) }) ?? .nan })
+    var serialized: [UInt8] = []
+    let serialize = median((0..<loadRuns).map { _ in seconds { serialized = cache.serialize() } })
+    precondition(serialized.count == bytes.count, "serialize changed the size")
+    // A silent lookup asks for a strict subset of the stored scopes of a random user.
+    var random = SystemRandomNumberGenerator()
+    let queries = (0..<4096).map { _ -> AccessTokenQuery in
+        let user = Int.random(in: 0..<users, using: &random)
+        return AccessTokenQuery(clientID: clientID, environment: environment, realm: tenant, homeAccountID: "\(uid(user)).\(tenant)", scopes: ["User.Read"], now: baseNow + 60)
+    }
+    var hits = 0
+    let lookups = batches(400, batch: 256) { call in
+        if case .hit = cache.lookupAccessToken(queries[call % queries.count]) { hits += 1 }
+    }
+    precondition(hits == 400 * 256, "every lookup must hit")
+    let accountRuns = users >= 10_000 ? 10 : 200
+    let accounts = median((0..<accountRuns).map { _ in seconds { _ = cache.accounts(environment: environment) } })
+    printJSON([
+        "file_bytes": Double(bytes.count), "deserialize_s": deserialize, "serialize_s": serialize,
+        "lookup_median_s": median(lookups), "lookup_p99_s": percentile(lookups, 0.99), "accounts_s": accounts,
+    ])
+case "profile-load":
+    let bytes = try FileStorage(path: arguments[2]).load()!
+    for _ in 0..<3 {
+        let parse = seconds { _ = try? JSONValue(parsing: bytes) }
+        let load = seconds { _ = try? TokenCache(serialized: bytes) }
+        print("parse \(parse) load \(load)")
+    }
+case "load-memory":
+    let path = arguments[2]
+    let before = memoryFigure("VmRSS")
+    let storage = FileStorage(path: path)
+    let cache = try TokenCache(serialized: try storage.load()!, location: path)
+    let peak = memoryFigure("VmHWM")
+    let after = memoryFigure("VmRSS")
+    let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    printJSON(["file_bytes": Double(size), "peak_bytes": Double(peak - before), "retained_bytes": Double(after - before), "entries": Double(cache.entryCounts.values.reduce(0, +))])
+default:
+    exit(64)
+}
