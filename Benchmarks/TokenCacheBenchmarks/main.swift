@@ -151,6 +151,12 @@ case "profile-load":
         let load = seconds { _ = try? TokenCache(serialized: bytes) }
         print("parse \(parse) load \(load)")
     }
+case "profile-lookup":
+    let cache = try TokenCache(serialized: try FileStorage(path: arguments[2]).load()!)
+    let query = AccessTokenQuery(clientID: clientID, environment: environment, realm: tenant, homeAccountID: "\(uid(5)).\(tenant)", scopes: ["User.Read"], now: baseNow + 60)
+    var hits = 0
+    let t = seconds { for _ in 0..<2_000_000 { if case .hit = cache.lookupAccessToken(query) { hits += 1 } } }
+    print("lookup \(t / 2_000_000 * 1e9) ns, hits \(hits)")
 case "load-memory":
     let path = arguments[2]
     let before = memoryFigure("VmRSS")

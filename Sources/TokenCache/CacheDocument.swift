@@ -53,30 +53,49 @@ struct CacheDocument: Sendable {
         guard case .object(let top) = json else {
             throw TokenCacheError(code: .invalidSchema, reason: "the top level is \(json.typeName), but an MSAL cache is a JSON object")
         }
-        for (name, value) in top.storage {
-            order.append(name)
-            guard CacheDocument.isKnown(name) else {
-                opaque[name] = value
-                continue
-            }
-            let type = CredentialType(rawValue: name)
-            guard case .object(let members) = value else {
-                throw TokenCacheError(code: .invalidSchema, reason: "section \"\(name)\" is \(value.typeName), but it must be an object")
-            }
-            var section = EntrySection(type: type)
-            for (key, entry) in members.storage {
-                guard case .object(let fields) = entry else {
-                    throw TokenCacheError(code: .invalidSchema, reason: "entry \"\(key)\" in section \"\(name)\" is \(entry.typeName), but it must be an object")
+        try self.init(members: top.storage.map { name, value in
+            if case .object(let object) = value { return .object(name: name, members: object.storage.map { ($0.key, $0.value) }) }
+            return .other(name: name, value: value)
+        })
+    }
+
+    /// Builds a document from a parsed top-level object's members, in order. A repeated
+    /// name keeps its first position and its last value, as in Python.
+    init(members: [JSONParser.TopLevelMember]) throws(TokenCacheError) {
+        for member in members {
+            switch member {
+            case .other(let name, let value):
+                if CacheDocument.isKnown(name) {
+                    throw TokenCacheError(code: .invalidSchema, reason: "section \"\(name)\" is \(value.typeName), but it must be an object")
                 }
-                try SchemaRules.check(fields, type: type, key: key)
-                section.upsert(fields, forKey: key)
-            }
-            switch type {
-            case .accessToken: accessTokens = section
-            case .refreshToken: refreshTokens = section
-            case .idToken: idTokens = section
-            case .account: accounts = section
-            default: appMetadata = section
+                if !order.contains(name) { order.append(name) }
+                opaque[name] = value
+            case .object(let name, let entries):
+                if !order.contains(name) { order.append(name) }
+                guard CacheDocument.isKnown(name) else {
+                    var object = JSONObject()
+                    for (key, value) in entries { object[key] = value }
+                    opaque[name] = .object(object)
+                    continue
+                }
+                let type = CredentialType(rawValue: name)
+                var section = EntrySection(type: type)
+                section.reserveCapacity(entries.count)
+                for (key, entry) in entries {
+                    guard case .object(let fields) = entry else {
+                        throw TokenCacheError(code: .invalidSchema, reason: "entry \"\(key)\" in section \"\(name)\" is \(entry.typeName), but it must be an object")
+                    }
+                    try SchemaRules.check(fields, type: type, key: key)
+                    section.upsert(fields, forKey: key)
+                }
+                opaque[name] = nil
+                switch type {
+                case .accessToken: accessTokens = section
+                case .refreshToken: refreshTokens = section
+                case .idToken: idTokens = section
+                case .account: accounts = section
+                default: appMetadata = section
+                }
             }
         }
     }

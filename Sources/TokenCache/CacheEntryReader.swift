@@ -27,7 +27,7 @@ extension CacheDocument: CacheEntryReader {
 
     func accessTokens(homeAccountID: String?, environment: String, clientID: String, realm: String) -> [AccessToken] {
         let slot = AccessTokenSlot(homeAccountID: homeAccountID, environment: environment, clientID: clientID, realm: realm)
-        return accessTokens.keys(in: slot).compactMap { key in accessTokens[key].map { AccessToken(key: key, fields: $0) } }
+        return accessTokens.entries(in: slot).map { AccessToken(key: $0.key, fields: $0.fields) }
     }
 
     func accessToken(key: String) -> AccessToken? {
@@ -37,7 +37,7 @@ extension CacheDocument: CacheEntryReader {
     func entries<Entry: CacheEntry>(_ type: Entry.Type, homeAccountID: String?, environment: String) -> [Entry] {
         let section = section(Entry.credentialType)
         let owner = OwnerKey(environment: environment, homeAccountID: homeAccountID)
-        return section.keys(ownedBy: owner).compactMap { key in section[key].map { Entry(key: key, fields: $0) } }
+        return section.entries(ownedBy: owner).map { Entry(key: $0.key, fields: $0.fields) }
     }
 
     func appMetadata(key: String) -> AppMetadata? {

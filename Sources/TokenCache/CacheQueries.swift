@@ -73,23 +73,21 @@ public enum CacheQueries {
     private static func lookupAccessToken<Reader: CacheEntryReader>(_ query: AccessTokenQuery, environment: String, in reader: Reader) throws(Reader.Failure) -> AccessTokenLookup {
         let extKey = ExtendedCacheKey.compute(query.requestData)
         let requested = Set(query.scopes)
-        let target = CacheKey.target(scopes: query.scopes)
+        // MSAL Python scans in file order, skipping tokens already expired...
         var candidates: [AccessToken] = []
-        // MSAL Python first tries the entry under the exact key, then scans in file order.
-        var preferredKey: String?
-        if !query.scopes.isEmpty {
-            let key = CacheKey.accessToken(homeAccountID: query.homeAccountID, environment: environment, clientID: query.clientID, realm: query.realm, target: target, extCacheKey: extKey)
-            if let preferred = try reader.accessToken(key: key), matches(preferred, query: query, environment: environment, extKey: extKey, requested: nil) {
-                candidates.append(preferred)
-                preferredKey = key
-            }
-        }
-        let slotted = try reader.accessTokens(homeAccountID: query.homeAccountID, environment: environment, clientID: query.clientID, realm: query.realm)
-        for token in slotted where token.key != preferredKey {
+        for token in try reader.accessTokens(homeAccountID: query.homeAccountID, environment: environment, clientID: query.clientID, realm: query.realm) {
             if let expiresOn = token.expiresOn, expiresOn < query.now { continue }
             guard matches(token, query: query, environment: environment, extKey: extKey, requested: requested) else { continue }
             if !extKey.isEmpty || token.fields[FieldName.extCacheKey] == nil {
                 candidates.append(token)
+            }
+        }
+        // ...but first yields the token stored under the exact key of the request. That
+        // order only matters when several tokens match.
+        if candidates.count > 1, !query.scopes.isEmpty {
+            let key = CacheKey.accessToken(homeAccountID: query.homeAccountID, environment: environment, clientID: query.clientID, realm: query.realm, target: CacheKey.target(scopes: query.scopes), extCacheKey: extKey)
+            if let exact = candidates.firstIndex(where: { $0.key == key }) {
+                candidates.insert(candidates.remove(at: exact), at: 0)
             }
         }
         var sawExpired = false
@@ -106,7 +104,7 @@ public enum CacheQueries {
         return .miss(expired: sawExpired)
     }
 
-    private static func matches(_ token: AccessToken, query: AccessTokenQuery, environment: String, extKey: String, requested: Set<String>?) -> Bool {
+    private static func matches(_ token: AccessToken, query: AccessTokenQuery, environment: String, extKey: String, requested: Set<String>) -> Bool {
         let fields = token.fields
         guard fields.string(FieldName.clientID) == query.clientID,
               fields.string(FieldName.environment) == environment,
@@ -118,11 +116,7 @@ public enum CacheQueries {
         }
         if let keyID = query.keyID, fields[FieldName.keyID] != .string(keyID) { return false }
         if !extKey.isEmpty, fields[FieldName.extCacheKey] != .string(extKey) { return false }
-        if let requested, !requested.isEmpty {
-            let stored = Set(PythonText.split(fields.string(FieldName.target) ?? "").map(String.init))
-            guard requested.isSubset(of: stored) else { return false }
-        }
-        return true
+        return requested.isEmpty || PythonText.containsAllWords(fields.string(FieldName.target) ?? "", requested)
     }
 
     /// The refresh tokens a silent request may try, in MSAL Python's order without repeats:

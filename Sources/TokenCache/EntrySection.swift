@@ -14,16 +14,21 @@ struct AccessTokenSlot: Hashable, Sendable {
     let realm: String
 }
 
+/// The entries filed under one index value, in file order, with their fields, so a query
+/// reads them without looking each key up again.
+typealias IndexBucket = [(key: String, fields: JSONObject)]
+
 /// One of the five known sections: its entries in file order plus the indexes that let
 /// queries touch only the entries of one account or one app.
 ///
 /// An entry is indexed under a value only when the field holds a string (or, for
 /// `home_account_id`, null): MSAL Python's exact-match queries can match nothing else.
+/// Each bucket lists its entries in file order, so queries never sort.
 struct EntrySection: Sendable {
     let type: CredentialType
     private(set) var entries: OrderedDictionary<String, JSONObject> = [:]
-    private var owners: [OwnerKey: [String]] = [:]
-    private var slots: [AccessTokenSlot: [String]] = [:]
+    private var owners: [OwnerKey: IndexBucket] = [:]
+    private var slots: [AccessTokenSlot: IndexBucket] = [:]
 
     init(type: CredentialType) {
         self.type = type
@@ -33,19 +38,26 @@ struct EntrySection: Sendable {
 
     subscript(key: String) -> JSONObject? { entries[key] }
 
+    mutating func reserveCapacity(_ count: Int) {
+        entries.reserveCapacity(count)
+    }
+
     /// Stores `fields` under `key`: in place when the key exists, else at the end.
     mutating func upsert(_ fields: JSONObject, forKey key: String) {
-        if let old = entries.updateValue(fields, forKey: key) {
-            unindex(old, key: key)
-        }
-        index(fields, key: key)
+        let old = entries.updateValue(fields, forKey: key)
+        EntrySection.refile(key, from: old.flatMap(EntrySection.owner), to: EntrySection.owner(of: fields), fields: fields, entries: entries, in: &owners)
+        guard type == .accessToken else { return }
+        EntrySection.refile(key, from: old.flatMap(EntrySection.slot), to: EntrySection.slot(of: fields), fields: fields, entries: entries, in: &slots)
     }
 
     /// Removes the entry stored under `key`; returns whether there was one.
     @discardableResult
     mutating func remove(forKey key: String) -> Bool {
         guard let old = entries.removeValue(forKey: key) else { return false }
-        unindex(old, key: key)
+        EntrySection.refile(key, from: EntrySection.owner(of: old), to: nil, fields: old, entries: entries, in: &owners)
+        if type == .accessToken {
+            EntrySection.refile(key, from: EntrySection.slot(of: old), to: nil, fields: old, entries: entries, in: &slots)
+        }
         return true
     }
 
@@ -58,47 +70,47 @@ struct EntrySection: Sendable {
         entries.removeAll { doomed.contains($0.key) }
         owners = [:]
         slots = [:]
-        for (key, fields) in entries { index(fields, key: key) }
+        for (key, fields) in entries {
+            if let owner = EntrySection.owner(of: fields) { owners[owner, default: []].append((key, fields)) }
+            if type == .accessToken, let slot = EntrySection.slot(of: fields) { slots[slot, default: []].append((key, fields)) }
+        }
         return removed
     }
 
-    /// The keys of the entries owned by `owner`, in file order.
-    func keys(ownedBy owner: OwnerKey) -> [String] {
-        inFileOrder(owners[owner] ?? [])
+    /// The entries owned by `owner`, in file order.
+    func entries(ownedBy owner: OwnerKey) -> IndexBucket {
+        owners[owner] ?? []
     }
 
-    /// The keys of the access tokens in `slot`, in file order.
-    func keys(in slot: AccessTokenSlot) -> [String] {
-        inFileOrder(slots[slot] ?? [])
+    /// The access tokens in `slot`, in file order.
+    func entries(in slot: AccessTokenSlot) -> IndexBucket {
+        slots[slot] ?? []
     }
 
-    private func inFileOrder(_ keys: [String]) -> [String] {
-        guard keys.count > 1 else { return keys }
-        return keys.sorted { (entries.index(forKey: $0) ?? 0) < (entries.index(forKey: $1) ?? 0) }
-    }
-
-    private mutating func index(_ fields: JSONObject, key: String) {
-        if let owner = EntrySection.owner(of: fields) {
-            owners[owner, default: []].append(key)
+    /// Moves `key` from the bucket `old` to the bucket `new` (either may be nil), keeping
+    /// every bucket in file order and its copy of the fields current.
+    private static func refile<K: Hashable>(_ key: String, from old: K?, to new: K?, fields: JSONObject, entries: OrderedDictionary<String, JSONObject>, in index: inout [K: IndexBucket]) {
+        if let old, old == new, var bucket = index[old], let position = bucket.firstIndex(where: { $0.key == key }) {
+            index[old] = nil
+            bucket[position].fields = fields
+            index[old] = bucket
+            return
         }
-        if type == .accessToken, let slot = EntrySection.slot(of: fields) {
-            slots[slot, default: []].append(key)
+        if let old, var bucket = index.removeValue(forKey: old), let position = bucket.firstIndex(where: { $0.key == key }) {
+            bucket.remove(at: position)
+            if !bucket.isEmpty { index[old] = bucket }
         }
-    }
-
-    private mutating func unindex(_ fields: JSONObject, key: String) {
-        if let owner = EntrySection.owner(of: fields) {
-            EntrySection.removeKey(key, from: &owners, at: owner)
+        guard let new else { return }
+        var bucket = index.removeValue(forKey: new) ?? []
+        let filePosition = entries.index(forKey: key) ?? entries.count
+        if let last = bucket.last, (entries.index(forKey: last.key) ?? 0) > filePosition {
+            // A replaced entry moved into an existing bucket: insert it at its file position.
+            let slot = bucket.firstIndex { (entries.index(forKey: $0.key) ?? 0) > filePosition } ?? bucket.count
+            bucket.insert((key, fields), at: slot)
+        } else {
+            bucket.append((key, fields))
         }
-        if type == .accessToken, let slot = EntrySection.slot(of: fields) {
-            EntrySection.removeKey(key, from: &slots, at: slot)
-        }
-    }
-
-    private static func removeKey<K: Hashable>(_ key: String, from index: inout [K: [String]], at indexKey: K) {
-        guard var bucket = index[indexKey], let position = bucket.firstIndex(of: key) else { return }
-        bucket.remove(at: position)
-        index[indexKey] = bucket.isEmpty ? nil : bucket
+        index[new] = bucket
     }
 
     private static func homeAccount(of fields: JSONObject) -> String?? {

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// String operations with the exact semantics of the Python built-ins MSAL Python uses,
 /// so keys, scope sets and timestamps come out the same in both libraries.
 enum PythonText {
@@ -53,6 +59,40 @@ enum PythonText {
         })
     }
 
+    /// Whether every string of `words` is one of the words of `text` split as Python's
+    /// `str.split()` splits it: the scope-superset test. Allocation-free for ASCII text.
+    static func containsAllWords(_ text: String, _ words: some Collection<String>) -> Bool {
+        let fast = text.utf8.withContiguousStorageIfAvailable { buffer -> Bool? in
+            guard !buffer.contains(where: { $0 >= 0x80 }) else { return nil }
+            for word in words {
+                let found = word.utf8.withContiguousStorageIfAvailable { wanted -> Bool in
+                    var start = 0
+                    while start < buffer.count {
+                        while start < buffer.count, isASCIISpace(buffer[start]) { start += 1 }
+                        var end = start
+                        while end < buffer.count, !isASCIISpace(buffer[end]) { end += 1 }
+                        if end - start == wanted.count, end > start,
+                           memcmp(buffer.baseAddress! + start, wanted.baseAddress!, wanted.count) == 0 {
+                            return true
+                        }
+                        start = end
+                    }
+                    return false
+                } ?? split(text).contains { $0 == word }
+                if !found { return false }
+            }
+            return true
+        }
+        if let fast, let result = fast { return result }
+        let parts = split(text)
+        return words.allSatisfy { word in parts.contains { $0 == word } }
+    }
+
+    @inline(__always)
+    private static func isASCIISpace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || (byte >= 0x09 && byte <= 0x0D) || (byte >= 0x1C && byte <= 0x1F)
+    }
+
     private static func isWhitespace(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0: return true
@@ -80,6 +120,16 @@ enum PythonText {
 
     /// Python's `int(s)` for a string.
     static func int(_ string: String) -> Int64? {
+        // Fast path: plain ASCII digits, as every MSAL SDK writes them.
+        var value: Int64 = 0
+        var plain = !string.isEmpty && string.utf8.count <= 18
+        if plain {
+            for byte in string.utf8 {
+                guard byte >= 48, byte <= 57 else { plain = false; break }
+                value = value * 10 + Int64(byte - 48)
+            }
+            if plain { return value }
+        }
         let trimmed = string.trimmingPythonWhitespace()
         var digits = Substring(trimmed)
         var negative = false

@@ -29,6 +29,8 @@ public final class TokenCache: @unchecked Sendable {
     private let lock = NSLock()
     private var document: CacheDocument
     private var generation: UInt64 = 0
+    /// The size of the last text read or written, to size the next output buffer.
+    private var sizeHint = 0
 
     /// Creates an empty cache.
     public init() {
@@ -60,19 +62,23 @@ public final class TokenCache: @unchecked Sendable {
         lock.withLock {
             document = parsed
             generation &+= 1
+            sizeHint = serialized.count
         }
     }
 
     static func parse(_ serialized: some DataProtocol, location: String?) throws(TokenCacheError) -> CacheDocument {
         if serialized.isEmpty { return CacheDocument() }
-        let json: JSONValue
+        let document: JSONParser.Document
         do {
-            json = try JSONParser.parse(serialized)
+            document = try JSONParser.withBytes(serialized) { bytes throws(JSONSyntaxError) in try JSONParser.parseDocument(bytes) }
         } catch {
             throw TokenCacheError.syntax(error).at(location ?? "cache")
         }
         do {
-            return try CacheDocument(json: json)
+            switch document {
+            case .members(let members): return try CacheDocument(members: members)
+            case .value(let value): return try CacheDocument(json: value)
+            }
         } catch {
             throw location.map { error.at($0) } ?? error
         }
@@ -81,8 +87,10 @@ public final class TokenCache: @unchecked Sendable {
     /// The cache as MSAL Python's `serialize()` writes it: UTF-8 (in fact ASCII) JSON with
     /// a 4-space indent and no trailing newline.
     public func serialize() -> [UInt8] {
-        let snapshot = lock.withLock { document }
-        return snapshot.serialized(capacityHint: snapshot.entryCount * 700 + 64)
+        let (snapshot, hint) = lock.withLock { (document, sizeHint) }
+        let output = snapshot.serialized(capacityHint: max(hint + hint / 8, snapshot.entryCount * 700) + 64)
+        lock.withLock { sizeHint = output.count }
+        return output
     }
 
     /// A number that changes whenever the content changes: compare two readings to learn
@@ -118,7 +126,9 @@ public final class TokenCache: @unchecked Sendable {
     func read<R, E: Error>(_ body: (CacheDocument) throws(E) -> R) throws(E) -> R {
         lock.lock()
         defer { lock.unlock() }
-        return try body(document)
+        // Borrow the document in place: copying it out of the class would retain every
+        // section's storage on each lookup.
+        return try withUnsafeMutablePointer(to: &document) { pointer throws(E) in try body(pointer.pointee) }
     }
 
     /// Copies every section, entry and field of `other` into this cache, replacing what it

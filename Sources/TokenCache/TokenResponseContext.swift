@@ -69,6 +69,7 @@ enum ExtendedCacheKey {
     /// non-excluded, non-empty request fields, SHA-256 hashed, base64url without padding,
     /// lower-cased. Empty when no field counts.
     static func compute(_ data: [String: String]) -> String {
+        if data.isEmpty { return "" }
         let counted = data.filter { !excludedFields.contains($0.key) && !$0.value.isEmpty }
         guard !counted.isEmpty else { return "" }
         var text = ""

@@ -53,6 +53,12 @@ struct JSONParser {
 
     /// Parses one whole JSON document.
     static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> JSONValue {
+        try parseWhole(bytes) { parser throws(JSONSyntaxError) in try parser.parseValue(depth: 0) }
+    }
+
+    /// Runs `body` on a parser positioned at the document's first value, then checks that
+    /// nothing but white space follows. Errors report bad UTF-8 first, as Python does.
+    private static func parseWhole<T>(_ bytes: UnsafeRawBufferPointer, _ body: (inout JSONParser) throws(JSONSyntaxError) -> T) throws(JSONSyntaxError) -> T {
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
             throw JSONSyntaxError(kind: .byteOrderMark, offset: 0)
         }
@@ -62,32 +68,58 @@ struct JSONParser {
             try parser.checkUTF8()
             throw JSONSyntaxError(kind: .empty, offset: 0)
         }
-        let value: JSONValue
         do throws(JSONSyntaxError) {
-            value = try parser.parseValue(depth: 0)
+            let value = try body(&parser)
             parser.skipWhitespace()
             if parser.position != bytes.count {
                 throw JSONSyntaxError(kind: .trailingData, offset: parser.position)
             }
+            return value
         } catch {
-            // Python decodes the whole text before parsing: bad UTF-8 anywhere wins.
             try parser.checkUTF8()
             throw error
         }
-        return value
     }
 
-    /// Parses a whole JSON document held in any contiguous or non-contiguous byte collection.
+    /// A member of a document's top-level object. Object values come as their members in
+    /// order (repeated names included), so a caller that indexes them hashes each name once.
+    enum TopLevelMember {
+        case object(name: String, members: [(String, JSONValue)])
+        case other(name: String, value: JSONValue)
+    }
+
+    /// A parsed document: the members of a top-level object, or any other value.
+    enum Document {
+        case members([TopLevelMember])
+        case value(JSONValue)
+    }
+
+    /// Parses a whole document, handing back a top-level object as its members.
+    static func parseDocument(_ bytes: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> Document {
+        try parseWhole(bytes) { parser throws(JSONSyntaxError) in
+            if parser.bytes[parser.position] == UInt8(ascii: "{") {
+                return .members(try parser.parseTopLevelMembers())
+            }
+            return .value(try parser.parseValue(depth: 0))
+        }
+    }
+
+    /// Parses a whole JSON document held in any byte collection.
     static func parse(_ bytes: some Collection<UInt8>) throws(JSONSyntaxError) -> JSONValue {
-        let contiguous = bytes.withContiguousStorageIfAvailable { buffer in
-            Result { () throws(JSONSyntaxError) -> JSONValue in try parse(UnsafeRawBufferPointer(buffer)) }
+        try withBytes(bytes) { buffer throws(JSONSyntaxError) in try parse(buffer) }
+    }
+
+    /// Runs `body` on the bytes of `collection`, copying them only when they are not
+    /// contiguous.
+    static func withBytes<T>(_ collection: some Collection<UInt8>, _ body: (UnsafeRawBufferPointer) throws(JSONSyntaxError) -> T) throws(JSONSyntaxError) -> T {
+        let direct = collection.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(JSONSyntaxError) -> T in try body(UnsafeRawBufferPointer(buffer)) }
         }
-        if let contiguous { return try contiguous.get() }
-        let copy = Array(bytes)
-        let result = copy.withUnsafeBytes { buffer in
-            Result { () throws(JSONSyntaxError) -> JSONValue in try parse(buffer) }
-        }
-        return try result.get()
+        if let direct { return try direct.get() }
+        let copy = Array(collection)
+        return try copy.withUnsafeBytes { buffer in
+            Result { () throws(JSONSyntaxError) -> T in try body(buffer) }
+        }.get()
     }
 
     private func checkUTF8() throws(JSONSyntaxError) {
@@ -122,13 +154,36 @@ struct JSONParser {
     }
 
     private mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> JSONObject {
+        var members = OrderedDictionary<String, JSONValue>()
+        try parseMembers(depth: depth) { key, value in members[key] = value }
+        return JSONObject(storage: members)
+    }
+
+    private mutating func parseTopLevelMembers() throws(JSONSyntaxError) -> [TopLevelMember] {
+        var members: [TopLevelMember] = []
+        try parseMembers(depth: 1, objectValues: { parser, key throws(JSONSyntaxError) in
+            var entries: [(String, JSONValue)] = []
+            try parser.parseMembers(depth: 2) { entryKey, entry in entries.append((entryKey, entry)) }
+            members.append(.object(name: key, members: entries))
+        }) { key, value in members.append(.other(name: key, value: value)) }
+        return members
+    }
+
+    /// Parses the object at `position`, handing each member to `add` in order. When
+    /// `objectValues` is given, a member whose value is an object is handed to it instead,
+    /// with the parser positioned at that object.
+    @inline(__always)
+    private mutating func parseMembers(
+        depth: Int,
+        objectValues: ((inout JSONParser, String) throws(JSONSyntaxError) -> Void)? = nil,
+        _ add: (String, JSONValue) -> Void
+    ) throws(JSONSyntaxError) {
         guard depth <= JSONParser.maximumDepth else { throw JSONSyntaxError(kind: .nestingTooDeep, offset: position) }
         position += 1
-        var members = OrderedDictionary<String, JSONValue>()
         skipWhitespace()
         if try peek() == UInt8(ascii: "}") {
             position += 1
-            return JSONObject(storage: members)
+            return
         }
         while true {
             skipWhitespace()
@@ -142,13 +197,16 @@ struct JSONParser {
             }
             position += 1
             skipWhitespace()
-            let value = try parseValue(depth: depth)
-            members[key] = value
+            if let objectValues, try peek() == UInt8(ascii: "{") {
+                try objectValues(&self, key)
+            } else {
+                add(key, try parseValue(depth: depth))
+            }
             skipWhitespace()
             let next = try peek()
             position += 1
             if next == UInt8(ascii: ",") { continue }
-            if next == UInt8(ascii: "}") { return JSONObject(storage: members) }
+            if next == UInt8(ascii: "}") { return }
             throw JSONSyntaxError(kind: .unexpectedCharacter(next), offset: position - 1)
         }
     }
@@ -180,8 +238,14 @@ struct JSONParser {
         position += 1
         let start = position
         var sawNonASCII = false
-        // Fast path: no escapes.
+        // Fast path: no escapes. Skip eight plain ASCII bytes at a time.
         while position < bytes.count {
+            while position + 8 <= bytes.count {
+                let word = bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self)
+                if JSONParser.hasSpecialByte(word) { break }
+                position += 8
+            }
+            guard position < bytes.count else { break }
             let byte = bytes[position]
             if byte == UInt8(ascii: "\"") {
                 let run = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
@@ -217,6 +281,20 @@ struct JSONParser {
                 position += 1
             }
         }
+    }
+
+    /// Whether any byte of `word` is a quote, a backslash, a control character or non-ASCII
+    /// (the SWAR "has byte" tests).
+    @inline(__always)
+    static func hasSpecialByte(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let hasQuote = (quote &- ones) & ~quote & highs
+        let hasBackslash = (backslash &- ones) & ~backslash & highs
+        let hasControl = (word &- ones &* 0x20) & ~word & highs
+        return (hasQuote | hasBackslash | hasControl | (word & highs)) != 0
     }
 
     private func makeString(_ run: UnsafeRawBufferPointer, nonASCII: Bool, offset: Int) throws(JSONSyntaxError) -> String {
