@@ -147,9 +147,10 @@ case "measure":
 case "profile-load":
     let bytes = try FileStorage(path: arguments[2]).load()!
     for _ in 0..<3 {
-        let parse = seconds { _ = try? JSONValue(parsing: bytes) }
-        let load = seconds { _ = try? TokenCache(serialized: bytes) }
-        print("parse \(parse) load \(load)")
+        var cache: TokenCache?
+        let load = seconds { cache = try? TokenCache(serialized: bytes) }
+        let free = seconds { cache = nil }
+        print("load \(load) free \(free)")
     }
 case "profile-lookup":
     let cache = try TokenCache(serialized: try FileStorage(path: arguments[2]).load()!)

@@ -53,15 +53,16 @@ struct CacheDocument: Sendable {
         guard case .object(let top) = json else {
             throw TokenCacheError(code: .invalidSchema, reason: "the top level is \(json.typeName), but an MSAL cache is a JSON object")
         }
+        var loader = EntryLoader(source: nil, bytes: UnsafeRawBufferPointer(start: nil, count: 0))
         try self.init(members: top.storage.map { name, value in
-            if case .object(let object) = value { return .object(name: name, members: object.storage.map { ($0.key, $0.value) }) }
+            if case .object(let object) = value { return .object(name: name, members: object.storage.map { ($0.key, .value($0.value)) }) }
             return .other(name: name, value: value)
-        })
+        }, loader: &loader)
     }
 
     /// Builds a document from a parsed top-level object's members, in order. A repeated
     /// name keeps its first position and its last value, as in Python.
-    init(members: [JSONParser.TopLevelMember]) throws(TokenCacheError) {
+    init(members: [JSONParser.TopLevelMember], loader: inout EntryLoader) throws(TokenCacheError) {
         for member in members {
             switch member {
             case .other(let name, let value):
@@ -74,7 +75,9 @@ struct CacheDocument: Sendable {
                 if !order.contains(name) { order.append(name) }
                 guard CacheDocument.isKnown(name) else {
                     var object = JSONObject()
-                    for (key, value) in entries { object[key] = value }
+                    for (key, entry) in entries {
+                        if case .value(let value) = entry { object[key] = value }
+                    }
                     opaque[name] = .object(object)
                     continue
                 }
@@ -82,11 +85,7 @@ struct CacheDocument: Sendable {
                 var section = EntrySection(type: type)
                 section.reserveCapacity(entries.count)
                 for (key, entry) in entries {
-                    guard case .object(let fields) = entry else {
-                        throw TokenCacheError(code: .invalidSchema, reason: "entry \"\(key)\" in section \"\(name)\" is \(entry.typeName), but it must be an object")
-                    }
-                    try SchemaRules.check(fields, type: type, key: key)
-                    section.upsert(fields, forKey: key)
+                    section.upsert(try loader.load(entry, type: type, key: key), forKey: key)
                 }
                 opaque[name] = nil
                 switch type {
@@ -114,8 +113,14 @@ struct CacheDocument: Sendable {
                 let section = self.section(CredentialType(rawValue: name))
                 writer.appendMember(name, level: 1) { writer in
                     writer.writeMembers(count: section.count, level: 1) { writer in
-                        for (key, fields) in section.entries {
-                            writer.appendMember(key, level: 2) { writer in writer.writeObject(fields, level: 2) }
+                        for (key, entry) in section.entries {
+                            writer.appendMember(key, level: 2) { writer in
+                                if let (source, range) = entry.text {
+                                    source.withBytes(range) { writer.appendRaw($0) }
+                                } else {
+                                    writer.writeObject(entry.fields, level: 2)
+                                }
+                            }
                         }
                     }
                 }
@@ -139,26 +144,38 @@ enum SchemaRules {
     ]
 
     static func check(_ fields: JSONObject, type: CredentialType, key: String) throws(TokenCacheError) {
-        func fail(_ problem: String) -> TokenCacheError {
-            TokenCacheError(code: .invalidSchema, reason: "entry \"\(key)\" in section \"\(type)\": \(problem)")
-        }
         for (name, value) in fields.storage {
-            if stringFields.contains(name) {
-                switch value {
-                case .string, .null: break
-                default: throw fail("field \"\(name)\" is \(value.typeName), but it must be a string")
-                }
-            } else if timeFields.contains(name), PythonText.int(value) == nil {
-                throw fail("field \"\(name)\" is not a whole number of seconds")
+            try checkField(name, value, isString: stringFields.contains(name), isTime: timeFields.contains(name), type: type, key: key)
+        }
+        try checkEntry(type: type, key: key, expiresOn: fields[FieldName.expiresOn], target: fields[FieldName.target])
+    }
+
+    /// Checks one field's type.
+    @inline(__always)
+    static func checkField(_ name: String, _ value: JSONValue, isString: Bool, isTime: Bool, type: CredentialType, key: String) throws(TokenCacheError) {
+        if isString {
+            switch value {
+            case .string, .null: return
+            default: throw failure(type, key, "field \"\(name)\" is \(value.typeName), but it must be a string")
             }
         }
-        if type == .accessToken {
-            if fields[FieldName.expiresOn] == nil {
-                throw fail("the access token has no \"expires_on\", which MSAL Python requires")
-            }
-            if fields[FieldName.target] == .null {
-                throw fail("field \"target\" is null, but it must be a string")
-            }
+        if isTime, PythonText.int(value) == nil {
+            throw failure(type, key, "field \"\(name)\" is not a whole number of seconds")
         }
+    }
+
+    /// Checks what an entry as a whole must have.
+    static func checkEntry(type: CredentialType, key: String, expiresOn: JSONValue?, target: JSONValue?) throws(TokenCacheError) {
+        guard type == .accessToken else { return }
+        if expiresOn == nil {
+            throw failure(type, key, "the access token has no \"expires_on\", which MSAL Python requires")
+        }
+        if target == .null {
+            throw failure(type, key, "field \"target\" is null, but it must be a string")
+        }
+    }
+
+    private static func failure(_ type: CredentialType, _ key: String, _ problem: String) -> TokenCacheError {
+        TokenCacheError(code: .invalidSchema, reason: "entry \"\(key)\" in section \"\(type)\": \(problem)")
     }
 }

@@ -27,26 +27,26 @@ extension CacheDocument: CacheEntryReader {
 
     func accessTokens(homeAccountID: String?, environment: String, clientID: String, realm: String) -> [AccessToken] {
         let slot = AccessTokenSlot(homeAccountID: homeAccountID, environment: environment, clientID: clientID, realm: realm)
-        return accessTokens.entries(in: slot).map { AccessToken(key: $0.key, fields: $0.fields) }
+        return accessTokens.entries(in: slot).map { AccessToken(key: $0.key, storage: $0.entry) }
     }
 
     func accessToken(key: String) -> AccessToken? {
-        accessTokens[key].map { AccessToken(key: key, fields: $0) }
+        accessTokens[key].map { AccessToken(key: key, storage: $0) }
     }
 
     func entries<Entry: CacheEntry>(_ type: Entry.Type, homeAccountID: String?, environment: String) -> [Entry] {
         let section = section(Entry.credentialType)
         let owner = OwnerKey(environment: environment, homeAccountID: homeAccountID)
-        return section.entries(ownedBy: owner).map { Entry(key: $0.key, fields: $0.fields) }
+        return section.entries(ownedBy: owner).map { Entry(key: $0.key, storage: $0.entry) }
     }
 
     func appMetadata(key: String) -> AppMetadata? {
-        appMetadata[key].map { AppMetadata(key: key, fields: $0) }
+        appMetadata[key].map { AppMetadata(key: key, storage: $0) }
     }
 
     func accounts(environment: String) -> [Account] {
-        accounts.entries.compactMap { key, fields in
-            fields.string(FieldName.environment) == environment ? Account(key: key, fields: fields) : nil
+        accounts.entries.compactMap { key, entry in
+            entry.summary.string(FieldName.environment) == environment ? Account(key: key, storage: entry) : nil
         }
     }
 }

@@ -78,7 +78,7 @@ public enum CacheQueries {
         for token in try reader.accessTokens(homeAccountID: query.homeAccountID, environment: environment, clientID: query.clientID, realm: query.realm) {
             if let expiresOn = token.expiresOn, expiresOn < query.now { continue }
             guard matches(token, query: query, environment: environment, extKey: extKey, requested: requested) else { continue }
-            if !extKey.isEmpty || token.fields[FieldName.extCacheKey] == nil {
+            if !extKey.isEmpty || token.field(FieldName.extCacheKey) == nil {
                 candidates.append(token)
             }
         }
@@ -105,7 +105,7 @@ public enum CacheQueries {
     }
 
     private static func matches(_ token: AccessToken, query: AccessTokenQuery, environment: String, extKey: String, requested: Set<String>) -> Bool {
-        let fields = token.fields
+        let fields = token.storage.summary
         guard fields.string(FieldName.clientID) == query.clientID,
               fields.string(FieldName.environment) == environment,
               fields.string(FieldName.realm) == query.realm else { return false }
@@ -128,12 +128,12 @@ public enum CacheQueries {
         let metadata = try reader.appMetadata(key: CacheKey.appMetadata(environment: environment, clientID: clientID))
         var groups: [[RefreshToken]] = []
         if metadata == nil {
-            groups.append(owned.filter { $0.fields[FieldName.familyID] == .string("1") })
+            groups.append(owned.filter { $0.field(FieldName.familyID) == .string("1") })
         }
-        if let metadataFamily = metadata?.fields[FieldName.familyID], metadataFamily.isTruthy {
-            groups.append(owned.filter { $0.fields[FieldName.familyID] == metadataFamily })
+        if let metadataFamily = metadata?.field(FieldName.familyID), metadataFamily.isTruthy {
+            groups.append(owned.filter { $0.field(FieldName.familyID) == metadataFamily })
         }
-        groups.append(owned.filter { $0.fields[FieldName.clientID] == .string(clientID) })
+        groups.append(owned.filter { $0.field(FieldName.clientID) == .string(clientID) })
         var seen = Set<String>()
         var ordered: [RefreshToken] = []
         for group in groups {

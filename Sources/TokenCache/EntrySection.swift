@@ -16,7 +16,7 @@ struct AccessTokenSlot: Hashable, Sendable {
 
 /// The entries filed under one index value, in file order, with their fields, so a query
 /// reads them without looking each key up again.
-typealias IndexBucket = [(key: String, fields: JSONObject)]
+typealias IndexBucket = [(key: String, entry: EntryStorage)]
 
 /// One of the five known sections: its entries in file order plus the indexes that let
 /// queries touch only the entries of one account or one app.
@@ -26,7 +26,7 @@ typealias IndexBucket = [(key: String, fields: JSONObject)]
 /// Each bucket lists its entries in file order, so queries never sort.
 struct EntrySection: Sendable {
     let type: CredentialType
-    private(set) var entries: OrderedDictionary<String, JSONObject> = [:]
+    private(set) var entries: OrderedDictionary<String, EntryStorage> = [:]
     private var owners: [OwnerKey: IndexBucket] = [:]
     private var slots: [AccessTokenSlot: IndexBucket] = [:]
 
@@ -36,7 +36,10 @@ struct EntrySection: Sendable {
 
     var count: Int { entries.count }
 
-    subscript(key: String) -> JSONObject? { entries[key] }
+    /// How many entries are held as the text they were loaded from.
+    var textCount: Int { entries.values.reduce(0) { $0 + ($1.text == nil ? 0 : 1) } }
+
+    subscript(key: String) -> EntryStorage? { entries[key] }
 
     mutating func reserveCapacity(_ count: Int) {
         entries.reserveCapacity(count)
@@ -44,7 +47,18 @@ struct EntrySection: Sendable {
 
     /// Stores `fields` under `key`: in place when the key exists, else at the end.
     mutating func upsert(_ fields: JSONObject, forKey key: String) {
+        upsert(EntryStorage(fields: fields), forKey: key)
+    }
+
+    /// Stores `entry` under `key`: in place when the key exists, else at the end.
+    mutating func upsert(_ fields: EntryStorage, forKey key: String) {
         let old = entries.updateValue(fields, forKey: key)
+        guard old != nil else {
+            // A new key goes at the end of the section, so at the end of its buckets.
+            if let owner = EntrySection.owner(of: fields) { owners[owner, default: []].append((key, fields)) }
+            if type == .accessToken, let slot = EntrySection.slot(of: fields) { slots[slot, default: []].append((key, fields)) }
+            return
+        }
         EntrySection.refile(key, from: old.flatMap(EntrySection.owner), to: EntrySection.owner(of: fields), fields: fields, entries: entries, in: &owners)
         guard type == .accessToken else { return }
         EntrySection.refile(key, from: old.flatMap(EntrySection.slot), to: EntrySection.slot(of: fields), fields: fields, entries: entries, in: &slots)
@@ -62,7 +76,7 @@ struct EntrySection: Sendable {
     }
 
     /// Removes every entry `shouldRemove` accepts, in one pass; returns their keys.
-    mutating func removeAll(where shouldRemove: (String, JSONObject) -> Bool) -> [String] {
+    mutating func removeAll(where shouldRemove: (String, EntryStorage) -> Bool) -> [String] {
         var removed: [String] = []
         for (key, fields) in entries where shouldRemove(key, fields) { removed.append(key) }
         guard !removed.isEmpty else { return [] }
@@ -89,10 +103,10 @@ struct EntrySection: Sendable {
 
     /// Moves `key` from the bucket `old` to the bucket `new` (either may be nil), keeping
     /// every bucket in file order and its copy of the fields current.
-    private static func refile<K: Hashable>(_ key: String, from old: K?, to new: K?, fields: JSONObject, entries: OrderedDictionary<String, JSONObject>, in index: inout [K: IndexBucket]) {
+    private static func refile<K: Hashable>(_ key: String, from old: K?, to new: K?, fields: EntryStorage, entries: OrderedDictionary<String, EntryStorage>, in index: inout [K: IndexBucket]) {
         if let old, old == new, var bucket = index[old], let position = bucket.firstIndex(where: { $0.key == key }) {
             index[old] = nil
-            bucket[position].fields = fields
+            bucket[position].entry = fields
             index[old] = bucket
             return
         }
@@ -121,12 +135,14 @@ struct EntrySection: Sendable {
         }
     }
 
-    static func owner(of fields: JSONObject) -> OwnerKey? {
+    static func owner(of entry: EntryStorage) -> OwnerKey? {
+        let fields = entry.summary
         guard let environment = fields.string(FieldName.environment), let hid = homeAccount(of: fields) else { return nil }
         return OwnerKey(environment: environment, homeAccountID: hid)
     }
 
-    static func slot(of fields: JSONObject) -> AccessTokenSlot? {
+    static func slot(of entry: EntryStorage) -> AccessTokenSlot? {
+        let fields = entry.summary
         guard let environment = fields.string(FieldName.environment), let hid = homeAccount(of: fields),
               let client = fields.string(FieldName.clientID), let realm = fields.string(FieldName.realm) else { return nil }
         return AccessTokenSlot(homeAccountID: hid, environment: environment, clientID: client, realm: realm)

@@ -48,10 +48,10 @@ extension TokenCache {
                     }
                 }
             }
-            let family = document.appMetadata(key: CacheKey.appMetadata(environment: environment, clientID: clientID))?.fields[FieldName.familyID]
+            let family = document.appMetadata(key: CacheKey.appMetadata(environment: environment, clientID: clientID))?.field(FieldName.familyID)
             let refreshTokens = document.entries(RefreshToken.self, homeAccountID: homeAccountID, environment: environment).filter { token in
-                token.fields[FieldName.clientID] == .string(clientID)
-                    || (family?.isTruthy == true && token.fields[FieldName.familyID] == family)
+                token.field(FieldName.clientID) == .string(clientID)
+                    || (family?.isTruthy == true && token.field(FieldName.familyID) == family)
             }
             remove(refreshTokens)
             if document.accessTokens.count > 0 {
@@ -76,8 +76,8 @@ extension TokenCache {
     }
 
     private static func removeExpired(from document: inout CacheDocument, now: Int64) -> [EntryReference] {
-        document.accessTokens.removeAll { _, fields in
-            guard let expiresOn = fields[FieldName.expiresOn].flatMap(PythonText.int) else { return false }
+        document.accessTokens.removeAll { _, entry in
+            guard let expiresOn = entry.summary[FieldName.expiresOn].flatMap(PythonText.int) else { return false }
             return expiresOn < now
         }.map { EntryReference(type: .accessToken, key: $0) }
     }
@@ -89,7 +89,7 @@ extension TokenCache {
     @discardableResult
     public func updateRefreshToken(key: String, newSecret: String, now: Int64) -> Bool {
         mutate { document in
-            guard var fields = document.refreshTokens[key] else { return (false, false) }
+            guard var fields = document.refreshTokens[key]?.fields else { return (false, false) }
             fields[FieldName.secret] = .string(newSecret)
             fields[FieldName.lastModificationTime] = .string(String(now))
             document.withSection(.refreshToken) { $0.upsert(fields, forKey: key) }

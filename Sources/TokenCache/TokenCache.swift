@@ -68,20 +68,31 @@ public final class TokenCache: @unchecked Sendable {
 
     static func parse(_ serialized: some DataProtocol, location: String?) throws(TokenCacheError) -> CacheDocument {
         if serialized.isEmpty { return CacheDocument() }
-        let document: JSONParser.Document
-        do {
-            document = try JSONParser.withBytes(serialized) { bytes throws(JSONSyntaxError) in try JSONParser.parseDocument(bytes) }
-        } catch {
-            throw TokenCacheError.syntax(error).at(location ?? "cache")
-        }
-        do {
-            switch document {
-            case .members(let members): return try CacheDocument(members: members)
-            case .value(let value): return try CacheDocument(json: value)
+        // Entries written exactly as MSAL Python writes them stay as slices of these bytes.
+        let source = SourceText(serialized as? Data ?? Data(serialized))
+        let result = source.data.withUnsafeBytes { bytes -> Result<CacheDocument, TokenCacheError> in
+            var loader = EntryLoader(source: source, bytes: bytes)
+            let document: JSONParser.Document
+            do throws(JSONSyntaxError) {
+                document = try JSONParser.parseDocument(bytes) { section, key, range, members throws(JSONSyntaxError) in
+                    try loader.summarize(section: section, key: key, range: range, members: members)
+                }
+            } catch {
+                if case .stopped = error.kind, let failure = loader.failure {
+                    return .failure(location.map { failure.at($0) } ?? failure)
+                }
+                return .failure(TokenCacheError.syntax(error).at(location ?? "cache"))
             }
-        } catch {
-            throw location.map { error.at($0) } ?? error
+            do throws(TokenCacheError) {
+                switch document {
+                case .members(let members): return .success(try CacheDocument(members: members, loader: &loader))
+                case .value(let value): return .success(try CacheDocument(json: value))
+                }
+            } catch {
+                return .failure(location.map { error.at($0) } ?? error)
+            }
         }
+        return try result.get()
     }
 
     /// The cache as MSAL Python's `serialize()` writes it: UTF-8 (in fact ASCII) JSON with
@@ -110,7 +121,7 @@ public final class TokenCache: @unchecked Sendable {
     /// Every entry of one section, in file order.
     public func entries<Entry: CacheEntry>(_ type: Entry.Type) -> [Entry] {
         let section = lock.withLock { document.section(Entry.credentialType) }
-        return section.entries.map { Entry(key: $0.key, fields: $0.value) }
+        return section.entries.map { Entry(key: $0.key, storage: $0.value) }
     }
 
     /// Runs `body` on the document under the lock; counts a change when `body` reports one.

@@ -14,6 +14,8 @@ struct JSONSyntaxError: Error, Sendable {
         case invalidNumber
         case trailingData
         case nestingTooDeep
+        /// The caller stopped the parse (it records why).
+        case stopped
     }
 
     let kind: Kind
@@ -34,6 +36,7 @@ struct JSONSyntaxError: Error, Sendable {
         case .invalidNumber: return "invalid JSON: a malformed number at byte \(offset)"
         case .trailingData: return "extra data after the JSON document at byte \(offset); the file may hold two writes run together"
         case .nestingTooDeep: return "the JSON nests deeper than \(JSONParser.maximumDepth) levels at byte \(offset)"
+        case .stopped: return "reading stopped at byte \(offset)"
         }
     }
 }
@@ -43,8 +46,8 @@ struct JSONSyntaxError: Error, Sendable {
 struct JSONParser {
     static let maximumDepth = 512
 
-    private let bytes: UnsafeRawBufferPointer
-    private var position = 0
+    let bytes: UnsafeRawBufferPointer
+    var position = 0
     private var scratch: [UInt8] = []
 
     private init(bytes: UnsafeRawBufferPointer) {
@@ -84,9 +87,20 @@ struct JSONParser {
     /// A member of a document's top-level object. Object values come as their members in
     /// order (repeated names included), so a caller that indexes them hashes each name once.
     enum TopLevelMember {
-        case object(name: String, members: [(String, JSONValue)])
+        case object(name: String, members: [(String, ParsedEntry)])
         case other(name: String, value: JSONValue)
     }
+
+    /// A member of a known section: parsed, or left as text written exactly as MSAL
+    /// Python writes entries.
+    enum ParsedEntry {
+        case value(JSONValue)
+        case stored(EntryStorage)
+    }
+
+    /// Turns canonical entry text (its range and members) of a known section into a
+    /// stored entry; `nil` asks for a full parse instead.
+    typealias EntrySummarizer = (_ section: String, _ key: String, _ range: Range<Int>, _ members: [CanonicalEntryScanner.Member]) throws(JSONSyntaxError) -> EntryStorage?
 
     /// A parsed document: the members of a top-level object, or any other value.
     enum Document {
@@ -94,11 +108,12 @@ struct JSONParser {
         case value(JSONValue)
     }
 
-    /// Parses a whole document, handing back a top-level object as its members.
-    static func parseDocument(_ bytes: UnsafeRawBufferPointer) throws(JSONSyntaxError) -> Document {
+    /// Parses a whole document, handing back a top-level object as its members; entries of
+    /// known sections written in MSAL Python's exact layout go through `summarize`.
+    static func parseDocument(_ bytes: UnsafeRawBufferPointer, summarize: EntrySummarizer) throws(JSONSyntaxError) -> Document {
         try parseWhole(bytes) { parser throws(JSONSyntaxError) in
             if parser.bytes[parser.position] == UInt8(ascii: "{") {
-                return .members(try parser.parseTopLevelMembers())
+                return .members(try parser.parseTopLevelMembers(summarize: summarize))
             }
             return .value(try parser.parseValue(depth: 0))
         }
@@ -155,29 +170,39 @@ struct JSONParser {
 
     private mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> JSONObject {
         var members = OrderedDictionary<String, JSONValue>()
-        try parseMembers(depth: depth) { key, value in members[key] = value }
+        try parseMembers(depth: depth) { parser, key throws(JSONSyntaxError) in members[key] = try parser.parseValue(depth: depth) }
         return JSONObject(storage: members)
     }
 
-    private mutating func parseTopLevelMembers() throws(JSONSyntaxError) -> [TopLevelMember] {
+    private mutating func parseTopLevelMembers(summarize: EntrySummarizer) throws(JSONSyntaxError) -> [TopLevelMember] {
         var members: [TopLevelMember] = []
-        try parseMembers(depth: 1, objectValues: { parser, key throws(JSONSyntaxError) in
-            var entries: [(String, JSONValue)] = []
-            try parser.parseMembers(depth: 2) { entryKey, entry in entries.append((entryKey, entry)) }
-            members.append(.object(name: key, members: entries))
-        }) { key, value in members.append(.other(name: key, value: value)) }
+        var scratch: [CanonicalEntryScanner.Member] = []
+        try parseMembers(depth: 1) { parser, name throws(JSONSyntaxError) in
+            guard try parser.peek() == UInt8(ascii: "{") else {
+                members.append(.other(name: name, value: try parser.parseValue(depth: 1)))
+                return
+            }
+            let known = CacheDocument.isKnown(name)
+            var entries: [(String, ParsedEntry)] = []
+            try parser.parseMembers(depth: 2) { parser, key throws(JSONSyntaxError) in
+                if known, try parser.peek() == UInt8(ascii: "{"),
+                   let end = CanonicalEntryScanner.scan(parser.bytes, at: parser.position, level: 2, members: &scratch),
+                   let stored = try summarize(name, key, parser.position..<end, scratch) {
+                    entries.append((key, .stored(stored)))
+                    parser.position = end
+                } else {
+                    entries.append((key, .value(try parser.parseValue(depth: 2))))
+                }
+            }
+            members.append(.object(name: name, members: entries))
+        }
         return members
     }
 
-    /// Parses the object at `position`, handing each member to `add` in order. When
-    /// `objectValues` is given, a member whose value is an object is handed to it instead,
-    /// with the parser positioned at that object.
+    /// Parses the object at `position`, handing each member's name to `handle`, which
+    /// must consume the member's value (the parser is positioned at it).
     @inline(__always)
-    private mutating func parseMembers(
-        depth: Int,
-        objectValues: ((inout JSONParser, String) throws(JSONSyntaxError) -> Void)? = nil,
-        _ add: (String, JSONValue) -> Void
-    ) throws(JSONSyntaxError) {
+    private mutating func parseMembers(depth: Int, _ handle: (inout JSONParser, String) throws(JSONSyntaxError) -> Void) throws(JSONSyntaxError) {
         guard depth <= JSONParser.maximumDepth else { throw JSONSyntaxError(kind: .nestingTooDeep, offset: position) }
         position += 1
         skipWhitespace()
@@ -197,11 +222,7 @@ struct JSONParser {
             }
             position += 1
             skipWhitespace()
-            if let objectValues, try peek() == UInt8(ascii: "{") {
-                try objectValues(&self, key)
-            } else {
-                add(key, try parseValue(depth: depth))
-            }
+            try handle(&self, key)
             skipWhitespace()
             let next = try peek()
             position += 1
@@ -420,7 +441,7 @@ struct JSONParser {
         }
     }
 
-    private func peek() throws(JSONSyntaxError) -> UInt8 {
+    func peek() throws(JSONSyntaxError) -> UInt8 {
         guard position < bytes.count else { throw JSONSyntaxError(kind: .unexpectedEnd, offset: position) }
         return bytes[position]
     }

@@ -62,6 +62,11 @@ struct PythonJSONWriter {
         body(&self)
     }
 
+    /// Appends text that is already in the writer's exact format.
+    mutating func appendRaw(_ bytes: UnsafeRawBufferPointer) {
+        output.append(contentsOf: bytes)
+    }
+
     private mutating func writeArray(_ elements: [JSONValue], level: Int) {
         if elements.isEmpty {
             append("[]")

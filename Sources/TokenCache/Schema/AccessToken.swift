@@ -1,22 +1,22 @@
 /// An `AccessToken` entry.
-public struct AccessToken: CacheEntry {
+public struct AccessToken: CredentialEntry {
     public static let credentialType = CredentialType.accessToken
     public let key: String
-    public let fields: JSONObject
+    public let storage: EntryStorage
 
-    public init(key: String, fields: JSONObject) {
+    public init(key: String, storage: EntryStorage) {
         self.key = key
-        self.fields = fields
+        self.storage = storage
     }
 
     /// The tenant (`realm`) the token was issued for, as the token endpoint path spelled it.
-    public var realm: String? { fields.string(FieldName.realm) }
+    public var realm: String? { string(FieldName.realm) }
     /// The scopes, space-separated (`target`).
-    public var target: String? { fields.string(FieldName.target) }
+    public var target: String? { string(FieldName.target) }
     /// The scopes as a list.
     public var scopes: [String] { target.map { PythonText.split($0).map(String.init) } ?? [] }
     /// `token_type`, such as `Bearer` or `ssh-cert`.
-    public var tokenType: String? { fields.string(FieldName.tokenType) }
+    public var tokenType: String? { string(FieldName.tokenType) }
     /// `cached_at`, in Unix seconds.
     public var cachedAt: Int64? { time(FieldName.cachedAt) }
     /// `expires_on`, in Unix seconds.
@@ -26,7 +26,7 @@ public struct AccessToken: CacheEntry {
     /// `refresh_on`, in Unix seconds: from then on the token should be refreshed proactively.
     public var refreshOn: Int64? { time(FieldName.refreshOn) }
     /// `key_id`, for SSH certificates and proof-of-possession tokens.
-    public var keyID: String? { fields.string(FieldName.keyID) }
+    public var keyID: String? { string(FieldName.keyID) }
     /// `ext_cache_key`, the hash of extra request parameters (FMI path, client claims).
-    public var extCacheKey: String? { fields.string(FieldName.extCacheKey) }
+    public var extCacheKey: String? { string(FieldName.extCacheKey) }
 }

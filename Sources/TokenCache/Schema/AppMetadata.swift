@@ -2,16 +2,16 @@
 public struct AppMetadata: CacheEntry {
     public static let credentialType = CredentialType.appMetadata
     public let key: String
-    public let fields: JSONObject
+    public let storage: EntryStorage
 
-    public init(key: String, fields: JSONObject) {
+    public init(key: String, storage: EntryStorage) {
         self.key = key
-        self.fields = fields
+        self.storage = storage
     }
 
     /// `family_id`, when the app is in a family. Empty strings and nulls count as none.
     public var familyID: String? {
-        guard let value = fields[FieldName.familyID], value.isTruthy else { return nil }
+        guard let value = field(FieldName.familyID), value.isTruthy else { return nil }
         return value.stringValue
     }
 }

@@ -8,27 +8,44 @@ public protocol CacheEntry: Sendable, Hashable {
     /// The key the entry is stored under (which, for entries written by other SDKs, may
     /// differ from the key MSAL Python would compute).
     var key: String { get }
-    /// All of the entry's fields, in file order.
-    var fields: JSONObject { get }
+    /// How the entry is held.
+    var storage: EntryStorage { get }
     /// Wraps a stored entry.
-    init(key: String, fields: JSONObject)
+    init(key: String, storage: EntryStorage)
 }
 
 extension CacheEntry {
+    /// Wraps an entry given as its fields.
+    public init(key: String, fields: JSONObject) {
+        self.init(key: key, storage: EntryStorage(fields: fields))
+    }
+
+    /// All of the entry's fields, in file order.
+    public var fields: JSONObject { storage.fields }
+
+    /// The value of one field, or `nil` when the entry does not have it.
+    public func field(_ name: String) -> JSONValue? { storage.field(name) }
+
+    /// The string value of one field, or `nil` when it is missing or not a string.
+    public func string(_ name: String) -> String? { storage.field(name)?.stringValue }
+
     /// The entry's `home_account_id`, or `nil` when it is null or missing.
-    public var homeAccountID: String? { fields.string(FieldName.homeAccountID) }
+    public var homeAccountID: String? { string(FieldName.homeAccountID) }
     /// The entry's `environment` (the authority host).
-    public var environment: String? { fields.string(FieldName.environment) }
+    public var environment: String? { string(FieldName.environment) }
+    /// The `client_id` of the app that obtained the entry.
+    public var clientID: String? { string(FieldName.clientID) }
 
     func time(_ name: String) -> Int64? {
-        fields[name].flatMap(PythonText.int)
+        storage.field(name).flatMap(PythonText.int)
     }
 }
 
-/// Fields shared by the three credential entries.
-extension CacheEntry {
+/// The secret of the three credential entries.
+extension CacheEntry where Self: CredentialEntry {
     /// The `secret`: the token itself. Never log it.
-    public var secret: String? { fields.string(FieldName.secret) }
-    /// The `client_id` of the app that obtained the entry.
-    public var clientID: String? { fields.string(FieldName.clientID) }
+    public var secret: String? { storage.secretValue?.stringValue }
 }
+
+/// An entry that carries a token: an access, refresh or ID token.
+public protocol CredentialEntry: CacheEntry {}

@@ -1,7 +1,8 @@
 /// The field and section names of MSAL's cache schema.
 ///
 /// The parser hands out these literal strings for member names it recognises, so a large
-/// cache does not allocate one copy of `"extended_expires_on"` per entry.
+/// cache does not allocate one copy of `"extended_expires_on"` per entry, and with them
+/// what the loader needs to know about each field, so it never hashes a name.
 enum FieldName {
     static let credentialType = "credential_type"
     static let secret = "secret"
@@ -24,25 +25,60 @@ enum FieldName {
     static let authorityType = "authority_type"
     static let accountSource = "account_source"
 
-    private static let known: [String] = [
-        credentialType, secret, homeAccountID, environment, clientID, target, realm, tokenType,
-        cachedAt, expiresOn, extendedExpiresOn, keyID, extCacheKey, refreshOn, lastModificationTime,
-        familyID, localAccountID, username, authorityType, accountSource,
-        "AccessToken", "RefreshToken", "IdToken", "Account", "AppMetadata",
-    ]
+    /// What the schema says about a field.
+    struct Info {
+        let name: String
+        /// The field must hold a string (or null).
+        let isString: Bool
+        /// The field must hold a whole number of seconds.
+        let isTime: Bool
+        /// Queries read the field, so loaded entries keep it decoded.
+        let isSummarised: Bool
+        /// Its values repeat across entries (hosts, client ids, tenants, scope lists).
+        let isShared: Bool
+        /// A small number identifying the field, for per-field caches.
+        let ordinal: Int
+    }
 
-    private static let byLength: [Int: [(bytes: [UInt8], name: String)]] = {
-        var table: [Int: [(bytes: [UInt8], name: String)]] = [:]
-        for name in known { table[name.utf8.count, default: []].append((Array(name.utf8), name)) }
+    static let table: [Info] = {
+        let rows: [(String, Bool, Bool, Bool, Bool)] = [
+            // name, string, time, summarised, shared
+            (credentialType, true, false, false, false), (secret, true, false, false, false),
+            (homeAccountID, true, false, true, false), (environment, true, false, true, true),
+            (clientID, true, false, true, true), (target, true, false, true, true), (realm, true, false, true, true),
+            (tokenType, true, false, false, false), (cachedAt, false, true, false, false),
+            (expiresOn, false, true, true, false), (extendedExpiresOn, false, true, false, false),
+            (keyID, true, false, true, false), (extCacheKey, true, false, true, false),
+            (refreshOn, false, true, true, false), (lastModificationTime, false, true, true, false),
+            (familyID, true, false, true, true), (localAccountID, true, false, true, false),
+            (username, true, false, true, false), (authorityType, true, false, true, true),
+            (accountSource, true, false, true, true),
+            ("AccessToken", false, false, false, false), ("RefreshToken", false, false, false, false),
+            ("IdToken", false, false, false, false), ("Account", false, false, false, false),
+            ("AppMetadata", false, false, false, false),
+        ]
+        return rows.enumerated().map { index, row in
+            Info(name: row.0, isString: row.1, isTime: row.2, isSummarised: row.3, isShared: row.4, ordinal: index)
+        }
+    }()
+
+    private static let byLength: [[(bytes: [UInt8], info: Info)]] = {
+        var table = [[(bytes: [UInt8], info: Info)]](repeating: [], count: 32)
+        for info in FieldName.table { table[info.name.utf8.count].append((Array(info.name.utf8), info)) }
         return table
     }()
 
-    /// The shared literal for a known name spelled by `bytes`, or `nil`.
-    static func intern(_ bytes: UnsafeRawBufferPointer) -> String? {
-        guard let candidates = byLength[bytes.count] else { return nil }
-        for candidate in candidates where candidate.bytes.withUnsafeBytes({ $0.elementsEqual(bytes) }) {
-            return candidate.name
+    /// What is known about the field spelled by `bytes`, or `nil`.
+    static func info(_ bytes: UnsafeRawBufferPointer) -> Info? {
+        guard bytes.count < byLength.count else { return nil }
+        for candidate in byLength[bytes.count] where candidate.bytes.withUnsafeBytes({ $0.elementsEqual(bytes) }) {
+            return candidate.info
         }
         return nil
+    }
+
+    /// The shared literal for a known name spelled by `bytes`, or `nil`.
+    static func intern(_ bytes: UnsafeRawBufferPointer) -> String? {
+        info(bytes)?.name
     }
 }

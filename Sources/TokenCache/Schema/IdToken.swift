@@ -1,14 +1,14 @@
 /// An `IdToken` entry.
-public struct IdToken: CacheEntry {
+public struct IdToken: CredentialEntry {
     public static let credentialType = CredentialType.idToken
     public let key: String
-    public let fields: JSONObject
+    public let storage: EntryStorage
 
-    public init(key: String, fields: JSONObject) {
+    public init(key: String, storage: EntryStorage) {
         self.key = key
-        self.fields = fields
+        self.storage = storage
     }
 
     /// The tenant (`realm`).
-    public var realm: String? { fields.string(FieldName.realm) }
+    public var realm: String? { string(FieldName.realm) }
 }

@@ -1,18 +1,18 @@
 /// A `RefreshToken` entry.
-public struct RefreshToken: CacheEntry {
+public struct RefreshToken: CredentialEntry {
     public static let credentialType = CredentialType.refreshToken
     public let key: String
-    public let fields: JSONObject
+    public let storage: EntryStorage
 
-    public init(key: String, fields: JSONObject) {
+    public init(key: String, storage: EntryStorage) {
         self.key = key
-        self.fields = fields
+        self.storage = storage
     }
 
     /// The scopes of the response that produced the token (`target`), when recorded.
-    public var target: String? { fields.string(FieldName.target) }
+    public var target: String? { string(FieldName.target) }
     /// `family_id`: `"1"` for a family (FOCI) refresh token.
-    public var familyID: String? { fields.string(FieldName.familyID) }
+    public var familyID: String? { string(FieldName.familyID) }
     /// `last_modification_time`, in Unix seconds; newer tokens are tried first.
     public var lastModificationTime: Int64? { time(FieldName.lastModificationTime) }
 }

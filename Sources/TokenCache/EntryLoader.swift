@@ -1,0 +1,106 @@
+import OrderedCollections
+
+/// Turns the entries of a parsed cache into stored entries: text written exactly as MSAL
+/// Python writes it is kept as a slice of the file with a small decoded summary; anything
+/// else is parsed in full. Either way the schema rules are checked.
+struct EntryLoader {
+    let source: SourceText?
+    let bytes: UnsafeRawBufferPointer
+    /// The last value seen for each shared field: consecutive entries usually repeat it,
+    /// and then share one string.
+    private var lastShared = [String?](repeating: nil, count: FieldName.table.count)
+
+    init(source: SourceText?, bytes: UnsafeRawBufferPointer) {
+        self.source = source
+        self.bytes = bytes
+    }
+
+    mutating func load(_ entry: JSONParser.ParsedEntry, type: CredentialType, key: String) throws(TokenCacheError) -> EntryStorage {
+        switch entry {
+        case .value(let value):
+            guard case .object(let fields) = value else {
+                throw TokenCacheError(code: .invalidSchema, reason: "entry \"\(key)\" in section \"\(type)\" is \(value.typeName), but it must be an object")
+            }
+            try SchemaRules.check(fields, type: type, key: key)
+            return EntryStorage(fields: fields)
+        case .stored(let entry):
+            return entry
+        }
+    }
+
+    /// The first schema error met while summarising during the parse.
+    private(set) var failure: TokenCacheError?
+
+    /// The summariser the parser calls for canonical entries: a stored entry, `nil` for a
+    /// full parse, or a stop after recording a schema error in ``failure``.
+    mutating func summarize(section: String, key: String, range: Range<Int>, members: [CanonicalEntryScanner.Member]) throws(JSONSyntaxError) -> EntryStorage? {
+        guard let source else { return nil }
+        do {
+            return try summarize(range: range, members: members, source: source, type: CredentialType(rawValue: section), key: key)
+        } catch {
+            failure = error
+            throw JSONSyntaxError(kind: .stopped, offset: range.lowerBound)
+        }
+    }
+
+    /// Decodes the checked and summarised fields of a canonical entry; `nil` when one of
+    /// them holds a container, so that the full parse reports it.
+    private mutating func summarize(range: Range<Int>, members: [CanonicalEntryScanner.Member], source: SourceText, type: CredentialType, key: String) throws(TokenCacheError) -> EntryStorage? {
+        var summary = JSONObject()
+        summary.storage.reserveCapacity(8)
+        var secret: Range<Int>?
+        var expiresOn: JSONValue?
+        var target: JSONValue?
+        for member in members {
+            let nameBytes = UnsafeRawBufferPointer(rebasing: bytes[(member.name.lowerBound + 1)..<(member.name.upperBound - 1)])
+            guard let info = FieldName.info(nameBytes) else { continue }
+            if info.name == FieldName.secret {
+                guard member.kind == .string else { return nil }
+                secret = member.value
+                continue
+            }
+            guard info.isString || info.isTime else { continue }
+            guard var value = decodeScalar(member) else { return nil }
+            try SchemaRules.checkField(info.name, value, isString: info.isString, isTime: info.isTime, type: type, key: key)
+            if info.name == FieldName.expiresOn { expiresOn = value }
+            if info.name == FieldName.target { target = value }
+            guard info.isSummarised else { continue }
+            if info.isShared, case .string(let text) = value {
+                if let previous = lastShared[info.ordinal], previous == text {
+                    value = .string(previous)
+                } else {
+                    lastShared[info.ordinal] = text
+                }
+            }
+            summary[info.name] = value
+        }
+        try SchemaRules.checkEntry(type: type, key: key, expiresOn: expiresOn, target: target)
+        return EntryStorage(text: source, range: range, secret: secret, summary: summary)
+    }
+
+    private func decodeString(_ range: Range<Int>) -> String {
+        let inner = UnsafeRawBufferPointer(rebasing: bytes[(range.lowerBound + 1)..<(range.upperBound - 1)])
+        if !inner.contains(UInt8(ascii: "\\")) {
+            // Canonical text without escapes is printable ASCII.
+            return String(decoding: inner, as: UTF8.self)
+        }
+        return (try? JSONParser.parse(UnsafeRawBufferPointer(rebasing: bytes[range])))?.stringValue ?? ""
+    }
+
+    private func decodeScalar(_ member: CanonicalEntryScanner.Member) -> JSONValue? {
+        switch member.kind {
+        case .string:
+            return .string(decodeString(member.value))
+        case .integer:
+            return .number(JSONNumber(integerText: String(decoding: UnsafeRawBufferPointer(rebasing: bytes[member.value]), as: UTF8.self)))
+        case .literal:
+            switch bytes[member.value.lowerBound] {
+            case UInt8(ascii: "t"): return .bool(true)
+            case UInt8(ascii: "f"): return .bool(false)
+            default: return .null
+            }
+        case .object, .array:
+            return nil
+        }
+    }
+}
