@@ -47,19 +47,6 @@ struct CacheDocument: Sendable {
 
     // MARK: - Reading
 
-    /// Builds a document from parsed JSON, checking the parts of the schema MSAL Python
-    /// relies on.
-    init(json: JSONValue) throws(TokenCacheError) {
-        guard case .object(let top) = json else {
-            throw TokenCacheError(code: .invalidSchema, reason: "the top level is \(json.typeName), but an MSAL cache is a JSON object")
-        }
-        var loader = EntryLoader(source: nil, bytes: UnsafeRawBufferPointer(start: nil, count: 0))
-        try self.init(members: top.storage.map { name, value in
-            if case .object(let object) = value { return .object(name: name, members: object.storage.map { ($0.key, .value($0.value)) }) }
-            return .other(name: name, value: value)
-        }, loader: &loader)
-    }
-
     /// Builds a document from a parsed top-level object's members, in order. A repeated
     /// name keeps its first position and its last value, as in Python.
     init(members: [JSONParser.TopLevelMember], loader: inout EntryLoader) throws(TokenCacheError) {

@@ -10,11 +10,12 @@ public protocol CacheEntryReader {
     /// The error a lookup can fail with (`Never` for an in-memory cache).
     associatedtype Failure: Error
     /// The access tokens of one home account (or app, for `nil`) for one client in one
-    /// environment and realm.
+    /// environment and realm: exactly those whose four fields equal these values.
     func accessTokens(homeAccountID: String?, environment: String, clientID: String, realm: String) throws(Failure) -> [AccessToken]
     /// The entry stored under `key` in the AccessToken section.
     func accessToken(key: String) throws(Failure) -> AccessToken?
-    /// The entries of one section owned by a home account in an environment.
+    /// The entries of one section owned by a home account in an environment. Refresh
+    /// tokens are looked up on every silent refresh; the other sections only on sign-out.
     func entries<Entry: CacheEntry>(_ type: Entry.Type, homeAccountID: String?, environment: String) throws(Failure) -> [Entry]
     /// The app metadata stored under `key`.
     func appMetadata(key: String) throws(Failure) -> AppMetadata?
@@ -46,7 +47,7 @@ extension CacheDocument: CacheEntryReader {
 
     func accounts(environment: String) -> [Account] {
         accounts.entries.compactMap { key, entry in
-            entry.summary.string(FieldName.environment) == environment ? Account(key: key, storage: entry) : nil
+            entry.string(FieldName.environmentField) == environment ? Account(key: key, storage: entry) : nil
         }
     }
 }

@@ -77,8 +77,8 @@ public enum CacheQueries {
         var candidates: [AccessToken] = []
         for token in try reader.accessTokens(homeAccountID: query.homeAccountID, environment: environment, clientID: query.clientID, realm: query.realm) {
             if let expiresOn = token.expiresOn, expiresOn < query.now { continue }
-            guard matches(token, query: query, environment: environment, extKey: extKey, requested: requested) else { continue }
-            if !extKey.isEmpty || token.field(FieldName.extCacheKey) == nil {
+            guard matches(token, query: query, extKey: extKey, requested: requested) else { continue }
+            if !extKey.isEmpty || token.storage.value(FieldName.extCacheKeyField) == nil {
                 candidates.append(token)
             }
         }
@@ -104,19 +104,13 @@ public enum CacheQueries {
         return .miss(expired: sawExpired)
     }
 
-    private static func matches(_ token: AccessToken, query: AccessTokenQuery, environment: String, extKey: String, requested: Set<String>) -> Bool {
-        let fields = token.storage.summary
-        guard fields.string(FieldName.clientID) == query.clientID,
-              fields.string(FieldName.environment) == environment,
-              fields.string(FieldName.realm) == query.realm else { return false }
-        switch fields[FieldName.homeAccountID] {
-        case .string(let hid)?: guard hid == query.homeAccountID else { return false }
-        case .null?: guard query.homeAccountID == nil else { return false }
-        default: return false
-        }
-        if let keyID = query.keyID, fields[FieldName.keyID] != .string(keyID) { return false }
-        if !extKey.isEmpty, fields[FieldName.extCacheKey] != .string(extKey) { return false }
-        return requested.isEmpty || PythonText.containsAllWords(fields.string(FieldName.target) ?? "", requested)
+    /// Whether a token the reader returned for the query's account, client, environment
+    /// and realm (which it matched exactly) also fits the rest of the query.
+    private static func matches(_ token: AccessToken, query: AccessTokenQuery, extKey: String, requested: Set<String>) -> Bool {
+        let fields = token.storage
+        if let keyID = query.keyID, fields.value(FieldName.keyIDField) != .string(keyID) { return false }
+        if !extKey.isEmpty, fields.value(FieldName.extCacheKeyField) != .string(extKey) { return false }
+        return requested.isEmpty || PythonText.containsAllWords(fields.string(FieldName.targetField) ?? "", requested)
     }
 
     /// The refresh tokens a silent request may try, in MSAL Python's order without repeats:

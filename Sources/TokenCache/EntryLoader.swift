@@ -46,8 +46,8 @@ struct EntryLoader {
     /// Decodes the checked and summarised fields of a canonical entry; `nil` when one of
     /// them holds a container, so that the full parse reports it.
     private mutating func summarize(range: Range<Int>, members: [CanonicalEntryScanner.Member], source: SourceText, type: CredentialType, key: String) throws(TokenCacheError) -> EntryStorage? {
-        var summary = JSONObject()
-        summary.storage.reserveCapacity(8)
+        var summary: [EntryStorage.SummaryField] = []
+        summary.reserveCapacity(members.count / 2)
         var secret: Range<Int>?
         var expiresOn: JSONValue?
         var target: JSONValue?
@@ -72,7 +72,7 @@ struct EntryLoader {
                     lastShared[info.ordinal] = text
                 }
             }
-            summary[info.name] = value
+            summary.append(EntryStorage.SummaryField(ordinal: UInt8(info.ordinal), value: value))
         }
         try SchemaRules.checkEntry(type: type, key: key, expiresOn: expiresOn, target: target)
         return EntryStorage(text: source, range: range, secret: secret, summary: summary)

@@ -4,6 +4,9 @@ import OrderedCollections
 struct OwnerKey: Hashable, Sendable {
     let environment: String
     let homeAccountID: String?
+
+    // Hosts repeat across a cache; the home account alone spreads the keys.
+    func hash(into hasher: inout Hasher) { hasher.combine(homeAccountID) }
 }
 
 /// The fields an access-token lookup matches exactly.
@@ -12,6 +15,12 @@ struct AccessTokenSlot: Hashable, Sendable {
     let environment: String
     let clientID: String
     let realm: String
+
+    // Hosts and tenants repeat across a cache; the account and client spread the keys.
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(homeAccountID)
+        hasher.combine(clientID)
+    }
 }
 
 /// The entries filed under one index value, in file order, with their fields, so a query
@@ -21,9 +30,11 @@ typealias IndexBucket = [(key: String, entry: EntryStorage)]
 /// One of the five known sections: its entries in file order plus the indexes that let
 /// queries touch only the entries of one account or one app.
 ///
-/// An entry is indexed under a value only when the field holds a string (or, for
-/// `home_account_id`, null): MSAL Python's exact-match queries can match nothing else.
-/// Each bucket lists its entries in file order, so queries never sort.
+/// Refresh tokens are indexed by owner (silent refresh looks them up per account) and
+/// access tokens by slot (silent lookups); owner queries on other sections, which only
+/// sign-out makes, scan. An entry is indexed under a value only when the field holds a
+/// string (or, for `home_account_id`, null): MSAL Python's exact-match queries can match
+/// nothing else. Each bucket lists its entries in file order, so queries never sort.
 struct EntrySection: Sendable {
     let type: CredentialType
     private(set) var entries: OrderedDictionary<String, EntryStorage> = [:]
@@ -55,11 +66,13 @@ struct EntrySection: Sendable {
         let old = entries.updateValue(fields, forKey: key)
         guard old != nil else {
             // A new key goes at the end of the section, so at the end of its buckets.
-            if let owner = EntrySection.owner(of: fields) { owners[owner, default: []].append((key, fields)) }
+            if type == .refreshToken, let owner = EntrySection.owner(of: fields) { owners[owner, default: []].append((key, fields)) }
             if type == .accessToken, let slot = EntrySection.slot(of: fields) { slots[slot, default: []].append((key, fields)) }
             return
         }
-        EntrySection.refile(key, from: old.flatMap(EntrySection.owner), to: EntrySection.owner(of: fields), fields: fields, entries: entries, in: &owners)
+        if type == .refreshToken {
+            EntrySection.refile(key, from: old.flatMap(EntrySection.owner), to: EntrySection.owner(of: fields), fields: fields, entries: entries, in: &owners)
+        }
         guard type == .accessToken else { return }
         EntrySection.refile(key, from: old.flatMap(EntrySection.slot), to: EntrySection.slot(of: fields), fields: fields, entries: entries, in: &slots)
     }
@@ -68,7 +81,9 @@ struct EntrySection: Sendable {
     @discardableResult
     mutating func remove(forKey key: String) -> Bool {
         guard let old = entries.removeValue(forKey: key) else { return false }
-        EntrySection.refile(key, from: EntrySection.owner(of: old), to: nil, fields: old, entries: entries, in: &owners)
+        if type == .refreshToken {
+            EntrySection.refile(key, from: EntrySection.owner(of: old), to: nil, fields: old, entries: entries, in: &owners)
+        }
         if type == .accessToken {
             EntrySection.refile(key, from: EntrySection.slot(of: old), to: nil, fields: old, entries: entries, in: &slots)
         }
@@ -85,7 +100,7 @@ struct EntrySection: Sendable {
         owners = [:]
         slots = [:]
         for (key, fields) in entries {
-            if let owner = EntrySection.owner(of: fields) { owners[owner, default: []].append((key, fields)) }
+            if type == .refreshToken, let owner = EntrySection.owner(of: fields) { owners[owner, default: []].append((key, fields)) }
             if type == .accessToken, let slot = EntrySection.slot(of: fields) { slots[slot, default: []].append((key, fields)) }
         }
         return removed
@@ -93,7 +108,8 @@ struct EntrySection: Sendable {
 
     /// The entries owned by `owner`, in file order.
     func entries(ownedBy owner: OwnerKey) -> IndexBucket {
-        owners[owner] ?? []
+        if type == .refreshToken { return owners[owner] ?? [] }
+        return entries.compactMap { key, entry in EntrySection.owner(of: entry) == owner ? (key, entry) : nil }
     }
 
     /// The access tokens in `slot`, in file order.
@@ -127,8 +143,8 @@ struct EntrySection: Sendable {
         index[new] = bucket
     }
 
-    private static func homeAccount(of fields: JSONObject) -> String?? {
-        switch fields[FieldName.homeAccountID] {
+    private static func homeAccount(of fields: EntryStorage) -> String?? {
+        switch fields.value(FieldName.homeAccountIDField) {
         case .string(let value)?: return .some(value)
         case .null?: return .some(nil)
         default: return nil
@@ -136,15 +152,13 @@ struct EntrySection: Sendable {
     }
 
     static func owner(of entry: EntryStorage) -> OwnerKey? {
-        let fields = entry.summary
-        guard let environment = fields.string(FieldName.environment), let hid = homeAccount(of: fields) else { return nil }
+        guard let environment = entry.string(FieldName.environmentField), let hid = homeAccount(of: entry) else { return nil }
         return OwnerKey(environment: environment, homeAccountID: hid)
     }
 
     static func slot(of entry: EntryStorage) -> AccessTokenSlot? {
-        let fields = entry.summary
-        guard let environment = fields.string(FieldName.environment), let hid = homeAccount(of: fields),
-              let client = fields.string(FieldName.clientID), let realm = fields.string(FieldName.realm) else { return nil }
+        guard let environment = entry.string(FieldName.environmentField), let hid = homeAccount(of: entry),
+              let client = entry.string(FieldName.clientIDField), let realm = entry.string(FieldName.realmField) else { return nil }
         return AccessTokenSlot(homeAccountID: hid, environment: environment, clientID: client, realm: realm)
     }
 }

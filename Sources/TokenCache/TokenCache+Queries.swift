@@ -77,7 +77,7 @@ extension TokenCache {
 
     private static func removeExpired(from document: inout CacheDocument, now: Int64) -> [EntryReference] {
         document.accessTokens.removeAll { _, entry in
-            guard let expiresOn = entry.summary[FieldName.expiresOn].flatMap(PythonText.int) else { return false }
+            guard let expiresOn = entry.value(FieldName.expiresOnField).flatMap(PythonText.int) else { return false }
             return expiresOn < now
         }.map { EntryReference(type: .accessToken, key: $0) }
     }

@@ -86,7 +86,8 @@ public final class TokenCache: @unchecked Sendable {
             do throws(TokenCacheError) {
                 switch document {
                 case .members(let members): return .success(try CacheDocument(members: members, loader: &loader))
-                case .value(let value): return .success(try CacheDocument(json: value))
+                case .value(let value):
+                    throw TokenCacheError(code: .invalidSchema, reason: "the top level is \(value.typeName), but an MSAL cache is a JSON object")
                 }
             } catch {
                 return .failure(location.map { error.at($0) } ?? error)

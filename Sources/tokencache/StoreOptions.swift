@@ -1,6 +1,7 @@
 import ArgumentParser
 import CacheBackends
 import Foundation
+import MSALLite
 import TokenCache
 
 /// The `--store SPEC` option every command shares.
@@ -11,6 +12,30 @@ struct StoreOptions: ParsableArguments {
     func open() throws -> StoreSession {
         try StoreSession(spec: store)
     }
+}
+
+/// The app a command acts for: `--client-id` and `--authority`.
+struct AppOptions: ParsableArguments {
+    @Option(name: .customLong("client-id"), help: "The app's client id.")
+    var clientID: String
+    @Option(help: "The app's authority, e.g. https://login.microsoftonline.com/common.")
+    var authority: String
+
+    func parsedAuthority() throws -> Authority {
+        try Authority(authority)
+    }
+}
+
+/// Parses repeated `--data NAME=VALUE` options.
+func parseRequestData(_ items: [String]) throws -> [String: String] {
+    var data: [String: String] = [:]
+    for item in items {
+        guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
+            throw ValidationError("--data takes NAME=VALUE, got \"\(item.prefix(40))\"")
+        }
+        data[String(item[..<equals])] = String(item[item.index(after: equals)...])
+    }
+    return data
 }
 
 /// One command's use of a store: load once, change in memory, save once if changed.

@@ -12,7 +12,7 @@ public struct AccessToken: CredentialEntry {
     /// The tenant (`realm`) the token was issued for, as the token endpoint path spelled it.
     public var realm: String? { string(FieldName.realm) }
     /// The scopes, space-separated (`target`).
-    public var target: String? { string(FieldName.target) }
+    public var target: String? { storage.string(FieldName.targetField) }
     /// The scopes as a list.
     public var scopes: [String] { target.map { PythonText.split($0).map(String.init) } ?? [] }
     /// `token_type`, such as `Bearer` or `ssh-cert`.
@@ -20,11 +20,11 @@ public struct AccessToken: CredentialEntry {
     /// `cached_at`, in Unix seconds.
     public var cachedAt: Int64? { time(FieldName.cachedAt) }
     /// `expires_on`, in Unix seconds.
-    public var expiresOn: Int64? { time(FieldName.expiresOn) }
+    public var expiresOn: Int64? { storage.value(FieldName.expiresOnField).flatMap(PythonText.int) }
     /// `extended_expires_on`, in Unix seconds.
     public var extendedExpiresOn: Int64? { time(FieldName.extendedExpiresOn) }
     /// `refresh_on`, in Unix seconds: from then on the token should be refreshed proactively.
-    public var refreshOn: Int64? { time(FieldName.refreshOn) }
+    public var refreshOn: Int64? { storage.value(FieldName.refreshOnField).flatMap(PythonText.int) }
     /// `key_id`, for SSH certificates and proof-of-possession tokens.
     public var keyID: String? { string(FieldName.keyID) }
     /// `ext_cache_key`, the hash of extra request parameters (FMI path, client claims).

@@ -30,11 +30,11 @@ extension CacheEntry {
     public func string(_ name: String) -> String? { storage.field(name)?.stringValue }
 
     /// The entry's `home_account_id`, or `nil` when it is null or missing.
-    public var homeAccountID: String? { string(FieldName.homeAccountID) }
+    public var homeAccountID: String? { storage.string(FieldName.homeAccountIDField) }
     /// The entry's `environment` (the authority host).
-    public var environment: String? { string(FieldName.environment) }
+    public var environment: String? { storage.string(FieldName.environmentField) }
     /// The `client_id` of the app that obtained the entry.
-    public var clientID: String? { string(FieldName.clientID) }
+    public var clientID: String? { storage.string(FieldName.clientIDField) }
 
     func time(_ name: String) -> Int64? {
         storage.field(name).flatMap(PythonText.int)

@@ -20,34 +20,75 @@ final class SourceText: Sendable {
 /// Entries loaded from a file MSAL Python (or this library) wrote stay as text: loading
 /// decodes only the fields in ``EntryStorage/summaryFields``, saving copies the text back
 /// unchanged, and the secret is decoded only when asked for.
-public struct EntryStorage: Sendable {
+public struct EntryStorage: @unchecked Sendable {
+    // @unchecked: `box` is a ManagedBuffer (never Sendable by declaration) that is fully
+    // initialized in `Box.make` and never mutated afterwards.
     enum Body: Sendable {
         case object(JSONObject)
         case text(SourceText, range: Range<Int>, secret: Range<Int>?)
     }
 
-    let body: Body
-    /// The fields queries read: every field for a parsed entry, those in
-    /// ``summaryFields`` that are present for a text entry.
-    let summary: JSONObject
+    /// A decoded field of a text entry.
+    struct SummaryField: Sendable {
+        let ordinal: UInt8
+        let value: JSONValue
+    }
 
-    /// The fields a text entry keeps decoded.
-    static let summaryFields: Set<String> = [
-        FieldName.homeAccountID, FieldName.environment, FieldName.clientID, FieldName.realm, FieldName.target,
-        FieldName.expiresOn, FieldName.refreshOn, FieldName.keyID, FieldName.extCacheKey, FieldName.familyID,
-        FieldName.lastModificationTime, FieldName.localAccountID, FieldName.username, FieldName.authorityType,
-        FieldName.accountSource,
-    ]
+    struct Header {
+        let body: Body
+        let summaryCount: Int
+    }
+
+    /// One allocation shared by the section and its indexes: the body, followed in the
+    /// same block by a text entry's summary (the fields queries read).
+    private final class Box: ManagedBuffer<Header, SummaryField> {
+        static func make(body: Body, summary: [SummaryField]) -> Box {
+            let buffer = Box.create(minimumCapacity: summary.count) { _ in Header(body: body, summaryCount: summary.count) }
+            buffer.withUnsafeMutablePointerToElements { elements in
+                for (index, field) in summary.enumerated() { (elements + index).initialize(to: field) }
+            }
+            return unsafeDowncast(buffer, to: Box.self)
+        }
+
+        deinit {
+            _ = withUnsafeMutablePointers { header, elements in elements.deinitialize(count: header.pointee.summaryCount) }
+        }
+    }
+
+    private let box: Box
+
+    var body: Body { box.header.body }
 
     /// Holds a parsed entry.
     public init(fields: JSONObject) {
-        body = .object(fields)
-        summary = fields
+        box = Box.make(body: .object(fields), summary: [])
     }
 
-    init(text: SourceText, range: Range<Int>, secret: Range<Int>?, summary: JSONObject) {
-        body = .text(text, range: range, secret: secret)
-        self.summary = summary
+    init(text: SourceText, range: Range<Int>, secret: Range<Int>?, summary: [SummaryField]) {
+        box = Box.make(body: .text(text, range: range, secret: secret), summary: summary)
+    }
+
+    /// The value of a field queries read; `field` must be one of the summarised fields.
+    @inline(__always)
+    func value(_ field: FieldName.Info) -> JSONValue? {
+        box.withUnsafeMutablePointers { header, elements in
+            switch header.pointee.body {
+            case .object(let fields):
+                return fields[field.name]
+            case .text:
+                for index in 0..<header.pointee.summaryCount where elements[index].ordinal == field.ordinal {
+                    return elements[index].value
+                }
+                return nil
+            }
+        }
+    }
+
+    /// The string value of a field queries read.
+    @inline(__always)
+    func string(_ field: FieldName.Info) -> String? {
+        if case .string(let text)? = value(field) { return text }
+        return nil
     }
 
     /// All of the entry's fields, in file order. For a text entry this parses the text.
@@ -61,13 +102,12 @@ public struct EntryStorage: Sendable {
         }
     }
 
-    /// One field's value, reading the summary when it has the field's name.
+    /// One field's value, from the summary when the field is summarised.
     func field(_ name: String) -> JSONValue? {
-        if case .text = body, !EntryStorage.summaryFields.contains(name), name != FieldName.secret {
-            return fields[name]
-        }
+        guard case .text = body else { return fields[name] }
         if name == FieldName.secret { return secretValue }
-        return summary[name]
+        if let info = FieldName.info(named: name), info.isSummarised { return value(info) }
+        return fields[name]
     }
 
     /// The `secret` field, decoded on demand for a text entry.
@@ -77,7 +117,12 @@ public struct EntryStorage: Sendable {
             return fields[FieldName.secret]
         case .text(let source, _, let secret):
             guard let secret else { return nil }
-            return source.withBytes(secret) { try? JSONParser.parse($0) }
+            return source.withBytes(secret) { quoted in
+                // Canonical text without a backslash is the string's printable ASCII itself.
+                let inner = UnsafeRawBufferPointer(rebasing: quoted.dropFirst().dropLast())
+                if !inner.contains(UInt8(ascii: "\\")) { return .string(String(decoding: inner, as: UTF8.self)) }
+                return try? JSONParser.parse(quoted)
+            }
         }
     }
 

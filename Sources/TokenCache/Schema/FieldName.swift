@@ -44,7 +44,7 @@ enum FieldName {
         let rows: [(String, Bool, Bool, Bool, Bool)] = [
             // name, string, time, summarised, shared
             (credentialType, true, false, false, false), (secret, true, false, false, false),
-            (homeAccountID, true, false, true, false), (environment, true, false, true, true),
+            (homeAccountID, true, false, true, true), (environment, true, false, true, true),
             (clientID, true, false, true, true), (target, true, false, true, true), (realm, true, false, true, true),
             (tokenType, true, false, false, false), (cachedAt, false, true, false, false),
             (expiresOn, false, true, true, false), (extendedExpiresOn, false, true, false, false),
@@ -76,6 +76,25 @@ enum FieldName {
         }
         return nil
     }
+
+    /// What is known about the field named `name`, or `nil`.
+    static func info(named name: String) -> Info? {
+        var copy = name
+        return copy.withUTF8 { info(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The summarised fields, by name.
+    static let homeAccountIDField = info(named: homeAccountID)!
+    static let environmentField = info(named: environment)!
+    static let clientIDField = info(named: clientID)!
+    static let realmField = info(named: realm)!
+    static let targetField = info(named: target)!
+    static let expiresOnField = info(named: expiresOn)!
+    static let refreshOnField = info(named: refreshOn)!
+    static let keyIDField = info(named: keyID)!
+    static let extCacheKeyField = info(named: extCacheKey)!
+    static let familyIDField = info(named: familyID)!
+    static let lastModificationTimeField = info(named: lastModificationTime)!
 
     /// The shared literal for a known name spelled by `bytes`, or `nil`.
     static func intern(_ bytes: UnsafeRawBufferPointer) -> String? {

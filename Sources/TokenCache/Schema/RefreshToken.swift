@@ -14,5 +14,5 @@ public struct RefreshToken: CredentialEntry {
     /// `family_id`: `"1"` for a family (FOCI) refresh token.
     public var familyID: String? { string(FieldName.familyID) }
     /// `last_modification_time`, in Unix seconds; newer tokens are tried first.
-    public var lastModificationTime: Int64? { time(FieldName.lastModificationTime) }
+    public var lastModificationTime: Int64? { storage.value(FieldName.lastModificationTimeField).flatMap(PythonText.int) }
 }

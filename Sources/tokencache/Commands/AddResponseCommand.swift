@@ -15,10 +15,7 @@ struct AddResponseCommand: ParsableCommand {
     )
 
     @OptionGroup var store: StoreOptions
-    @Option(name: .customLong("client-id"), help: "The app's client id.")
-    var clientID: String
-    @Option(help: "The authority the token came from, e.g. https://login.microsoftonline.com/common.")
-    var authority: String
+    @OptionGroup var app: AppOptions
     @Option(help: "The scopes the request asked for, space-separated.")
     var scopes: String
     @Option(help: "The response JSON file, or - for standard input.")
@@ -32,18 +29,12 @@ struct AddResponseCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let parsedAuthority = try Authority(authority)
-            var requestData: [String: String] = [:]
-            for item in data {
-                guard let equals = item.firstIndex(of: "=") else {
-                    throw ValidationError("--data takes NAME=VALUE, got \"\(item.prefix(40))\"")
-                }
-                requestData[String(item[..<equals])] = String(item[item.index(after: equals)...])
-            }
+            let parsedAuthority = try app.parsedAuthority()
+            let requestData = try parseRequestData(data)
             let body = try readInputFile(response)
             let session = try store.open()
             let context = TokenResponseContext(
-                clientID: clientID,
+                clientID: app.clientID,
                 requestedScopes: splitScopes(scopes),
                 tokenEndpoint: parsedAuthority.tokenEndpoint,
                 environment: parsedAuthority.host,

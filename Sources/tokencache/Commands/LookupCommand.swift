@@ -14,10 +14,7 @@ struct LookupCommand: ParsableCommand {
     )
 
     @OptionGroup var store: StoreOptions
-    @Option(name: .customLong("client-id"), help: "The app's client id.")
-    var clientID: String
-    @Option(help: "The app's authority.")
-    var authority: String
+    @OptionGroup var appOptions: AppOptions
     @Option(help: "The scopes asked for, space-separated.")
     var scopes: String
     @Option(help: "The account's home account id.")
@@ -42,15 +39,11 @@ struct LookupCommand: ParsableCommand {
     func run() throws {
         var found = false
         try reportingErrors {
-            let parsedAuthority = try Authority(authority)
-            var requestData: [String: String] = [:]
-            for item in data {
-                guard let equals = item.firstIndex(of: "=") else { throw ValidationError("--data takes NAME=VALUE") }
-                requestData[String(item[..<equals])] = String(item[item.index(after: equals)...])
-            }
+            let parsedAuthority = try appOptions.parsedAuthority()
+            let requestData = try parseRequestData(data)
             let session = try store.open()
             let query = AccessTokenQuery(
-                clientID: clientID,
+                clientID: appOptions.clientID,
                 environment: parsedAuthority.host,
                 aliases: parsedAuthority.aliases,
                 realm: parsedAuthority.tenant,

@@ -12,10 +12,7 @@ struct RemoveAccountCommand: ParsableCommand {
     )
 
     @OptionGroup var store: StoreOptions
-    @Option(name: .customLong("client-id"), help: "The app's client id.")
-    var clientID: String
-    @Option(help: "The app's authority.")
-    var authority: String
+    @OptionGroup var app: AppOptions
     @Option(help: "The account's home account id.")
     var account: String
     @Option(help: "The current time, in Unix seconds. The default is now.")
@@ -23,9 +20,9 @@ struct RemoveAccountCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let parsedAuthority = try Authority(authority)
+            let parsedAuthority = try app.parsedAuthority()
             let session = try store.open()
-            let change = session.cache.removeAccount(homeAccountID: account, environment: parsedAuthority.host, clientID: clientID, now: resolveNow(now))
+            let change = session.cache.removeAccount(homeAccountID: account, environment: parsedAuthority.host, clientID: app.clientID, now: resolveNow(now))
             try session.saveIfChanged()
             emit("Removed \(change.removed.count) entries.")
         }

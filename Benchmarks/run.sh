@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Measures this library and MSAL Python on the same cache files in the same run, and
+# prints a Markdown table of both with their ratio.
+#
+#   Benchmarks/run.sh [USERS ...]     default: 1 100 1000 10000 100000
+#
+# Each size's cache is written once (about 10.8 KB per user) into a temporary folder.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+"$root/scripts/setup.sh"
+sizes=("$@")
+[ "${#sizes[@]}" -gt 0 ] || sizes=(1 100 1000 10000 100000)
+TOKENCACHE_BENCHMARKS=1 swift build -c release --scratch-path .build/bench --product TokenCacheBenchmarks >/dev/null
+bench="$root/.build/bench/release/TokenCacheBenchmarks"
+python="$root/.venv/bin/python"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+results="$work/results.jsonl"
+for users in "${sizes[@]}"; do
+  file="$work/cache-$users.json"
+  echo "benchmark: $users users" >&2
+  "$bench" generate "$users" "$file"
+  ours=$("$bench" measure "$file" "$users")
+  ours_memory=$("$bench" load-memory "$file")
+  theirs=$("$python" Benchmarks/msal_python_bench.py measure "$file" "$users")
+  theirs_memory=$("$python" Benchmarks/msal_python_bench.py load-memory "$file")
+  printf '{"users": %s, "ours": %s, "ours_memory": %s, "msal": %s, "msal_memory": %s}\n' \
+    "$users" "$ours" "$ours_memory" "$theirs" "$theirs_memory" >> "$results"
+  rm -f "$file"
+done
+"$python" - "$results" <<'PY'
+import json, platform, os, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+def t(seconds):
+    if seconds >= 1: return "%.2f s" % seconds
+    if seconds >= 1e-3: return "%.1f ms" % (seconds * 1e3)
+    return "%.2f µs" % (seconds * 1e6)
+def mb(n): return "%.1f MB" % (n / 1e6)
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
+print("Measured on %s, %d cores, %s; MSAL Python %s." % (cpu, os.cpu_count(), platform.platform(terse=True), "1.39.0"))
+print()
+print("| users | file | lookup (ours / MSAL Python) | ratio | accounts | ratio | deserialize | ratio | serialize | ratio | peak memory loading (× file) |")
+print("|---:|---:|---|---:|---|---:|---|---:|---|---:|---|")
+for r in rows:
+    o, m = r["ours"], r["msal"]
+    size = r["ours_memory"]["file_bytes"]
+    def pair(key):
+        return "%s / %s" % (t(o[key]), t(m[key])), "%.0f×" % (m[key] / o[key]) if o[key] else "-"
+    lk, lr = pair("lookup_median_s"); ac, ar = pair("accounts_s"); de, dr = pair("deserialize_s"); se, sr = pair("serialize_s")
+    memory = "%s (%.2f×) / %s (%.2f×)" % (mb(r["ours_memory"]["peak_bytes"]), r["ours_memory"]["peak_bytes"] / size,
+                                         mb(r["msal_memory"]["peak_bytes"]), r["msal_memory"]["peak_bytes"] / size)
+    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (f"{r['users']:,}", mb(size), lk, lr, ac, ar, de, dr, se, sr, memory))
+print()
+print("Lookup: median of 400 batches of 256 silent lookups of random users (ours, p99 of batches: %s at the largest size); MSAL Python: median of its own acquire_token_silent()." % t(rows[-1]["ours"]["lookup_p99_s"]))
+PY
