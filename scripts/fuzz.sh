@@ -13,5 +13,12 @@ rm -f "$log"
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
 find Tests/Fixtures -name '*.json' -exec cp {} "$corpus/" \;
+output="$corpus.log"
+trap 'rm -rf "$corpus" "$output"' EXIT
+status=0
 .build/fuzz/release/TokenCacheFuzz "$corpus" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
-  -print_final_stats=1 2>&1 | tail -n 12
+  -print_final_stats=1 >"$output" 2>&1 || status=$?
+tail -n 8 "$output"
+# Without coverage counters libFuzzer runs blind; treat that as a failure, not a pass.
+grep -q "INITED cov:" "$output" || { echo "fuzz: the target is not instrumented for coverage"; exit 1; }
+exit "$status"
