@@ -5,7 +5,7 @@ public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
     /// What kind of problem this is. New codes may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Storage: Hashable, Sendable {
-            case unavailable, permissionDenied, insecurePath, invalidSpec, ioFailure
+            case unavailable, permissionDenied, insecurePath, invalidSpec, ioFailure, lockTimeout
         }
 
         let storage: Storage
@@ -20,6 +20,8 @@ public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
         public static let invalidSpec = Code(storage: .invalidSpec)
         /// Reading or writing failed.
         public static let ioFailure = Code(storage: .ioFailure)
+        /// The cache lock was held by a live process for longer than the timeout.
+        public static let lockTimeout = Code(storage: .lockTimeout)
 
         public var description: String {
             switch storage {
@@ -28,6 +30,7 @@ public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
             case .insecurePath: return "insecure path"
             case .invalidSpec: return "invalid store"
             case .ioFailure: return "I/O error"
+            case .lockTimeout: return "lock timeout"
             }
         }
     }

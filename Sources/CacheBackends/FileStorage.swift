@@ -61,10 +61,24 @@ public struct FileStorage: CacheStorage {
 
     public func changeToken() throws -> StorageChangeToken? {
         guard let info = try POSIX.lstatIfPresent(path) else { return nil }
+        let modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
         return StorageChangeToken([
             Int64(info.st_dev), Int64(info.st_ino), Int64(info.st_size),
             Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
-        ])
+            Int64(info.st_ctim.tv_sec), Int64(info.st_ctim.tv_nsec),
+        ], modifiedAt: modified)
+    }
+
+    public func moveAside() throws -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        var parts = tm()
+        var seconds = now.tv_sec
+        gmtime_r(&seconds, &parts)
+        let stamp = String(format: "%04d%02d%02dT%02d%02d%02dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec)
+        let target = "\(path).corrupt-\(stamp)"
+        _ = try POSIX.retrying(path, "move the unreadable cache aside") { rename(path, target) }
+        return target
     }
 
     public func remove() throws {

@@ -2,10 +2,21 @@ public import TokenCache
 
 /// Parses the store SPEC strings the `tokencache` command and apps use to name a store.
 ///
+/// ``open(_:options:lockTimeout:)`` gives the persistent cache for a SPEC, with the lock
+/// the store's peers use (`<path>.lockfile` beside a file).
+///
 /// | SPEC | store |
 /// |---|---|
 /// | `file:PATH` | ``FileStorage``: a plain MSAL JSON file |
 public enum StoreSpec {
+    /// The persistent cache for a SPEC: its store and the cross-process lock beside it.
+    ///
+    /// - Throws: ``CacheStorageError`` with code `invalidSpec` for an unknown form.
+    public static func open(_ spec: String, options: PersistentTokenCache.Options = .init(), lockTimeout: Duration = .seconds(5)) throws(CacheStorageError) -> PersistentTokenCache {
+        let storage = try parse(spec)
+        return PersistentTokenCache(storage: storage, lock: FileLock(forCacheAt: storage.location, timeout: lockTimeout), options: options)
+    }
+
     /// The store a SPEC names.
     ///
     /// - Throws: ``CacheStorageError`` with code `invalidSpec` for an unknown form.

@@ -26,6 +26,8 @@ public protocol CacheStorage: Sendable {
     func changeToken() throws -> StorageChangeToken?
     /// Deletes the stored content. Deleting nothing is not an error.
     func remove() throws
+    /// Moves unreadable content aside (keeping it for inspection) and returns where it went.
+    func moveAside() throws -> String
 }
 
 /// An opaque value that tells whether a store changed: equal tokens mean unchanged.
@@ -33,7 +35,15 @@ public struct StorageChangeToken: Hashable, Sendable {
     /// The parts that identify one version of the content (for a file: device, inode, size
     /// and modification time in nanoseconds).
     public let parts: [Int64]
+    /// When the content was last modified, in nanoseconds since the epoch, when the store
+    /// knows. File systems stamp times with a coarse clock, so two writes a few milliseconds
+    /// apart can leave equal tokens; a reader that loaded the content less than a tick after
+    /// this time reloads once more to be sure.
+    public let modifiedAt: Int64?
 
     /// Creates a token from its parts.
-    public init(_ parts: [Int64]) { self.parts = parts }
+    public init(_ parts: [Int64], modifiedAt: Int64? = nil) {
+        self.parts = parts
+        self.modifiedAt = modifiedAt
+    }
 }

@@ -38,27 +38,15 @@ func parseRequestData(_ items: [String]) throws -> [String: String] {
     return data
 }
 
-/// One command's use of a store: load once, change in memory, save once if changed.
+/// One command's use of a store: the persistent cache with its lock.
 struct StoreSession {
-    let storage: any CacheStorage
-    let cache: TokenCache
-    private let loadedChangeCount: UInt64
+    let persistent: PersistentTokenCache
 
     init(spec: String) throws {
-        storage = try StoreSpec.parse(spec)
-        if let data = try storage.load() {
-            cache = try TokenCache(serialized: data, location: storage.location)
-        } else {
-            cache = TokenCache()
-        }
-        loadedChangeCount = cache.changeCount
+        persistent = try StoreSpec.open(spec)
     }
 
-    /// Saves the cache when something changed since it was loaded.
-    func saveIfChanged() throws {
-        guard cache.changeCount != loadedChangeCount else { return }
-        try storage.save(Data(cache.serialize()))
-    }
+    var location: String { persistent.storage.location }
 }
 
 /// Turns any error into the documented exit code and one line on standard error.
@@ -71,6 +59,7 @@ enum CLIFailure {
             switch error.code {
             case .permissionDenied, .insecurePath: return 77
             case .invalidSpec: return 64
+            case .lockTimeout: return 75
             default: return 69
             }
         case let error as InputFileError:

@@ -24,12 +24,10 @@ struct AccountsCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let session = try store.open()
-            let accounts: [Account]
-            if let authority {
-                let parsed = try Authority(authority)
-                accounts = session.cache.accounts(environment: parsed.host, aliases: parsed.aliases)
-            } else {
-                accounts = session.cache.entries(Account.self)
+            let parsed = try authority.map { try Authority($0) }
+            let accounts: [Account] = try session.persistent.read { cache in
+                guard let parsed else { return cache.entries(Account.self) }
+                return cache.accounts(environment: parsed.host, aliases: parsed.aliases)
             }
             if json {
                 emit(JSONValue.array(accounts.map { .object(Rendering.accountSummary($0)) }).pythonJSONText)

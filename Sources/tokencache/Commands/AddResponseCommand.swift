@@ -42,10 +42,18 @@ struct AddResponseCommand: ParsableCommand {
                 requestData: requestData,
                 now: resolveNow(now)
             )
+            let parsed: JSONObject
             do {
-                let change = try session.cache.add(responseJSON: body, context: context)
-                try session.saveIfChanged()
-                emit("Added \(change.written.count) entries to \(session.storage.location).")
+                guard case .object(let object) = try JSONValue(parsing: body) else {
+                    throw TokenCacheError(code: .invalidResponse, reason: "the response is not a JSON object")
+                }
+                parsed = object
+            } catch let error as TokenCacheError {
+                throw TokenCacheError(code: .invalidResponse, reason: error.reason, location: response)
+            }
+            do {
+                let change = try session.persistent.add(response: parsed, context: context)
+                emit("Added \(change.written.count) entries to \(session.location).")
             } catch let error as TokenCacheError where error.code == .invalidResponse {
                 throw error.at(response)
             }

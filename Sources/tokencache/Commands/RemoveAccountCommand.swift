@@ -22,8 +22,10 @@ struct RemoveAccountCommand: ParsableCommand {
         try reportingErrors {
             let parsedAuthority = try app.parsedAuthority()
             let session = try store.open()
-            let change = session.cache.removeAccount(homeAccountID: account, environment: parsedAuthority.host, clientID: app.clientID, now: resolveNow(now))
-            try session.saveIfChanged()
+            let change = try session.persistent.removeAccount(homeAccountID: account, environment: parsedAuthority.host, clientID: app.clientID, now: resolveNow(now))
+            if let moved = session.persistent.quarantined {
+                emit("The cache was unreadable; it was moved to \(moved) and the account is signed out.")
+            }
             emit("Removed \(change.removed.count) entries.")
         }
     }
@@ -44,8 +46,7 @@ struct PruneCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let session = try store.open()
-            let change = session.cache.removeExpiredAccessTokens(now: resolveNow(now))
-            try session.saveIfChanged()
+            let change = try session.persistent.removeExpiredAccessTokens(now: resolveNow(now))
             emit("Removed \(change.removed.count) expired access tokens.")
         }
     }
@@ -70,12 +71,20 @@ struct CopyCommand: ParsableCommand {
         try reportingErrors {
             let source = try StoreSession(spec: from)
             let destination = try StoreSession(spec: to)
-            let counts = destination.cache.entryCounts.values.reduce(0, +)
-            if counts > 0, !force {
-                throw ValidationError("\(destination.storage.location) already holds \(counts) entries; pass --force to replace them")
+            let copied = try source.persistent.read { cache in
+                let snapshot = TokenCache()
+                snapshot.replace(with: cache)
+                return snapshot
             }
-            try destination.storage.save(Data(source.cache.serialize()))
-            emit("Copied \(source.cache.entryCounts.values.reduce(0, +)) entries to \(destination.storage.location).")
+            let count = copied.entryCounts.values.reduce(0, +)
+            try destination.persistent.write { cache in
+                let existing = cache.entryCounts.values.reduce(0, +)
+                if existing > 0, !force {
+                    throw ValidationError("\(destination.location) already holds \(existing) entries; pass --force to replace them")
+                }
+                cache.replace(with: copied)
+            }
+            emit("Copied \(count) entries to \(destination.location).")
         }
     }
 }

@@ -1,0 +1,235 @@
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+public import Foundation
+public import TokenCache
+
+/// The cross-process lock MSAL's libraries share: the file `<cache>.lockfile`.
+///
+/// It excludes, and is excluded by, both msal-extensions lock variants and MSAL .NET:
+/// the file is created exclusively (`O_CREAT|O_EXCL`, which msal-extensions without
+/// portalocker relies on) and then `flock`ed (which portalocker and .NET rely on); it holds
+/// `"<pid> <program>"`; after locking, the file at the path must still be the one locked;
+/// on release it is unlinked.
+///
+/// A lock file whose owner is provably gone (its process no longer runs, is a zombie, or
+/// started after the lock file was written, so the pid was reused) is broken at once. A live
+/// holder is never broken: the wait is bounded by ``timeout`` and ends in a
+/// ``CacheStorageError`` with code `lockTimeout` that names the holder. Threads of this
+/// process are serialized in front of the file lock.
+public struct FileLock: CacheLock {
+    /// The lock file's path.
+    public let path: String
+    /// How long to wait for the lock. The default is 5 seconds, as in msal-extensions.
+    public let timeout: Duration
+
+    /// Creates a lock on `path` (usually the cache path plus `.lockfile`).
+    public init(path: String, timeout: Duration = .seconds(5)) {
+        self.path = path
+        self.timeout = timeout
+    }
+
+    /// The lock for the cache file at `cachePath`: `<cachePath>.lockfile`.
+    public init(forCacheAt cachePath: String, timeout: Duration = .seconds(5)) {
+        self.init(path: cachePath + ".lockfile", timeout: timeout)
+    }
+
+    public func withLock<R>(_ body: () throws -> R) throws -> R {
+        let deadline = ContinuousClock.now + timeout
+        let local = ProcessLocks.lock(for: path)
+        guard local.lock(before: Date(timeIntervalSinceNow: timeout.seconds)) else {
+            throw CacheStorageError(code: .lockTimeout, location: path, reason: "other threads of this process held the lock for \(timeout); try again")
+        }
+        defer { local.unlock() }
+        let held = try acquire(deadline: deadline)
+        defer { release(held) }
+        return try body()
+    }
+
+    // MARK: - Acquiring
+
+    private struct Held {
+        let fd: Int32
+        let device: UInt64
+        let inode: UInt64
+    }
+
+    private func acquire(deadline: ContinuousClock.Instant) throws -> Held {
+        var delay: Duration = .milliseconds(5)
+        var createdFolder = false
+        while true {
+            let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            if fd >= 0 {
+                if let held = try claim(fd) { return held }
+            } else {
+                let code = errno
+                switch code {
+                case EEXIST:
+                    if try breakIfStale() { continue }
+                case ENOENT where !createdFolder:
+                    createdFolder = true
+                    try POSIX.makeDirectory((path as NSString).deletingLastPathComponent)
+                    continue
+                case EACCES, EPERM, EINTR:
+                    break  // contention or a transient refusal: retry until the deadline
+                default:
+                    throw POSIX.error(code, path, "create the lock file")
+                }
+            }
+            guard ContinuousClock.now < deadline else { throw timeoutError() }
+            try? Task.checkCancellation()
+            Thread.sleep(forTimeInterval: (delay + .milliseconds(Int.random(in: 0...5))).seconds)
+            delay = min(delay * 2, .milliseconds(100))
+        }
+    }
+
+    /// Takes the `flock` on a lock file this process just created and writes the owner.
+    /// Returns `nil` when another library grabbed the new file first.
+    private func claim(_ fd: Int32) throws -> Held? {
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            // MSAL .NET opens the path with "open or create" and may have locked our new
+            // file already; it deletes it when done.
+            close(fd)
+            return nil
+        }
+        let owner = "\(getpid()) \(FileLock.programName)"
+        _ = ftruncate(fd, 0)
+        try POSIX.writeAll(fd, Data(owner.utf8), path: path)
+        var mine = stat()
+        var current = stat()
+        guard fstat(fd, &mine) == 0, lstat(path, &current) == 0,
+              mine.st_dev == current.st_dev, mine.st_ino == current.st_ino else {
+            // Someone removed or replaced the file while we were locking it.
+            close(fd)
+            return nil
+        }
+        return Held(fd: fd, device: UInt64(mine.st_dev), inode: UInt64(mine.st_ino))
+    }
+
+    private func release(_ held: Held) {
+        var current = stat()
+        if lstat(path, &current) == 0, UInt64(current.st_dev) == held.device, UInt64(current.st_ino) == held.inode {
+            unlink(path)
+        }
+        flock(held.fd, LOCK_UN)
+        close(held.fd)
+    }
+
+    // MARK: - Stale locks
+
+    /// Breaks the lock file when its owner is provably gone; returns whether it did.
+    private func breakIfStale() throws -> Bool {
+        guard let owner = LockOwner.load(path), !owner.isAlive else { return false }
+        let fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return errno == ENOENT }
+        defer { close(fd) }
+        // A live flock holder (portalocker, .NET) means the file is in use after all.
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else { return false }
+        defer { flock(fd, LOCK_UN) }
+        var opened = stat()
+        var current = stat()
+        guard fstat(fd, &opened) == 0, lstat(path, &current) == 0,
+              opened.st_ino == current.st_ino, opened.st_dev == current.st_dev,
+              LockOwner.load(path)?.pid == owner.pid else { return false }
+        unlink(path)
+        return true
+    }
+
+    private func timeoutError() -> CacheStorageError {
+        let holder = LockOwner.load(path).map { "process \($0.pid) (\($0.program))" } ?? "another process"
+        return CacheStorageError(code: .lockTimeout, location: path, reason: "\(holder) held the cache lock for more than \(timeout); it is still running, so the lock was not broken. Try again, or stop that process")
+    }
+
+    static let programName: String = {
+        let name = (CommandLine.arguments.first ?? "swift") as NSString
+        return name.lastPathComponent
+    }()
+}
+
+/// The owner a lock file names: `"<pid> <program>"`, as every MSAL library writes it.
+struct LockOwner {
+    let pid: pid_t
+    let program: String
+    /// When the lock file was last written, in nanoseconds since the epoch.
+    let writtenAt: Int64
+
+    static func load(_ path: String) -> LockOwner? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = read(fd, &buffer, buffer.count)
+        guard count > 0 else { return nil }
+        let text = String(decoding: buffer[0..<count], as: UTF8.self)
+        let parts = text.split(separator: " ", maxSplits: 1)
+        guard let first = parts.first, let pid = pid_t(first.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else { return nil }
+        let program = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+        return LockOwner(pid: pid, program: program, writtenAt: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
+    }
+
+    /// Whether the owner may still hold the lock: its process runs, is not a zombie, and
+    /// started before the lock file was written (otherwise the pid was reused).
+    var isAlive: Bool {
+        if kill(pid, 0) != 0, errno == ESRCH { return false }
+        guard let process = ProcessStatus(pid: pid) else { return true }  // cannot tell: assume alive
+        if process.state == "Z" || process.state == "X" { return false }
+        if let started = process.startedAt, started > writtenAt + 1_000_000_000 { return false }
+        return true
+    }
+}
+
+/// What `/proc/<pid>/stat` says about a process.
+struct ProcessStatus {
+    let state: Character
+    /// The process start time, in nanoseconds since the epoch.
+    let startedAt: Int64?
+
+    init?(pid: pid_t) {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, let first = fields[0].first else { return nil }
+        state = first
+        // Field 22 of the file (index 19 after the command) is the start time in clock ticks
+        // since boot.
+        if let ticks = Int64(fields[19]), let boot = ProcessStatus.bootTime {
+            let hertz = Int64(sysconf(Int32(_SC_CLK_TCK)))
+            startedAt = (boot * hertz + ticks) * (1_000_000_000 / max(hertz, 1))
+        } else {
+            startedAt = nil
+        }
+    }
+
+    static let bootTime: Int64? = {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8) else { return nil }
+        for line in stat.split(separator: "\n") where line.hasPrefix("btime ") {
+            return Int64(line.dropFirst(6).trimmingCharacters(in: .whitespaces))
+        }
+        return nil
+    }()
+}
+
+/// One in-process lock per lock-file path, so threads queue here before the file lock.
+enum ProcessLocks {
+    private static let registry = NSLock()
+    nonisolated(unsafe) private static var locks: [String: NSLock] = [:]
+
+    static func lock(for path: String) -> NSLock {
+        registry.lock()
+        defer { registry.unlock() }
+        if let existing = locks[path] { return existing }
+        let created = NSLock()
+        locks[path] = created
+        return created
+    }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,19 @@
+/// A lock that excludes other processes (and threads) from a cache while it is changed.
+///
+/// ## Implementation requirements
+/// - ``withLock(_:)`` runs `body` only while no other holder of the same lock, in this or
+///   another process, runs its own critical section.
+/// - Waiting is bounded: when the lock cannot be had in time, it throws an error that says
+///   who holds it, never waits forever and never breaks into a live holder.
+public protocol CacheLock: Sendable {
+    /// Runs `body` while holding the lock.
+    func withLock<R>(_ body: () throws -> R) throws -> R
+}
+
+/// A lock for stores that need none (for example a single-process, in-memory store).
+public struct NoLock: CacheLock {
+    /// Creates the lock.
+    public init() {}
+
+    public func withLock<R>(_ body: () throws -> R) throws -> R { try body() }
+}

@@ -1,0 +1,283 @@
+import Foundation
+
+/// A ``TokenCache`` kept in sync with a ``CacheStorage`` that other processes, including
+/// MSAL Python apps, read and write at the same time.
+///
+/// - **Reads** reload the store only when its change token moved, without taking the lock
+///   (as msal-extensions does), retrying a few times when they catch another library's
+///   write half done.
+/// - **Writes** take the lock, reload if the store changed, apply the change in memory, and
+///   save once (not at all when nothing changed), all inside the lock.
+/// - **A silent refresh** is saved update-only: if another process removed the account
+///   meanwhile, nothing is written back.
+/// - **Removing an account** re-reads the store afterwards and confirms it is gone.
+/// - **A corrupt store** is a ``TokenCacheError`` by default. With
+///   ``Options/recoverCorruptStore`` it is moved aside to `<location>.corrupt-<time>` and work
+///   continues on an empty cache. Clearing and removing accounts always work, even on a
+///   corrupt store.
+///
+/// One instance may be shared by many threads and tasks.
+public final class PersistentTokenCache: @unchecked Sendable {
+    // @unchecked: `lastToken` and `loadedAt` are only touched while `state` is held; the
+    // cache is itself thread-safe.
+
+    /// How the cache treats its store.
+    public struct Options: Sendable {
+        /// Move a corrupt store aside and continue on an empty cache, instead of failing.
+        /// The default is `false`.
+        public var recoverCorruptStore: Bool
+        /// How many more times a lock-free read retries when it finds the store unreadable,
+        /// which happens while another library rewrites it in place. The default is 3.
+        public var readRetries: Int
+        /// The pause before the first retry; it doubles each time. The default is 20 ms.
+        public var retryDelay: Duration
+
+        /// Creates options.
+        public init(recoverCorruptStore: Bool = false, readRetries: Int = 3, retryDelay: Duration = .milliseconds(20)) {
+            self.recoverCorruptStore = recoverCorruptStore
+            self.readRetries = readRetries
+            self.retryDelay = retryDelay
+        }
+    }
+
+    /// The store.
+    public let storage: any CacheStorage
+    /// The lock writers hold.
+    public let lock: any CacheLock
+    /// The options.
+    public let options: Options
+    /// The in-memory cache. Read it through ``read(_:)`` so it is fresh.
+    public let cache = TokenCache()
+
+    private let state = NSLock()
+    private var lastToken: StorageChangeToken?
+    private var loadedAt: Int64 = 0
+    private var hasLoaded = false
+
+    /// What the last reload moved aside, if it recovered a corrupt store.
+    public private(set) var quarantined: String?
+
+    /// Creates a persistent cache.
+    public init(storage: any CacheStorage, lock: any CacheLock, options: Options = Options()) {
+        self.storage = storage
+        self.lock = lock
+        self.options = options
+    }
+
+    // MARK: - Reading and writing
+
+    /// Runs `body` on the cache after reloading it if the store changed, without the lock.
+    ///
+    /// - Throws: ``TokenCacheError`` for a corrupt store (after the retries), or the
+    ///   storage's error.
+    public func read<R>(_ body: (TokenCache) throws -> R) throws -> R {
+        var delay = options.retryDelay
+        var attempt = 0
+        while true {
+            do {
+                try reloadIfChanged(locked: false, acceptEmpty: attempt >= options.readRetries)
+                break
+            } catch let error as TokenCacheError where attempt < options.readRetries {
+                // Another library may be rewriting the file in place: look again shortly.
+                _ = error
+                attempt += 1
+                Thread.sleep(forTimeInterval: delay.timeInterval)
+                delay = delay * 2
+            }
+        }
+        return try body(cache)
+    }
+
+    /// Runs `body` on the cache inside the lock, after reloading it if the store changed,
+    /// and saves the cache once afterwards if `body` changed it.
+    ///
+    /// - Throws: the lock's error (for example a timeout), ``TokenCacheError`` for a
+    ///   corrupt store, the storage's error, or what `body` throws (then nothing is saved).
+    public func write<R>(_ body: (TokenCache) throws -> R) throws -> R {
+        try lock.withLock {
+            try reloadIfChanged(locked: true)
+            let before = cache.changeCount
+            let result = try body(cache)
+            if cache.changeCount != before {
+                try save()
+            }
+            return result
+        }
+    }
+
+    private func save() throws {
+        try storage.save(Data(cache.serialize()))
+        let token = try storage.changeToken()
+        state.withLock {
+            lastToken = token
+            loadedAt = PersistentTokenCache.now()
+            hasLoaded = true
+        }
+    }
+
+    /// Reloads the cache when the store's change token moved since the last load (or may
+    /// have moved within one file-system clock tick of it).
+    private func reloadIfChanged(locked: Bool, acceptEmpty: Bool = true) throws {
+        let token = try storage.changeToken()
+        let needed = state.withLock { () -> Bool in
+            guard hasLoaded, token == lastToken else { return true }
+            guard let modified = token?.modifiedAt else { return false }
+            return modified + PersistentTokenCache.clockTick >= loadedAt
+        }
+        guard needed else { return }
+        let started = PersistentTokenCache.now()
+        let data = try storage.load()
+        let tokenAfter = try storage.changeToken()
+        var failure: TokenCacheError?
+        if let data, data.isEmpty, !locked, !acceptEmpty, cache.entryCounts.values.contains(where: { $0 > 0 }) {
+            // An empty file where there were tokens is most likely a rewrite in progress by
+            // a library that truncates first: look again before believing it.
+            throw TokenCacheError(code: .malformedJSON, reason: "the store was empty while being rewritten", location: storage.location)
+        }
+        if let data {
+            do {
+                try cache.replace(withSerialized: data, location: storage.location)
+            } catch {
+                failure = error
+            }
+        } else {
+            // A missing store is an empty cache (it was removed, or never written).
+            cache.replace(with: TokenCache())
+        }
+        if let failure {
+            guard locked, options.recoverCorruptStore else { throw failure }
+            // Only a lock holder may move the file: nobody is writing it now.
+            let moved = try storage.moveAside()
+            cache.replace(with: TokenCache())
+            state.withLock { quarantined = moved }
+        }
+        state.withLock {
+            // If the store changed while we read it, keep the older token so that the next
+            // call reloads again.
+            lastToken = tokenAfter == token ? token : nil
+            loadedAt = started
+            hasLoaded = true
+        }
+    }
+
+    /// File systems stamp modification times with a coarse clock; allow this much.
+    static let clockTick: Int64 = 20_000_000
+
+    static func now() -> Int64 {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
+    }
+
+    // MARK: - Operations
+
+    /// The silent-lookup decision for `query` on the current content of the store.
+    public func lookupAccessToken(_ query: AccessTokenQuery) throws -> AccessTokenLookup {
+        try read { $0.lookupAccessToken(query) }
+    }
+
+    /// The accounts MSAL Python's `get_accounts()` lists, on the current content.
+    public func accounts(environment: String, aliases: [String] = [], username: String? = nil) throws -> [Account] {
+        try read { $0.accounts(environment: environment, aliases: aliases, username: username) }
+    }
+
+    /// Adds a token response as one locked change, saved once.
+    @discardableResult
+    public func add(response: JSONObject, context: TokenResponseContext) throws -> CacheChange {
+        try write { try $0.add(response: response, context: context) }
+    }
+
+    /// What saving a silent refresh did.
+    public enum RefreshSaveOutcome: Sendable, Equatable {
+        /// The new tokens were written and the refresh token's secret updated.
+        case saved(CacheChange)
+        /// The account was removed meanwhile (by this or another process): nothing was
+        /// written, so the sign-out stands.
+        case accountRemoved
+    }
+
+    /// Saves the result of a refresh-token grant, update-only: the refresh token that was
+    /// used gets the new secret (when the server rotated it), and the access and ID tokens
+    /// are added, but only if the account and that refresh token still exist. No Account
+    /// entry is ever created.
+    ///
+    /// - Parameters:
+    ///   - response: The token endpoint's response to the refresh-token grant.
+    ///   - context: Its request; account creation is always skipped.
+    ///   - refreshTokenKey: The key of the refresh token the request used.
+    public func saveRefreshResult(response: JSONObject, context: TokenResponseContext, refreshTokenKey: String) throws -> RefreshSaveOutcome {
+        try write { cache in
+            guard cache.entries(RefreshToken.self).contains(where: { $0.key == refreshTokenKey }) else { return .accountRemoved }
+            var update = context
+            update.skipAccountCreation = true
+            var trimmed = response
+            let rotated = trimmed.removeValue(forKey: "refresh_token")?.stringValue
+            var change = try cache.add(response: trimmed, context: update)
+            if let rotated, cache.updateRefreshToken(key: refreshTokenKey, newSecret: rotated, now: context.now) {
+                change.written.append(EntryReference(type: .refreshToken, key: refreshTokenKey))
+            }
+            return .saved(change)
+        }
+    }
+
+    /// Signs an account out as ``TokenCache/removeAccount(homeAccountID:environment:clientID:now:)``
+    /// does, inside the lock, then re-reads the store to confirm the account is gone
+    /// (retrying once if another writer put it back). A corrupt store is moved aside first:
+    /// signing out must always work.
+    @discardableResult
+    public func removeAccount(homeAccountID: String, environment: String, clientID: String, now: Int64) throws -> CacheChange {
+        var total = CacheChange()
+        for _ in 0..<2 {
+            let change = try writeRecovering { $0.removeAccount(homeAccountID: homeAccountID, environment: environment, clientID: clientID, now: now) }
+            total.removed += change.removed
+            let remaining = try read { cache in
+                cache.accounts(environment: environment).contains { $0.homeAccountID == homeAccountID }
+                    || !cache.refreshTokenCandidates(clientID: clientID, environment: environment, homeAccountID: homeAccountID).isEmpty
+            }
+            if !remaining { return total }
+        }
+        throw TokenCacheError(code: .invalidArgument, reason: "the account was written back by another process while it was being removed; sign out again")
+    }
+
+    /// Drops expired access tokens, inside the lock.
+    @discardableResult
+    public func removeExpiredAccessTokens(now: Int64) throws -> CacheChange {
+        try write { $0.removeExpiredAccessTokens(now: now) }
+    }
+
+    /// Deletes the whole store, inside the lock, without reading it: this works on a
+    /// corrupt store too.
+    public func clear() throws {
+        try lock.withLock {
+            try storage.remove()
+            cache.replace(with: TokenCache())
+            state.withLock {
+                lastToken = nil
+                hasLoaded = true
+                loadedAt = PersistentTokenCache.now()
+            }
+        }
+    }
+
+    /// ``write(_:)``, moving a corrupt store aside instead of failing.
+    private func writeRecovering<R>(_ body: (TokenCache) throws -> R) throws -> R {
+        do {
+            return try write(body)
+        } catch is TokenCacheError where !options.recoverCorruptStore {
+            let recovering = PersistentTokenCache(storage: storage, lock: lock, options: Options(recoverCorruptStore: true, readRetries: 0))
+            let result = try recovering.write(body)
+            state.withLock {
+                quarantined = recovering.quarantined
+                hasLoaded = false
+            }
+            return result
+        }
+    }
+}
+
+extension Duration {
+    var timeInterval: TimeInterval {
+        let (seconds, attoseconds) = components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}
