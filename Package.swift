@@ -36,7 +36,7 @@ let package = Package(
         .testTarget(name: "TokenCacheTests", dependencies: ["TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "CacheBackendsTests", dependencies: ["CacheBackends", "TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "MSALLiteTests", dependencies: ["MSALLite", "TokenCache"]),
-        .testTarget(name: "tokencacheTests", dependencies: ["tokencache", "TokenCache", "TokenCacheTesting"]),
+        .testTarget(name: "tokencacheTests", dependencies: ["tokencache", "TokenCache", "CacheBackends", "TokenCacheTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

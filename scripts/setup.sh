@@ -28,3 +28,10 @@ if [ ! -x "$venv/bin/python" ] || ! cmp -s "$requirements" "$stamp"; then
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
   cp "$requirements" "$stamp"
 fi
+
+# portalocker, kept apart: msal-extensions uses its flock-based lock only when it can import
+# it, so the tests run the Python peers both with it on PYTHONPATH and without.
+portalocker="$venv/portalocker"
+if [ ! -d "$portalocker/portalocker" ]; then
+  "$venv/bin/pip" install -q --disable-pip-version-check --target "$portalocker" "portalocker==3.2.0"
+fi

@@ -10,6 +10,13 @@ public enum CLIProcess {
         public let stdout: String
         /// Standard error.
         public let stderr: String
+
+        /// Creates a result.
+        public init(status: Int32, stdout: String, stderr: String) {
+            self.status = status
+            self.stdout = stdout
+            self.stderr = stderr
+        }
     }
 
     /// The executable: `$TOKENCACHE_BIN`, else `tokencache` beside the test bundle.

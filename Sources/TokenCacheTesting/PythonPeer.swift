@@ -24,6 +24,16 @@ public enum PythonPeer {
     /// interpreter exists.
     public static var shouldRun: Bool { isCI || FileManager.default.isExecutableFile(atPath: python) }
 
+    /// The folder where the setup installs portalocker, for the peers that lock with it.
+    public static var portalockerPath: String {
+        URL(fileURLWithPath: python).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("portalocker").path
+    }
+
+    /// Starts a Python helper in the background; `portalocker` puts portalocker on its path.
+    public static func start(_ arguments: [String], portalocker: Bool = false) throws -> BackgroundProcess {
+        try BackgroundProcess(python, arguments, environment: portalocker ? ["PYTHONPATH": portalockerPath] : [:])
+    }
+
     /// The path of a helper script in `Tests/Interop`.
     public static func script(_ name: String) -> String {
         repositoryRoot.appendingPathComponent("Tests/Interop/\(name)").path

@@ -42,8 +42,8 @@ func parseRequestData(_ items: [String]) throws -> [String: String] {
 struct StoreSession {
     let persistent: PersistentTokenCache
 
-    init(spec: String) throws {
-        persistent = try StoreSpec.open(spec)
+    init(spec: String, lockTimeout: Duration = .seconds(5)) throws {
+        persistent = try StoreSpec.open(spec, lockTimeout: lockTimeout)
     }
 
     var location: String { persistent.storage.location }

@@ -15,7 +15,7 @@ struct TokenCacheCommand: ParsableCommand {
         """,
         subcommands: [
             AccountsCommand.self, TokensCommand.self, AddResponseCommand.self, LookupCommand.self,
-            RemoveAccountCommand.self, PruneCommand.self, CopyCommand.self,
+            RemoveAccountCommand.self, PruneCommand.self, CopyCommand.self, WithLockCommand.self,
         ]
     )
 }
