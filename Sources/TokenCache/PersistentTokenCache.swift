@@ -97,9 +97,14 @@ public final class PersistentTokenCache: @unchecked Sendable {
         try lock.withLock {
             try reloadIfChanged(locked: true)
             let before = cache.changeCount
-            let result = try body(cache)
-            if cache.changeCount != before {
-                try save()
+            let result: R
+            do {
+                result = try body(cache)
+                if cache.changeCount != before { try save() }
+            } catch {
+                // The store still has its old content: forget the in-memory change.
+                if cache.changeCount != before { state.withLock { hasLoaded = false } }
+                throw error
             }
             return result
         }

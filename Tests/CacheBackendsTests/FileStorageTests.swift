@@ -2,9 +2,17 @@ import CacheBackends
 import Foundation
 import Testing
 import TokenCache
+import TokenCacheTesting
 
 @Suite("FileStorage")
 struct FileStorageTests {
+    @Test("FileStorage passes the storage conformance checks")
+    func conformance() throws {
+        try withTemporaryDirectory { folder in
+            #expect(StorageConformance.check(FileStorage(path: folder.appendingPathComponent("a/cache.json").path)) == [])
+        }
+    }
+
     func temporaryFolder() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("filestore-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

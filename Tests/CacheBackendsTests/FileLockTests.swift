@@ -1,0 +1,113 @@
+import CacheBackends
+import Foundation
+import Testing
+import TokenCache
+import TokenCacheTesting
+
+@Suite("FileLock")
+struct FileLockTests {
+    @Test("The lock file exists while held, names this process, and is gone afterwards")
+    func holdAndRelease() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("cache.json.lockfile").path
+            let lock = FileLock(path: path)
+            try lock.withLock {
+                let content = try String(contentsOfFile: path, encoding: .utf8)
+                #expect(content.hasPrefix("\(getpid()) "))
+            }
+            #expect(!FileManager.default.fileExists(atPath: path))
+        }
+    }
+
+    @Test("A lock file left by a dead process is broken at once")
+    func deadOwner() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("c.lockfile").path
+            let dead = try BackgroundProcess("/bin/true", [])
+            let pid = dead.pid
+            dead.wait()
+            try Data("\(pid) python".utf8).write(to: URL(fileURLWithPath: path))
+            let started = Date()
+            try FileLock(path: path, timeout: .seconds(5)).withLock {}
+            #expect(Date().timeIntervalSince(started) < 1)
+        }
+    }
+
+    @Test("A lock file naming a pid that now belongs to a younger process is broken (pid reuse)")
+    func reusedPid() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("c.lockfile").path
+            let younger = try BackgroundProcess("/bin/sleep", ["30"])
+            defer { younger.send(SIGKILL); younger.wait() }
+            try Data("\(younger.pid) python".utf8).write(to: URL(fileURLWithPath: path))
+            // The lock file was written an hour before that process started.
+            var times = [timespec(tv_sec: time(nil) - 3600, tv_nsec: 0), timespec(tv_sec: time(nil) - 3600, tv_nsec: 0)]
+            #expect(utimensat(AT_FDCWD, path, &times, 0) == 0)
+            let started = Date()
+            try FileLock(path: path, timeout: .seconds(5)).withLock {}
+            #expect(Date().timeIntervalSince(started) < 1)
+        }
+    }
+
+    @Test("A live owner is never broken: the wait ends in a lockTimeout naming it")
+    func liveOwner() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("c.lockfile").path
+            let owner = try BackgroundProcess("/bin/sleep", ["30"])
+            defer { owner.send(SIGKILL); owner.wait() }
+            try Data("\(owner.pid) python".utf8).write(to: URL(fileURLWithPath: path))
+            #expect { try FileLock(path: path, timeout: .milliseconds(300)).withLock {} } throws: { error in
+                guard let error = error as? CacheStorageError else { return false }
+                return error.code == .lockTimeout && error.description.contains("\(owner.pid)")
+            }
+            #expect(FileManager.default.fileExists(atPath: path))
+        }
+    }
+
+    @Test("An empty lock file (owner unknown) is waited for, not broken")
+    func unknownOwner() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("c.lockfile").path
+            try Data().write(to: URL(fileURLWithPath: path))
+            #expect(throws: CacheStorageError.self) { try FileLock(path: path, timeout: .milliseconds(200)).withLock {} }
+            #expect(FileManager.default.fileExists(atPath: path))
+        }
+    }
+
+    @Test("Threads of one process take turns: critical sections never overlap")
+    func threadsTakeTurns() async throws {
+        try await withTemporaryDirectoryAsync { folder in
+            let lock = FileLock(path: folder.appendingPathComponent("c.lockfile").path, timeout: .seconds(30))
+            let inside = Counter()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<16 {
+                    group.addTask {
+                        for _ in 0..<10 {
+                            try lock.withLock {
+                                #expect(inside.increment() == 1)
+                                usleep(200)
+                                inside.decrement()
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+}
+
+final class Counter: @unchecked Sendable {
+    // @unchecked: every access holds `lock`.
+    private let lock = NSLock()
+    private var value = 0
+    func increment() -> Int { lock.withLock { value += 1; return value } }
+    func decrement() { lock.withLock { value -= 1 } }
+}
+
+func withTemporaryDirectoryAsync<T>(_ body: (URL) async throws -> T) async throws -> T {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("tokencache-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: url) }
+    return try await body(url)
+}

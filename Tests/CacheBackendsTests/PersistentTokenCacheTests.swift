@@ -1,0 +1,191 @@
+import CacheBackends
+import Foundation
+import Testing
+import TokenCache
+import TokenCacheTesting
+
+/// A store that counts loads and can be told to fail, to observe and inject faults around
+/// the real file store.
+final class InstrumentedStorage: CacheStorage, @unchecked Sendable {
+    // @unchecked: the counters and switches are only touched under `lock`.
+    let inner: FileStorage
+    private let lock = NSLock()
+    private var _loads = 0
+    private var _tornLoads = 0
+    private var _failSaves = false
+
+    init(path: String) { inner = FileStorage(path: path) }
+
+    var loads: Int { lock.withLock { _loads } }
+    func tearNextLoads(_ count: Int) { lock.withLock { _tornLoads = count } }
+    func failSaves(_ fail: Bool) { lock.withLock { _failSaves = fail } }
+
+    var location: String { inner.location }
+    var isEncrypted: Bool { false }
+    func load() throws -> Data? {
+        let torn = lock.withLock { () -> Bool in
+            _loads += 1
+            guard _tornLoads > 0 else { return false }
+            _tornLoads -= 1
+            return true
+        }
+        guard let data = try inner.load() else { return nil }
+        return torn ? data.prefix(data.count / 2) : data
+    }
+    func save(_ data: Data) throws {
+        if lock.withLock({ _failSaves }) { throw CacheStorageError(code: .unavailable, location: location, reason: "injected failure") }
+        try inner.save(data)
+    }
+    func changeToken() throws -> StorageChangeToken? { try inner.changeToken() }
+    func remove() throws { try inner.remove() }
+    func moveAside() throws -> String { try inner.moveAside() }
+}
+
+@Suite("PersistentTokenCache")
+struct PersistentTokenCacheTests {
+    static let endpoint = "https://login.microsoftonline.com/common/oauth2/v2.0/token"
+    static let now: Int64 = 1_700_000_000
+
+    static func response(_ user: String, rt: String? = nil) -> JSONObject {
+        let info = Data("{\"uid\":\"\(user)\",\"utid\":\"t\"}".utf8).base64EncodedString().replacingOccurrences(of: "=", with: "")
+        return ["access_token": .string("at-\(user)"), "refresh_token": .string(rt ?? "rt-\(user)"), "expires_in": 3600, "client_info": .string(info)]
+    }
+
+    static func context(grant: String = "authorization_code") -> TokenResponseContext {
+        TokenResponseContext(clientID: "app", requestedScopes: ["User.Read"], tokenEndpoint: endpoint, grantType: grant, now: now)
+    }
+
+    static func open(_ path: String, recover: Bool = false) -> PersistentTokenCache {
+        PersistentTokenCache(storage: FileStorage(path: path), lock: FileLock(forCacheAt: path, timeout: .seconds(30)), options: .init(recoverCorruptStore: recover))
+    }
+
+    @Test("100 concurrent tasks writing through one cache: nothing lost, no lock errors")
+    func hundredTasks() async throws {
+        try await withTemporaryDirectoryAsync { folder in
+            let path = folder.appendingPathComponent("cache.json").path
+            let cache = PersistentTokenCacheTests.open(path)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<100 {
+                    group.addTask { try cache.add(response: PersistentTokenCacheTests.response("u\(task)"), context: PersistentTokenCacheTests.context()) }
+                }
+                try await group.waitForAll()
+            }
+            let reread = try TokenCache(serialized: try Data(contentsOf: URL(fileURLWithPath: path)))
+            #expect(reread.accounts(environment: "login.microsoftonline.com").count == 100)
+        }
+    }
+
+    @Test("A silent refresh saved after another process signed the account out does not bring it back")
+    func signOutWins() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("cache.json").path
+            let refresher = PersistentTokenCacheTests.open(path)
+            let signOut = PersistentTokenCacheTests.open(path)
+            try refresher.add(response: PersistentTokenCacheTests.response("ann"), context: PersistentTokenCacheTests.context())
+            let used = try refresher.read { $0.refreshTokenCandidates(clientID: "app", environment: "login.microsoftonline.com", homeAccountID: "ann.t") }.first
+            try #require(used != nil)
+            // The other process signs out while our refresh is on the wire...
+            try signOut.removeAccount(homeAccountID: "ann.t", environment: "login.microsoftonline.com", clientID: "app", now: PersistentTokenCacheTests.now)
+            // ...and then our refresh result arrives.
+            var refreshed = PersistentTokenCacheTests.response("ann", rt: "rt-rotated")
+            refreshed["access_token"] = "at-new"
+            let outcome = try refresher.saveRefreshResult(response: refreshed, context: PersistentTokenCacheTests.context(grant: "refresh_token"), refreshTokenKey: used!.key)
+            #expect(outcome == .accountRemoved)
+            let onDisk = try TokenCache(serialized: try Data(contentsOf: URL(fileURLWithPath: path)))
+            #expect(onDisk.accounts(environment: "login.microsoftonline.com").isEmpty)
+            #expect(onDisk.entries(RefreshToken.self).isEmpty)
+            #expect(onDisk.entries(AccessToken.self).isEmpty)
+        }
+    }
+
+    @Test("A silent refresh rotates the refresh token in place and never creates an Account")
+    func refreshUpdatesInPlace() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("cache.json").path
+            let cache = PersistentTokenCacheTests.open(path)
+            try cache.add(response: PersistentTokenCacheTests.response("bob"), context: PersistentTokenCacheTests.context())
+            let used = try #require(try cache.read { $0.entries(RefreshToken.self) }.first)
+            var refreshed = PersistentTokenCacheTests.response("bob", rt: "rt-rotated")
+            refreshed["access_token"] = "at-new"
+            let outcome = try cache.saveRefreshResult(response: refreshed, context: PersistentTokenCacheTests.context(grant: "refresh_token"), refreshTokenKey: used.key)
+            guard case .saved = outcome else { Issue.record("not saved: \(outcome)"); return }
+            let onDisk = try TokenCache(serialized: try Data(contentsOf: URL(fileURLWithPath: path)))
+            #expect(onDisk.entries(RefreshToken.self).map(\.secret) == ["rt-rotated"])
+            #expect(onDisk.entries(RefreshToken.self).map(\.key) == [used.key])
+            #expect(onDisk.entries(AccessToken.self).map(\.secret) == ["at-new"])
+            #expect(onDisk.entries(Account.self).count == 1)
+        }
+    }
+
+    @Test("Reads reload only when the store changed; writes that change nothing do not save")
+    func reloadsAndSavesOnlyWhenNeeded() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("cache.json").path
+            let storage = InstrumentedStorage(path: path)
+            let cache = PersistentTokenCache(storage: storage, lock: FileLock(forCacheAt: path))
+            try cache.add(response: PersistentTokenCacheTests.response("c"), context: PersistentTokenCacheTests.context())
+            usleep(50_000)  // let the file system's clock tick past our own write
+            _ = try cache.accounts(environment: "login.microsoftonline.com")
+            let loads = storage.loads
+            for _ in 0..<20 { _ = try cache.accounts(environment: "login.microsoftonline.com") }
+            #expect(storage.loads == loads)
+            let token = try storage.changeToken()
+            try cache.removeExpiredAccessTokens(now: PersistentTokenCacheTests.now)
+            #expect(try storage.changeToken() == token)
+            // Another process writes: the next read sees it.
+            let other = PersistentTokenCacheTests.open(path)
+            try other.add(response: PersistentTokenCacheTests.response("d"), context: PersistentTokenCacheTests.context())
+            #expect(try cache.accounts(environment: "login.microsoftonline.com").count == 2)
+        }
+    }
+
+    @Test("A read that catches a half-written file retries; a failed save leaves the old file and memory in step")
+    func tornReadsAndFailedSaves() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("cache.json").path
+            try PersistentTokenCacheTests.open(path).add(response: PersistentTokenCacheTests.response("e"), context: PersistentTokenCacheTests.context())
+            let storage = InstrumentedStorage(path: path)
+            let cache = PersistentTokenCache(storage: storage, lock: FileLock(forCacheAt: path))
+            storage.tearNextLoads(2)
+            #expect(try cache.accounts(environment: "login.microsoftonline.com").count == 1)
+            let fresh = PersistentTokenCache(storage: storage, lock: FileLock(forCacheAt: path))
+            storage.tearNextLoads(10)
+            #expect(throws: TokenCacheError.self) { try fresh.accounts(environment: "login.microsoftonline.com") }
+            storage.tearNextLoads(0)
+
+            let before = try Data(contentsOf: URL(fileURLWithPath: path))
+            storage.failSaves(true)
+            #expect(throws: CacheStorageError.self) { try cache.add(response: PersistentTokenCacheTests.response("f"), context: PersistentTokenCacheTests.context()) }
+            storage.failSaves(false)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+            #expect(try cache.accounts(environment: "login.microsoftonline.com").count == 1)
+        }
+    }
+
+    @Test("A corrupt store is a typed error by default, moved aside on request, and sign-out and clear always work")
+    func corruptStores() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("cache.json").path
+            let garbage = Data("{\"AccessToken\": {\"k\": ".utf8)
+            try garbage.write(to: URL(fileURLWithPath: path))
+            let strict = PersistentTokenCacheTests.open(path)
+            #expect(throws: TokenCacheError.self) { try strict.add(response: PersistentTokenCacheTests.response("g"), context: PersistentTokenCacheTests.context()) }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == garbage)
+
+            let recovering = PersistentTokenCacheTests.open(path, recover: true)
+            try recovering.add(response: PersistentTokenCacheTests.response("g"), context: PersistentTokenCacheTests.context())
+            let moved = try #require(recovering.quarantined)
+            #expect(moved.hasPrefix(path + ".corrupt-"))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: moved)) == garbage)
+            #expect(try recovering.accounts(environment: "login.microsoftonline.com").count == 1)
+
+            try garbage.write(to: URL(fileURLWithPath: path))
+            try strict.removeAccount(homeAccountID: "g.t", environment: "login.microsoftonline.com", clientID: "app", now: PersistentTokenCacheTests.now)
+            #expect(strict.quarantined != nil)
+
+            try garbage.write(to: URL(fileURLWithPath: path))
+            try strict.clear()
+            #expect(!FileManager.default.fileExists(atPath: path))
+        }
+    }
+}
