@@ -4,6 +4,8 @@
 //   TokenCacheBenchmarks generate USERS PATH   write a USERS-user cache in MSAL Python's format
 //   TokenCacheBenchmarks measure PATH USERS    time lookup, accounts, serialize, deserialize (JSON)
 //   TokenCacheBenchmarks load-memory PATH      peak memory of loading PATH, in a fresh process (JSON)
+//   TokenCacheBenchmarks persistent PATH USERS time a locked write, a hit with nothing changed and
+//                                              a reload after another writer, through the file store
 import CacheBackends
 import Foundation
 import TokenCache
@@ -149,6 +151,44 @@ case "measure":
         "file_bytes": Double(bytes.count), "deserialize_s": deserialize, "serialize_s": serialize,
         "lookup_median_s": median(lookups), "lookup_p99_s": percentile(lookups, 0.99), "accounts_s": accounts,
     ])
+case "persistent":
+    let path = arguments[2]
+    let users = Int(arguments[3])!
+    let cache = try StoreSpec.open("file:" + path)
+    var random = SystemRandomNumberGenerator()
+    func query() -> AccessTokenQuery {
+        AccessTokenQuery(clientID: clientID, environment: environment, realm: tenant, homeAccountID: "\(uid(Int.random(in: 0..<users, using: &random))).\(tenant)", scopes: ["User.Read"], now: baseNow + 60)
+    }
+    _ = try cache.lookupAccessToken(query())
+    usleep(50_000)
+    _ = try cache.lookupAccessToken(query())
+    // A hit with nothing changed: a stat of the file, then the in-memory lookup.
+    let queries = (0..<4096).map { _ in query() }
+    var hits = 0
+    let hit = batches(200, batch: 256) { call in
+        if case .hit(let token)? = try? cache.lookupAccessToken(queries[call % queries.count]), token.secret != nil { hits += 1 }
+    }
+    precondition(hits == 200 * 256, "every lookup must hit")
+    // One token response written: lock, check, add, one atomic save.
+    var writes: [Double] = []
+    for round in 0..<5 {
+        let response: JSONObject = [
+            "token_type": "Bearer", "expires_in": 3599, "access_token": .string(fakeToken(round, length: 1500)),
+            "refresh_token": .string(fakeToken(round + 1, length: 900)),
+            "client_info": .string(base64url(Data("{\"uid\":\"new\(round)\",\"utid\":\"\(tenant)\"}".utf8))),
+        ]
+        let context = TokenResponseContext(clientID: clientID, requestedScopes: scopeSets[0], tokenEndpoint: tokenEndpoint, environment: environment, grantType: "authorization_code", now: baseNow)
+        writes.append(try seconds { try cache.add(response: response, context: context) })
+    }
+    // A reload after another process's write.
+    let other = try StoreSpec.open("file:" + path)
+    var reloads: [Double] = []
+    for round in 0..<5 {
+        let response: JSONObject = ["access_token": .string("other-\(round)"), "expires_in": 3599]
+        try other.add(response: response, context: TokenResponseContext(clientID: "other-app", requestedScopes: ["s\(round)"], tokenEndpoint: tokenEndpoint, now: baseNow))
+        reloads.append(try seconds { _ = try cache.lookupAccessToken(query()) })
+    }
+    printJSON(["hit_median_s": median(hit), "write_median_s": median(writes), "reload_median_s": median(reloads)])
 case "load-memory":
     let path = arguments[2]
     let before = memoryFigure("VmRSS")

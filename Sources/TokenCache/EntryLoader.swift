@@ -1,4 +1,9 @@
 import OrderedCollections
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Turns the entries of a parsed cache into stored entries: text written exactly as MSAL
 /// Python writes it is kept as a slice of the file with a small decoded summary; anything
@@ -8,7 +13,7 @@ struct EntryLoader {
     let bytes: UnsafeRawBufferPointer
     /// The last value seen for each shared field: consecutive entries usually repeat it,
     /// and then share one string.
-    private var lastShared = [String?](repeating: nil, count: FieldName.table.count)
+    private var lastShared = [(text: Range<Int>, value: JSONValue)?](repeating: nil, count: FieldName.table.count)
 
     init(source: SourceText?, bytes: UnsafeRawBufferPointer) {
         self.source = source
@@ -60,22 +65,27 @@ struct EntryLoader {
                 continue
             }
             guard info.isString || info.isTime else { continue }
-            guard var value = decodeScalar(member) else { return nil }
+            let value: JSONValue
+            if info.isShared, let previous = lastShared[info.ordinal], sameBytes(previous.text, member.value) {
+                // The same text as the previous entry's: share its string, decode nothing.
+                value = previous.value
+            } else {
+                guard let decoded = decodeScalar(member) else { return nil }
+                value = decoded
+                if info.isShared { lastShared[info.ordinal] = (member.value, decoded) }
+            }
             try SchemaRules.checkField(info.name, value, isString: info.isString, isTime: info.isTime, type: type, key: key)
             if info.name == FieldName.expiresOn { expiresOn = value }
             if info.name == FieldName.target { target = value }
             guard info.isSummarised else { continue }
-            if info.isShared, case .string(let text) = value {
-                if let previous = lastShared[info.ordinal], previous == text {
-                    value = .string(previous)
-                } else {
-                    lastShared[info.ordinal] = text
-                }
-            }
             summary.append(EntryStorage.SummaryField(ordinal: UInt8(info.ordinal), value: value))
         }
         try SchemaRules.checkEntry(type: type, key: key, expiresOn: expiresOn, target: target)
         return EntryStorage(text: source, range: range, secret: secret, summary: summary)
+    }
+
+    private func sameBytes(_ a: Range<Int>, _ b: Range<Int>) -> Bool {
+        a.count == b.count && memcmp(bytes.baseAddress! + a.lowerBound, bytes.baseAddress! + b.lowerBound, a.count) == 0
     }
 
     private func decodeString(_ range: Range<Int>) -> String {

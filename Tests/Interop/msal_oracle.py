@@ -28,7 +28,12 @@ import time
 import msal
 
 _clock = [0]
-time.time = lambda: float(_clock[0])
+
+
+def _use_scenario_clock():
+    """Makes MSAL read the time from the scenario (only when run as the oracle, not when
+    another script imports this module for its HTTP stub)."""
+    time.time = lambda: float(_clock[0])
 
 
 class _Response:
@@ -133,6 +138,7 @@ def run_op(state, op):
 
 
 def main():
+    _use_scenario_clock()
     with open(sys.argv[1], encoding="utf-8") as handle:
         scenario = json.load(handle)
     results = []

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The field and section names of MSAL's cache schema.
 ///
 /// The parser hands out these literal strings for member names it recognises, so a large
@@ -70,9 +76,10 @@ enum FieldName {
 
     /// What is known about the field spelled by `bytes`, or `nil`.
     static func info(_ bytes: UnsafeRawBufferPointer) -> Info? {
-        guard bytes.count < byLength.count else { return nil }
-        for candidate in byLength[bytes.count] where candidate.bytes.withUnsafeBytes({ $0.elementsEqual(bytes) }) {
-            return candidate.info
+        guard bytes.count > 0, bytes.count < byLength.count else { return nil }
+        for candidate in byLength[bytes.count] {
+            let equal = candidate.bytes.withUnsafeBytes { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
+            if equal { return candidate.info }
         }
         return nil
     }
