@@ -64,7 +64,8 @@ struct PythonJSONWriter {
 
     /// Appends text that is already in the writer's exact format.
     mutating func appendRaw(_ bytes: UnsafeRawBufferPointer) {
-        output.append(contentsOf: bytes)
+        // A typed buffer lets the array copy in one block.
+        output.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
     }
 
     private mutating func writeArray(_ elements: [JSONValue], level: Int) {
