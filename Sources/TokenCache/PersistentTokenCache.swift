@@ -77,9 +77,8 @@ public final class PersistentTokenCache: @unchecked Sendable {
             do {
                 try reloadIfChanged(locked: false, acceptEmpty: attempt >= options.readRetries)
                 break
-            } catch let error as TokenCacheError where attempt < options.readRetries {
+            } catch is TokenCacheError where attempt < options.readRetries {
                 // Another library may be rewriting the file in place: look again shortly.
-                _ = error
                 attempt += 1
                 Thread.sleep(forTimeInterval: delay.timeInterval)
                 delay = delay * 2

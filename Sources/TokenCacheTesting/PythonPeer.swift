@@ -70,6 +70,14 @@ public func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
     return try body(url)
 }
 
+/// The `async` twin of ``withTemporaryDirectory(_:)``.
+public func withTemporaryDirectoryAsync<T>(_ body: (URL) async throws -> T) async throws -> T {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("tokencache-test-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: url) }
+    return try await body(url)
+}
+
 /// A small deterministic random number generator (SplitMix64), so generated cases are the
 /// same on every run.
 public struct SeededGenerator: RandomNumberGenerator {

@@ -104,10 +104,3 @@ final class Counter: @unchecked Sendable {
     func increment() -> Int { lock.withLock { value += 1; return value } }
     func decrement() { lock.withLock { value -= 1 } }
 }
-
-func withTemporaryDirectoryAsync<T>(_ body: (URL) async throws -> T) async throws -> T {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("tokencache-test-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: url) }
-    return try await body(url)
-}
