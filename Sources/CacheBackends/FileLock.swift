@@ -13,8 +13,9 @@ public import TokenCache
 /// on release it is unlinked.
 ///
 /// A lock file whose owner is provably gone (its process no longer runs, is a zombie, or
-/// started after the lock file was written, so the pid was reused) is broken at once. A live
-/// holder is never broken: the wait is bounded by ``timeout`` and ends in a
+/// started after the lock file was written, so the pid was reused) is broken at once, and so
+/// is an empty one (its creator died before writing its pid) older than two seconds that
+/// nobody `flock`s. A live holder is never broken: the wait is bounded by ``timeout`` and ends in a
 /// ``CacheStorageError`` with code `lockTimeout` that names the holder. Threads of this
 /// process are serialized in front of the file lock.
 public struct FileLock: CacheLock {
@@ -118,8 +119,17 @@ public struct FileLock: CacheLock {
     // MARK: - Stale locks
 
     /// Breaks the lock file when its owner is provably gone; returns whether it did.
+    ///
+    /// An empty lock file names no owner: its creator died between creating and writing it
+    /// (every library writes its pid at once). It counts as stale only once it is older
+    /// than ``emptyLockGrace`` and nobody holds a `flock` on it.
     private func breakIfStale() throws -> Bool {
-        guard let owner = LockOwner.load(path), !owner.isAlive else { return false }
+        let owner = LockOwner.load(path)
+        if let owner {
+            guard !owner.isAlive else { return false }
+        } else {
+            guard let age = LockOwner.emptyFileAge(path), age > FileLock.emptyLockGrace else { return false }
+        }
         let fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else { return errno == ENOENT }
         defer { close(fd) }
@@ -130,7 +140,7 @@ public struct FileLock: CacheLock {
         var current = stat()
         guard fstat(fd, &opened) == 0, lstat(path, &current) == 0,
               opened.st_ino == current.st_ino, opened.st_dev == current.st_dev,
-              LockOwner.load(path)?.pid == owner.pid else { return false }
+              LockOwner.load(path)?.pid == owner?.pid else { return false }
         unlink(path)
         return true
     }
@@ -139,6 +149,9 @@ public struct FileLock: CacheLock {
         let holder = LockOwner.load(path).map { "process \($0.pid) (\($0.program))" } ?? "another process"
         return CacheStorageError(code: .lockTimeout, location: path, reason: "\(holder) held the cache lock for more than \(timeout); it is still running, so the lock was not broken. Try again, or stop that process")
     }
+
+    /// How old an empty lock file must be before it counts as abandoned.
+    static let emptyLockGrace: Duration = .seconds(2)
 
     static let programName: String = {
         let name = (CommandLine.arguments.first ?? "swift") as NSString
@@ -167,6 +180,16 @@ struct LockOwner {
         guard let first = parts.first, let pid = pid_t(first.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else { return nil }
         let program = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespacesAndNewlines) : "?"
         return LockOwner(pid: pid, program: program, writtenAt: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
+    }
+
+    /// How long ago an empty lock file was written, or `nil` if it is missing or not empty.
+    static func emptyFileAge(_ path: String) -> Duration? {
+        var info = stat()
+        guard lstat(path, &info) == 0, info.st_size == 0 else { return nil }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let nanoseconds = (Int64(now.tv_sec) - Int64(info.st_mtim.tv_sec)) * 1_000_000_000 + (Int64(now.tv_nsec) - Int64(info.st_mtim.tv_nsec))
+        return .nanoseconds(nanoseconds)
     }
 
     /// Whether the owner may still hold the lock: its process runs, is not a zombie, and

@@ -64,13 +64,18 @@ struct FileLockTests {
         }
     }
 
-    @Test("An empty lock file (owner unknown) is waited for, not broken")
-    func unknownOwner() throws {
+    @Test("A fresh empty lock file (its owner is still writing it) is waited for; an old one is abandoned")
+    func emptyLockFiles() throws {
         try withTemporaryDirectory { folder in
             let path = folder.appendingPathComponent("c.lockfile").path
             try Data().write(to: URL(fileURLWithPath: path))
             #expect(throws: CacheStorageError.self) { try FileLock(path: path, timeout: .milliseconds(200)).withLock {} }
             #expect(FileManager.default.fileExists(atPath: path))
+            var times = [timespec(tv_sec: time(nil) - 60, tv_nsec: 0), timespec(tv_sec: time(nil) - 60, tv_nsec: 0)]
+            #expect(utimensat(AT_FDCWD, path, &times, 0) == 0)
+            let started = Date()
+            try FileLock(path: path, timeout: .seconds(5)).withLock {}
+            #expect(Date().timeIntervalSince(started) < 1)
         }
     }
 

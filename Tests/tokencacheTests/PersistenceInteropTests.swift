@@ -131,8 +131,8 @@ struct PersistenceInteropTests {
         try withTemporaryDirectory { folder in
             let path = folder.appendingPathComponent("cache.json").path
             let store = "file:" + path
-            let holder = try BackgroundProcess(CLIProcess.executable, ["with-lock", "--store", store, "--", "sleep", "60"])
-            #expect(waitForFile(path + ".lockfile"))
+            let holder = try BackgroundProcess(CLIProcess.executable, ["with-lock", "--store", store, "--", "sh", "-c", "echo locked; sleep 15"])
+            #expect(holder.waitForOutput("locked"))
             holder.send(SIGKILL)
             holder.wait()
             #expect(FileManager.default.fileExists(atPath: path + ".lockfile"))
@@ -154,8 +154,8 @@ struct PersistenceInteropTests {
                 python.wait()
             }
             // And MSAL Python waits for us.
-            let ours = try BackgroundProcess(CLIProcess.executable, ["with-lock", "--store", store, "--", "sleep", "2"])
-            #expect(waitForFile(path + ".lockfile"))
+            let ours = try BackgroundProcess(CLIProcess.executable, ["with-lock", "--store", store, "--", "sh", "-c", "echo locked; sleep 2"])
+            #expect(ours.waitForOutput("locked"))
             let blocked = Date()
             let python = try PythonPeer.start([PythonPeer.script("persisted_peer.py"), "write", path, "late", "1", String(PersistenceInteropTests.now)])
             #expect(python.wait().status == 0)
@@ -208,15 +208,6 @@ struct PersistenceInteropTests {
         let file = folder.appendingPathComponent("response-\(UUID().uuidString).json")
         try Data(body.utf8).write(to: file)
         return file.path
-    }
-
-    private func waitForFile(_ path: String, timeout: TimeInterval = 10) -> Bool {
-        let end = Date().addingTimeInterval(timeout)
-        while Date() < end {
-            if FileManager.default.fileExists(atPath: path) { return true }
-            usleep(10_000)
-        }
-        return false
     }
 }
 
