@@ -21,7 +21,9 @@ let package = Package(
             dependencies: [.product(name: "OrderedCollections", package: "swift-collections")]
         ),
         // Where a cache lives: files today; encrypted files, keyrings and databases grow here.
-        .target(name: "CacheBackends", dependencies: ["TokenCache"]),
+        .target(name: "CacheBackends", dependencies: ["TokenCache", "COpenSSL"]),
+        // libcrypto (AES-256-GCM, scrypt) for the encrypted stores.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // Token acquisition on top of the cache: authorities today; flows grow here.
         .target(name: "MSALLite", dependencies: ["TokenCache"]),
         .executableTarget(

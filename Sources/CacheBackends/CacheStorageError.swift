@@ -5,7 +5,7 @@ public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
     /// What kind of problem this is. New codes may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Storage: Hashable, Sendable {
-            case unavailable, permissionDenied, insecurePath, invalidSpec, ioFailure, lockTimeout
+            case unavailable, permissionDenied, insecurePath, invalidSpec, ioFailure, lockTimeout, wrongKey, keyUnavailable, damaged
         }
 
         let storage: Storage
@@ -22,6 +22,14 @@ public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
         public static let ioFailure = Code(storage: .ioFailure)
         /// The cache lock was held by a live process for longer than the timeout.
         public static let lockTimeout = Code(storage: .lockTimeout)
+        /// The key or passphrase does not decrypt the store.
+        public static let wrongKey = Code(storage: .wrongKey)
+        /// The key or passphrase could not be had (an unset variable, a missing or malformed
+        /// key file).
+        public static let keyUnavailable = Code(storage: .keyUnavailable)
+        /// The stored bytes were changed or damaged (an authentication failure, a broken
+        /// envelope).
+        public static let damaged = Code(storage: .damaged)
 
         public var description: String {
             switch storage {
@@ -31,6 +39,9 @@ public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
             case .invalidSpec: return "invalid store"
             case .ioFailure: return "I/O error"
             case .lockTimeout: return "lock timeout"
+            case .wrongKey: return "wrong key"
+            case .keyUnavailable: return "key unavailable"
+            case .damaged: return "damaged store"
             }
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 public import TokenCache
 
 /// Parses the store SPEC strings the `tokencache` command and apps use to name a store.
@@ -8,6 +9,10 @@ public import TokenCache
 /// | SPEC | store |
 /// |---|---|
 /// | `file:PATH` | ``FileStorage``: a plain MSAL JSON file |
+/// | `encrypted:PATH` | ``EncryptedFileStorage`` with its data key in the keyring |
+/// | `encrypted:PATH?passphrase-env=VAR` | ... with a passphrase from an environment variable |
+/// | `encrypted:PATH?passphrase-file=FILE` | ... with a passphrase from a file (mode 0600) |
+/// | `encrypted:PATH?key-file=FILE` | ... with a raw 256-bit key from a file (mode 0600) |
 public enum StoreSpec {
     /// The persistent cache for a SPEC: its store and the cross-process lock beside it.
     ///
@@ -15,6 +20,20 @@ public enum StoreSpec {
     public static func open(_ spec: String, options: PersistentTokenCache.Options = .init(), lockTimeout: Duration = .seconds(5)) throws(CacheStorageError) -> PersistentTokenCache {
         let storage = try parse(spec)
         return PersistentTokenCache(storage: storage, lock: FileLock(forCacheAt: storage.location, timeout: lockTimeout), options: options)
+    }
+
+    /// Splits `PATH?name=value&name=value`; values are percent-decoded.
+    static func splitQuery(_ text: String, spec: String) throws(CacheStorageError) -> (String, [(key: String, value: String)]) {
+        guard let mark = text.firstIndex(of: "?") else { return (text, []) }
+        var options: [(key: String, value: String)] = []
+        for pair in text[text.index(after: mark)...].split(separator: "&") {
+            guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
+                throw CacheStorageError(code: .invalidSpec, location: spec, reason: "\"\(pair)\" is not NAME=VALUE")
+            }
+            let value = String(pair[pair.index(after: equals)...])
+            options.append((String(pair[..<equals]), value.removingPercentEncoding ?? value))
+        }
+        return (String(text[..<mark]), options)
     }
 
     /// The store a SPEC names.
@@ -32,8 +51,23 @@ public enum StoreSpec {
                 throw CacheStorageError(code: .invalidSpec, location: spec, reason: "file: needs a path, for example file:~/.azure/msal_token_cache.json")
             }
             return FileStorage(path: rest)
+        case "encrypted":
+            let (path, options) = try splitQuery(rest, spec: spec)
+            guard !path.isEmpty else {
+                throw CacheStorageError(code: .invalidSpec, location: spec, reason: "encrypted: needs a path, for example encrypted:~/.cache/tokens.bin?passphrase-env=TOKENCACHE_PASSPHRASE")
+            }
+            let source: EncryptionKeySource
+            switch (options.count, options.first?.key) {
+            case (0, _): source = .keyring
+            case (1, "passphrase-env"): source = .passphraseEnvironment(options[0].value)
+            case (1, "passphrase-file"): source = .passphraseFile((options[0].value as NSString).expandingTildeInPath)
+            case (1, "key-file"): source = .keyFile((options[0].value as NSString).expandingTildeInPath)
+            default:
+                throw CacheStorageError(code: .invalidSpec, location: spec, reason: "encrypted: takes one of ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH (none: the key is kept in the keyring)")
+            }
+            return EncryptedFileStorage(path: path, keySource: source)
         default:
-            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "unknown store kind \"\(kind)\"; supported: file:PATH")
+            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "unknown store kind \"\(kind)\"; supported: file:PATH, encrypted:PATH[?passphrase-env=VAR|passphrase-file=PATH|key-file=PATH]")
         }
     }
 }

@@ -57,7 +57,8 @@ enum CLIFailure {
             return error.code == .invalidArgument ? 64 : 65
         case let error as CacheStorageError:
             switch error.code {
-            case .permissionDenied, .insecurePath: return 77
+            case .permissionDenied, .insecurePath, .wrongKey, .keyUnavailable: return 77
+            case .damaged: return 65
             case .invalidSpec: return 64
             case .lockTimeout: return 75
             default: return 69
@@ -100,10 +101,11 @@ func readInputFile(_ path: String) throws -> Data {
     guard FileManager.default.fileExists(atPath: path) else {
         throw InputFileError(path: path, missing: true, reason: "no such file. Check the path")
     }
-    guard let data = FileManager.default.contents(atPath: path) else {
+    guard let handle = FileHandle(forReadingAtPath: path) else {
         throw InputFileError(path: path, missing: false, reason: "the file cannot be read. Check its permissions")
     }
-    return data
+    defer { try? handle.close() }
+    return handle.readDataToEndOfFile()
 }
 
 /// The current time in Unix seconds, or `--now` when given.

@@ -7,8 +7,10 @@ struct TokenCacheCommand: ParsableCommand {
         commandName: "tokencache",
         abstract: "Inspect and change MSAL-compatible token caches.",
         discussion: """
-        A store is named by a SPEC. Today: file:PATH, a plain MSAL JSON file shared with \
-        MSAL Python (msal-extensions FilePersistence layout).
+        A store is named by a SPEC: file:PATH, a plain MSAL JSON file shared with MSAL \
+        Python (msal-extensions FilePersistence layout); encrypted:PATH, the same cache \
+        encrypted with AES-256-GCM (?passphrase-env=VAR, ?passphrase-file=PATH or \
+        ?key-file=PATH; without them the key is kept in the keyring).
 
         Exit codes: 0 ok, 3 miss, 64 usage, 65 bad data, 66 missing input file, \
         69 storage unavailable, 75 lock timeout, 77 permission denied or wrong key.
