@@ -1,0 +1,49 @@
+"""MSAL Python on a tokencache-encrypted file, through python/tokencache_encrypted.py and
+msal-extensions' PersistedTokenCache.
+
+Usage (the passphrase comes from $TOKENCACHE_TEST_PASSPHRASE):
+  encrypted_peer.py write CACHE WRITER COUNT NOW     add COUNT sign-ins of distinct users
+  encrypted_peer.py accounts CACHE                   the home account ids in the cache
+  encrypted_peer.py decrypt FILE (passphrase|key)    print the plaintext of a test vector
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
+sys.path.insert(0, os.path.dirname(__file__))
+
+import msal  # noqa: E402
+from msal_extensions import PersistedTokenCache  # noqa: E402
+from tokencache_encrypted import EncryptedFilePersistence  # noqa: E402
+from persisted_peer import sign_in_event  # noqa: E402
+
+
+def persistence(path):
+    return EncryptedFilePersistence(path, passphrase_env="TOKENCACHE_TEST_PASSPHRASE")
+
+
+def main():
+    command = sys.argv[1]
+    if command == "write":
+        path, writer, count, now = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+        cache = PersistedTokenCache(persistence(path))
+        for index in range(count):
+            cache.add(sign_in_event("ep%s-%d" % (writer, index)), now=now)
+    elif command == "accounts":
+        cache = msal.SerializableTokenCache()
+        cache.deserialize(persistence(sys.argv[2]).load())
+        print(json.dumps(sorted(a["home_account_id"] for a in cache.search(msal.TokenCache.CredentialType.ACCOUNT))))
+    elif command == "decrypt":
+        path, kind = sys.argv[2], sys.argv[3]
+        if kind == "key":
+            reader = EncryptedFilePersistence(path, key=bytes(range(32)))
+        else:
+            reader = EncryptedFilePersistence(path, passphrase="correct horse battery staple")
+        sys.stdout.write(reader.load())
+    else:
+        raise SystemExit("unknown command " + command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+import TokenCache
+import TokenCacheTesting
+
+/// The encrypted file shared with MSAL Python through python/tokencache_encrypted.py and
+/// msal-extensions' PersistedTokenCache.
+@Suite("Encrypted file shared with MSAL Python", .enabled(if: PythonPeer.shouldRun, "MSAL Python venv missing: run the README's test command"))
+struct EncryptedInteropTests {
+    static let passphrase = "a shared test passphrase"
+    static let environment = ["TOKENCACHE_TEST_PASSPHRASE": passphrase]
+
+    static func store(_ path: String) -> String { "encrypted:\(path)?passphrase-env=TOKENCACHE_TEST_PASSPHRASE" }
+
+    static func run(_ arguments: [String]) throws -> CLIProcess.Result {
+        try CLIProcess.runProcess(CLIProcess.executable, arguments, environment: environment)
+    }
+
+    static func pythonAccounts(_ path: String) throws -> Set<String> {
+        let output = try PythonPeer.run([PythonPeer.script("encrypted_peer.py"), "accounts", path], environment: environment)
+        guard case .array(let ids) = try JSONValue(parsing: Data(output.utf8)) else { return [] }
+        return Set(ids.compactMap(\.stringValue))
+    }
+
+    @Test("The committed envelope vectors decrypt with the independent Python implementation")
+    func vectorsDecryptInPython() throws {
+        let folder = PythonPeer.repositoryRoot.appendingPathComponent("Tests/Fixtures/encrypted")
+        for (name, kind) in [("passphrase.bin", "passphrase"), ("key-file.bin", "key")] {
+            let plain = try PythonPeer.run([PythonPeer.script("encrypted_peer.py"), "decrypt", folder.appendingPathComponent(name).path, kind])
+            #expect(plain == "{\n    \"AccessToken\": {}\n}")
+        }
+    }
+
+    @Test("MSAL Python writes, we read; we write, MSAL Python reads; wrong passphrase 77, tampering 65")
+    func bothWays() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("cache.bin").path
+            try PythonPeer.run([PythonPeer.script("encrypted_peer.py"), "write", path, "a", "2", "1700000000"], environment: EncryptedInteropTests.environment)
+            let listed = try EncryptedInteropTests.run(["accounts", "--store", EncryptedInteropTests.store(path), "--json"])
+            #expect(listed.status == 0, "\(listed.stderr)")
+            #expect(listed.stdout.contains("epa-0.tenant") && listed.stdout.contains("epa-1.tenant"))
+
+            let response = folder.appendingPathComponent("r.json")
+            try Data(PersistenceInteropTests.signIn("swift-user").utf8).write(to: response)
+            let added = try EncryptedInteropTests.run(PersistenceInteropTests.addArguments(store: EncryptedInteropTests.store(path), response: response.path))
+            #expect(added.status == 0, "\(added.stderr)")
+            #expect(try EncryptedInteropTests.pythonAccounts(path) == ["epa-0.tenant", "epa-1.tenant", "swift-user.tenant"])
+
+            let wrong = try CLIProcess.runProcess(CLIProcess.executable, ["accounts", "--store", EncryptedInteropTests.store(path)], environment: ["TOKENCACHE_TEST_PASSPHRASE": "not it"])
+            #expect(wrong.status == 77)
+            #expect(!wrong.stderr.contains("not it") && !wrong.stderr.contains(EncryptedInteropTests.passphrase))
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            bytes[bytes.count / 2] ^= 0x80
+            try bytes.write(to: URL(fileURLWithPath: path))
+            let tampered = try EncryptedInteropTests.run(["accounts", "--store", EncryptedInteropTests.store(path)])
+            #expect(tampered.status == 65)
+        }
+    }
+
+    @Test("10 Swift and 10 MSAL Python writers on one encrypted file lose nothing")
+    func mixedWriters() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("cache.bin").path
+            var swiftWriters: [BackgroundProcess] = []
+            for writer in 0..<10 {
+                var script = ""
+                for index in 0..<2 {
+                    let response = folder.appendingPathComponent("r\(writer)-\(index).json")
+                    try Data(PersistenceInteropTests.signIn("es\(writer)-\(index)").utf8).write(to: response)
+                    let arguments = PersistenceInteropTests.addArguments(store: EncryptedInteropTests.store(path), response: response.path).map { "'\($0)'" }.joined(separator: " ")
+                    script += "'\(CLIProcess.executable)' \(arguments) || exit 1\n"
+                }
+                swiftWriters.append(try BackgroundProcess("/bin/sh", ["-c", script], environment: EncryptedInteropTests.environment))
+            }
+            let pythonWriters = try (0..<10).map { writer in
+                try BackgroundProcess(PythonPeer.python, [PythonPeer.script("encrypted_peer.py"), "write", path, String(writer), "2", "1700000000"], environment: EncryptedInteropTests.environment)
+            }
+            for process in swiftWriters + pythonWriters {
+                let result = process.wait()
+                #expect(result.status == 0, "a writer failed: \(result.stderr.suffix(400))")
+            }
+            var expected: Set<String> = []
+            for writer in 0..<10 {
+                for index in 0..<2 {
+                    expected.insert("es\(writer)-\(index).tenant")
+                    expected.insert("ep\(writer)-\(index).tenant")
+                }
+            }
+            let found = try EncryptedInteropTests.pythonAccounts(path)
+            #expect(expected.subtracting(found).isEmpty, "lost: \(expected.subtracting(found).sorted())")
+        }
+    }
+}
