@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Runs every test: sets up the machine, then the Swift test suite (which talks to the real
-# MSAL Python), a thread-sanitizer run of the concurrency tests, and a bounded fuzz run.
+# Runs every test: sets up the machine, then the Swift test suite inside a private D-Bus
+# session with gnome-keyring, one test at a time (several start a score of processes that
+# contend for one lock, and the Python peers give up after 5 s), talking to the real MSAL
+# Python; then a thread-sanitizer run of the concurrency tests and a bounded fuzz run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 "$root/scripts/setup.sh"
 export MSAL_PYTHON="$root/.venv/bin/python"
 
-echo "== swift test"
+echo "== swift test (in a private D-Bus session with gnome-keyring)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-swift test 2>&1 | tee "$log" | grep -E "^(✘|✔ Test run|✘ Test run)|error:"
+"$root/scripts/with-keyring.sh" swift test --no-parallel 2>&1 | tee "$log" | grep -E "^(✘|✔ Test run|✘ Test run)|error:"
 status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -oE "^✔ Test run with [0-9]+ tests?" "$log" | grep -oE "[0-9]+" || true)

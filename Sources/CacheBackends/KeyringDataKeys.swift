@@ -1,10 +1,27 @@
 import Foundation
 
-/// The data keys of encrypted files, kept in the Secret Service keyring.
+/// The data keys of encrypted files, kept in the Secret Service keyring: one random
+/// 256-bit key per cache path (schema `io.tokencache.data-key`, attribute `path`).
 struct KeyringDataKeys: Sendable {
     let cachePath: String
 
+    private var storage: KeyringStorage {
+        KeyringStorage(profile: KeyringProfile(schema: "io.tokencache.data-key", attributes: ["path": cachePath], label: "tokencache data key for \(cachePath)", encoding: .base64), signalPath: cachePath + ".keysignal")
+    }
+
+    /// The cache's key; a new random one is stored when there is none and `creating` is set.
     func dataKey(creating: Bool) throws -> SecretBytes {
-        throw CacheStorageError(code: .unavailable, location: cachePath, reason: "keyring data keys are not available yet; use ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH")
+        if let stored = try storage.load() {
+            guard stored.count == 32 else {
+                throw CacheStorageError(code: .keyUnavailable, location: cachePath, reason: "the keyring holds a data key for this cache that is not 32 bytes long; remove the item io.tokencache.data-key for this path with secret-tool")
+            }
+            return SecretBytes(copying: stored)
+        }
+        guard creating else {
+            throw CacheStorageError(code: .keyUnavailable, location: cachePath, reason: "the keyring has no data key for this cache (it was encrypted on another machine, by another user, or the key was deleted). Open it with the key source it was written with")
+        }
+        let key = try OpenSSL.randomKey()
+        try key.withBytes { try storage.save(Data($0)) }
+        return key
     }
 }

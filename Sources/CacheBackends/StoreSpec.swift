@@ -13,6 +13,10 @@ public import TokenCache
 /// | `encrypted:PATH?passphrase-env=VAR` | ... with a passphrase from an environment variable |
 /// | `encrypted:PATH?passphrase-file=FILE` | ... with a passphrase from a file (mode 0600) |
 /// | `encrypted:PATH?key-file=FILE` | ... with a raw 256-bit key from a file (mode 0600) |
+/// | `keyring:msal-extensions?signal=PATH` | ``KeyringStorage`` as msal-extensions stores it |
+/// | `keyring:azure-identity?signal=PATH[&cae=true]` | ... as azure-identity (Python) stores it |
+/// | `keyring:msal-dotnet?signal=PATH` | ... as MSAL .NET stores it (base64) |
+/// | `keyring:custom?signal=PATH&schema=S[&attr.NAME=VALUE...][&label=L][&encoding=raw\|base64]` | any item |
 public enum StoreSpec {
     /// The persistent cache for a SPEC: its store and the cross-process lock beside it.
     ///
@@ -20,6 +24,36 @@ public enum StoreSpec {
     public static func open(_ spec: String, options: PersistentTokenCache.Options = .init(), lockTimeout: Duration = .seconds(5)) throws(CacheStorageError) -> PersistentTokenCache {
         let storage = try parse(spec)
         return PersistentTokenCache(storage: storage, lock: FileLock(forCacheAt: storage.location, timeout: lockTimeout), options: options)
+    }
+
+    private static func keyring(_ rest: String, spec: String) throws(CacheStorageError) -> KeyringStorage {
+        let (name, options) = try splitQuery(rest, spec: spec)
+        func value(_ key: String) -> String? { options.last { $0.key == key }?.value }
+        guard let signal = value("signal"), !signal.isEmpty else {
+            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "keyring: needs ?signal=PATH, the file whose time tells other processes the item changed (msal-extensions' location)")
+        }
+        let profile: KeyringProfile
+        switch name {
+        case "msal-extensions":
+            profile = .msalExtensions(signalPath: signal)
+        case "azure-identity":
+            profile = .azureIdentity(cae: value("cae") == "true")
+        case "msal-dotnet":
+            profile = .msalDotNet
+        case "custom":
+            guard let schema = value("schema"), !schema.isEmpty else {
+                throw CacheStorageError(code: .invalidSpec, location: spec, reason: "keyring:custom needs &schema=NAME")
+            }
+            var attributes: [String: String] = [:]
+            for option in options where option.key.hasPrefix("attr.") { attributes[String(option.key.dropFirst(5))] = option.value }
+            guard let encoding = KeyringProfile.Encoding(rawValue: value("encoding") ?? "raw") else {
+                throw CacheStorageError(code: .invalidSpec, location: spec, reason: "encoding= takes raw or base64")
+            }
+            profile = KeyringProfile(schema: schema, attributes: attributes, label: value("label") ?? "", encoding: encoding)
+        default:
+            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "unknown keyring profile \"\(name)\"; use msal-extensions, azure-identity, msal-dotnet or custom")
+        }
+        return KeyringStorage(profile: profile, signalPath: signal)
     }
 
     /// Splits `PATH?name=value&name=value`; values are percent-decoded.
@@ -66,8 +100,10 @@ public enum StoreSpec {
                 throw CacheStorageError(code: .invalidSpec, location: spec, reason: "encrypted: takes one of ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH (none: the key is kept in the keyring)")
             }
             return EncryptedFileStorage(path: path, keySource: source)
+        case "keyring":
+            return try keyring(rest, spec: spec)
         default:
-            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "unknown store kind \"\(kind)\"; supported: file:PATH, encrypted:PATH[?passphrase-env=VAR|passphrase-file=PATH|key-file=PATH]")
+            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "unknown store kind \"\(kind)\"; supported: file:PATH, encrypted:PATH[?passphrase-env=VAR|passphrase-file=PATH|key-file=PATH], keyring:PROFILE?signal=PATH")
         }
     }
 }

@@ -9,8 +9,9 @@ public final class BackgroundProcess: @unchecked Sendable {
     private let outputURL: URL
     private let errorURL: URL
 
-    /// Starts `program` with `arguments`; `environment` is added to this process's own.
-    public init(_ program: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `program` with `arguments`; `environment` is added to this process's own and
+    /// the variables in `unsetting` are removed; `input` is its standard input.
+    public init(_ program: String, _ arguments: [String], input: Data? = nil, environment: [String: String] = [:], unsetting: [String] = []) throws {
         let folder = FileManager.default.temporaryDirectory
         outputURL = folder.appendingPathComponent("bg-\(UUID().uuidString).out")
         errorURL = folder.appendingPathComponent("bg-\(UUID().uuidString).err")
@@ -20,10 +21,18 @@ public final class BackgroundProcess: @unchecked Sendable {
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
+        for name in unsetting { env[name] = nil }
         process.environment = env
         process.standardOutput = try FileHandle(forWritingTo: outputURL)
         process.standardError = try FileHandle(forWritingTo: errorURL)
-        process.standardInput = FileHandle.nullDevice
+        if let input {
+            let inputURL = folder.appendingPathComponent("bg-\(UUID().uuidString).in")
+            try input.write(to: inputURL)
+            process.standardInput = try FileHandle(forReadingFrom: inputURL)
+            try? FileManager.default.removeItem(at: inputURL)
+        } else {
+            process.standardInput = FileHandle.nullDevice
+        }
         try process.run()
     }
 
@@ -52,6 +61,11 @@ public final class BackgroundProcess: @unchecked Sendable {
             status: process.terminationStatus,
             stdout: (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOf: errorURL, encoding: .utf8)) ?? "")
+    }
+
+    /// What the process printed on standard output so far.
+    public func currentOutput() -> String {
+        (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
     }
 
     /// Waits until the process printed `text` on standard output, or `timeout` passed.

@@ -37,39 +37,9 @@ public enum CLIProcess {
         try runProcess(executable, arguments, input: input)
     }
 
-    /// Runs any program and collects its output.
-    public static func runProcess(_ program: String, _ arguments: [String], input: Data? = nil, environment: [String: String] = [:]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env.merge(environment) { $1 }
-        process.environment = env
-        let output = Pipe()
-        let errors = Pipe()
-        let stdin = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = stdin
-        try process.run()
-        if let input { stdin.fileHandleForWriting.write(input) }
-        try stdin.fileHandleForWriting.close()
-        // Read both pipes concurrently so a chatty child cannot block on a full pipe.
-        let errorData = LockedData()
-        let reader = Thread { errorData.set(errors.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let outData = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        while !errorData.isSet { usleep(1000) }
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errorData.get(), as: UTF8.self))
+    /// Runs any program and collects its output. Output goes through files, not pipes, so
+    /// a daemon the program leaves behind (a D-Bus activation, say) cannot hold the wait.
+    public static func runProcess(_ program: String, _ arguments: [String], input: Data? = nil, environment: [String: String] = [:], unsetting: [String] = []) throws -> Result {
+        try BackgroundProcess(program, arguments, input: input, environment: environment, unsetting: unsetting).wait()
     }
-}
-
-private final class LockedData: @unchecked Sendable {
-    // @unchecked: every access goes through `lock`.
-    private let lock = NSLock()
-    private var data: Data?
-    func set(_ value: Data) { lock.withLock { data = value } }
-    func get() -> Data { lock.withLock { data ?? Data() } }
-    var isSet: Bool { lock.withLock { data != nil } }
 }

@@ -20,6 +20,12 @@ public enum PythonPeer {
 
     public static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
 
+    /// Whether keyring tests should run: in CI always (they fail without a keyring), elsewhere
+    /// under scripts/with-keyring.sh, which provides a private gnome-keyring.
+    public static var hasPrivateKeyring: Bool {
+        isCI || ProcessInfo.processInfo.environment["TOKENCACHE_TEST_KEYRING"] != nil
+    }
+
     /// Whether tests that need MSAL Python should run: always in CI, elsewhere when the
     /// interpreter exists.
     public static var shouldRun: Bool { isCI || FileManager.default.isExecutableFile(atPath: python) }

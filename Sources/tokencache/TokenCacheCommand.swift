@@ -17,7 +17,7 @@ struct TokenCacheCommand: ParsableCommand {
         """,
         subcommands: [
             AccountsCommand.self, TokensCommand.self, AddResponseCommand.self, LookupCommand.self,
-            RemoveAccountCommand.self, PruneCommand.self, CopyCommand.self, WithLockCommand.self,
+            RemoveAccountCommand.self, PruneCommand.self, CopyCommand.self, WithLockCommand.self, RekeyCommand.self, DoctorCommand.self,
         ]
     )
 }

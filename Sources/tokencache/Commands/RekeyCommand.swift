@@ -1,0 +1,35 @@
+import ArgumentParser
+import TokenCache
+
+/// `tokencache rekey`: re-encrypt a store under a new key or key source.
+struct RekeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rekey",
+        abstract: "Re-encrypt a cache under a new key or key source, keeping every entry.",
+        discussion: """
+        Both SPECs name the same file; the new one says how to encrypt it from now on.
+
+        Example: tokencache rekey --store "encrypted:tokens.bin?passphrase-env=OLD" --to "encrypted:tokens.bin?key-file=new.key"
+        """
+    )
+
+    @OptionGroup var store: StoreOptions
+    @Option(help: ArgumentHelp("The same store with its new key source.", valueName: "SPEC"))
+    var to: String
+
+    func run() throws {
+        try reportingErrors {
+            let old = try StoreSession(spec: store.store)
+            let new = try StoreSession(spec: to)
+            guard old.location == new.location else {
+                throw ValidationError("--store and --to must name the same file (\(old.location) and \(new.location)); use copy to move a cache")
+            }
+            let count = try old.persistent.lock.withLock { () -> Int in
+                guard let plaintext = try old.persistent.storage.load() else { return 0 }
+                try new.persistent.storage.save(plaintext)
+                return try TokenCache(serialized: plaintext).entryCounts.values.reduce(0, +)
+            }
+            emit("Re-encrypted \(count) entries in \(new.location).")
+        }
+    }
+}
