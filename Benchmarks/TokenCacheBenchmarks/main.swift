@@ -6,6 +6,8 @@
 //   TokenCacheBenchmarks load-memory PATH      peak memory of loading PATH, in a fresh process (JSON)
 //   TokenCacheBenchmarks persistent PATH USERS time a locked write, a hit with nothing changed and
 //                                              a reload after another writer, through the file store
+//   TokenCacheBenchmarks stores PATH USERS     load and save through the plain, encrypted and keyring
+//                                              stores, and an unchanged hit through each (JSON)
 import CacheBackends
 import Foundation
 import TokenCache
@@ -189,6 +191,50 @@ case "persistent":
         reloads.append(try seconds { _ = try cache.lookupAccessToken(query()) })
     }
     printJSON(["hit_median_s": median(hit), "write_median_s": median(writes), "reload_median_s": median(reloads)])
+case "stores":
+    let path = arguments[2]
+    let users = Int(arguments[3])!
+    let plain = FileStorage(path: path)
+    let folder = (path as NSString).deletingLastPathComponent
+    let keyPath = folder + "/bench.key"
+    try Data((0..<32).map { UInt8($0) }).write(to: URL(fileURLWithPath: keyPath))
+    chmod(keyPath, 0o600)
+    let encrypted = EncryptedFileStorage(path: path + ".enc", keySource: .keyFile(keyPath))
+    let text = try plain.load()!
+    try encrypted.save(text)
+    let runs = users >= 10_000 ? 5 : 20
+    func loadAndSave(_ storage: any CacheStorage) throws -> (Double, Double) {
+        var cache = TokenCache()
+        let load = median(try (0..<runs).map { _ in try seconds { cache = try TokenCache(serialized: try storage.load()!) } })
+        let save = median(try (0..<runs).map { _ in try seconds { try storage.save(Data(cache.serialize())) } })
+        return (load, save)
+    }
+    let (plainLoad, plainSave) = try loadAndSave(plain)
+    let (encryptedLoad, encryptedSave) = try loadAndSave(encrypted)
+    var random = SystemRandomNumberGenerator()
+    func hits(_ storage: any CacheStorage) throws -> Double {
+        let cache = PersistentTokenCache(storage: storage, lock: FileLock(forCacheAt: storage.location))
+        let queries = (0..<4096).map { _ in
+            AccessTokenQuery(clientID: clientID, environment: environment, realm: tenant, homeAccountID: "\(uid(Int.random(in: 0..<users, using: &random))).\(tenant)", scopes: ["User.Read"], now: baseNow + 60)
+        }
+        _ = try cache.lookupAccessToken(queries[0])
+        usleep(50_000)
+        _ = try cache.lookupAccessToken(queries[1])
+        return median(batches(200, batch: 256) { call in _ = try? cache.lookupAccessToken(queries[call % queries.count]) })
+    }
+    var result: [String: Double] = [
+        "plain_load_s": plainLoad, "plain_save_s": plainSave, "encrypted_load_s": encryptedLoad, "encrypted_save_s": encryptedSave,
+        "plain_hit_s": try hits(plain), "encrypted_hit_s": try hits(encrypted),
+    ]
+    if KeyringStorage.diagnose() == nil {
+        let keyring = KeyringStorage(profile: .msalExtensions(signalPath: path + ".signal"), signalPath: path + ".signal")
+        try keyring.save(text)
+        result["keyring_hit_s"] = try hits(keyring)
+        try keyring.remove()
+    }
+    try? FileManager.default.removeItem(atPath: keyPath)
+    try? FileManager.default.removeItem(atPath: path + ".enc")
+    printJSON(result)
 case "load-memory":
     let path = arguments[2]
     let before = memoryFigure("VmRSS")

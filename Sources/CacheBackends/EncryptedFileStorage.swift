@@ -59,9 +59,9 @@ public final class EncryptedFileStorage: CacheStorage, @unchecked Sendable {
     }
 
     public func load() throws -> Data? {
-        guard let sealed = try file.load() else { return nil }
-        return try sealed.withUnsafeBytes { bytes -> Data in
-            let (envelope, headerLength) = try EncryptedEnvelope.parse(bytes, location: path)
+        guard var sealed = try file.loadWiping() else { return nil }
+        let headerLength = try sealed.withUnsafeMutableBytes { bytes -> Int in
+            let (envelope, headerLength) = try EncryptedEnvelope.parse(UnsafeRawBufferPointer(bytes), location: path)
             guard envelope.source == sourceKind else {
                 throw CacheStorageError(code: .wrongKey, location: path, reason: "the cache is encrypted with \(envelope.source.name), but was opened with \(sourceKind.name). Open it with the key source it was written with, or use tokencache rekey")
             }
@@ -69,12 +69,14 @@ public final class EncryptedFileStorage: CacheStorage, @unchecked Sendable {
             guard EncryptedEnvelope.keyCheck(for: key) == envelope.keyCheck else {
                 throw CacheStorageError(code: .wrongKey, location: path, reason: "the key (\(sourceKind.name)) does not match the one the cache was encrypted with. Check the passphrase or key, or use tokencache rekey with the right one")
             }
-            guard let plaintext = try OpenSSL.open(key: key, nonce: envelope.nonce, aad: UnsafeRawBufferPointer(rebasing: bytes[..<headerLength]), sealed: UnsafeRawBufferPointer(rebasing: bytes[headerLength...])) else {
+            // Decrypted where it was read: the whole buffer is wiped when the cache lets go.
+            guard try OpenSSL.openInPlace(key: key, nonce: envelope.nonce, aad: UnsafeRawBufferPointer(rebasing: bytes[..<headerLength]), sealed: UnsafeMutableRawBufferPointer(rebasing: bytes[headerLength...])) else {
                 throw CacheStorageError(code: .damaged, location: path, reason: "the file was changed or is damaged (its authentication tag does not match). Restore it from a backup, or remove it and sign in again")
             }
             lock.withLock { cachedKey = (envelope.salt, key) }
-            return plaintext
+            return headerLength
         }
+        return sealed[(sealed.startIndex + headerLength)..<(sealed.endIndex - EncryptedEnvelope.tagLength)]
     }
 
     public func save(_ data: Data) throws {
@@ -96,7 +98,7 @@ public final class EncryptedFileStorage: CacheStorage, @unchecked Sendable {
         let envelope = EncryptedEnvelope(source: sourceKind, scrypt: derives ? scrypt : nil, salt: salt, keyCheck: EncryptedEnvelope.keyCheck(for: key), nonce: nonce)
         let header = envelope.header
         let sealed = try data.withUnsafeBytes { try OpenSSL.seal(key: key, nonce: nonce, aad: header, plaintext: $0) }
-        try file.save(Data(header + sealed))
+        try file.save(sealed)
         lock.withLock { cachedKey = (salt, key) }
     }
 

@@ -33,6 +33,31 @@ public struct FileStorage: CacheStorage {
         return try POSIX.readAll(fd, path: path)
     }
 
+    /// ``load()`` into memory that is wiped when released (for encrypted content, which is
+    /// decrypted in place).
+    func loadWiping() throws -> Data? {
+        try checkPath()
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw POSIX.error(errno, path, "open the cache for reading")
+        }
+        defer { close(fd) }
+        var info = stat()
+        _ = try POSIX.retrying(path, "inspect") { fstat(fd, &info) }
+        var data = OpenSSL.wipingBuffer(count: Int(info.st_size))
+        let total = try data.withUnsafeMutableBytes { buffer -> Int in
+            var total = 0
+            while total < buffer.count {
+                let got = try POSIX.retrying(path, "read") { read(fd, buffer.baseAddress! + total, buffer.count - total) }
+                if got == 0 { break }
+                total += got
+            }
+            return total
+        }
+        return total == data.count ? data : data.prefix(total)
+    }
+
     public func save(_ data: Data) throws {
         let folder = (path as NSString).deletingLastPathComponent
         try POSIX.makeDirectory(folder.isEmpty ? "." : folder)

@@ -9,7 +9,8 @@ public import Foundation
 /// - ``load()`` returns `nil` when nothing was ever saved (never an error), and the exact
 ///   bytes of the last ``save(_:)`` otherwise.
 /// - ``save(_:)`` replaces the content atomically: a reader sees the old or the new bytes,
-///   never a mix, and a failed save leaves the old content intact.
+///   never a mix, and a failed save leaves the old content intact. It must not keep `data`
+///   after it returns (callers pass memory they wipe afterwards).
 /// - ``changeToken()`` changes whenever the content may have changed, so a reader can skip
 ///   reloading when it did not.
 /// - No secret appears in a thrown error's description.

@@ -110,7 +110,15 @@ public final class PersistentTokenCache: @unchecked Sendable {
     }
 
     private func save() throws {
-        try storage.save(Data(cache.serialize()))
+        var text = cache.serialize()
+        defer {
+            // The text holds every token: clear it before the memory goes back.
+            text.withUnsafeMutableBytes { if let base = $0.baseAddress { explicit_bzero(base, $0.count) } }
+        }
+        try text.withUnsafeMutableBytes { buffer in
+            guard let base = buffer.baseAddress else { return try storage.save(Data()) }
+            try storage.save(Data(bytesNoCopy: base, count: buffer.count, deallocator: .none))
+        }
         let token = try storage.changeToken()
         state.withLock {
             lastToken = token

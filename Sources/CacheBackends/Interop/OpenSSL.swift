@@ -92,43 +92,46 @@ enum OpenSSL {
         return key
     }
 
-    /// Encrypts with AES-256-GCM, authenticating `aad` too; returns ciphertext then the
-    /// 16-byte tag. The corresponding C functions are `EVP_EncryptInit_ex`,
-    /// `EVP_EncryptUpdate`, `EVP_EncryptFinal_ex`.
-    static func seal(key: SecretBytes, nonce: [UInt8], aad: [UInt8], plaintext: UnsafeRawBufferPointer) throws -> [UInt8] {
+    /// Encrypts with AES-256-GCM, authenticating `aad` too; returns `aad`, the ciphertext,
+    /// then the 16-byte tag, in one buffer. The corresponding C functions are
+    /// `EVP_EncryptInit_ex`, `EVP_EncryptUpdate`, `EVP_EncryptFinal_ex`.
+    static func seal(key: SecretBytes, nonce: [UInt8], aad: [UInt8], plaintext: UnsafeRawBufferPointer) throws -> Data {
         guard let context = EVP_CIPHER_CTX_new() else { throw Failure(operation: "EVP_CIPHER_CTX_new") }
         defer { EVP_CIPHER_CTX_free(context) }
-        var output = [UInt8](repeating: 0, count: plaintext.count + 16)
+        var output = Data(count: aad.count + plaintext.count + 16)
         var written: Int32 = 0
         let ok: Bool = key.withBytes { keyBytes in
             guard EVP_EncryptInit_ex(context, EVP_aes_256_gcm(), nil, nil, nil) == 1,
                   EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_IVLEN, Int32(nonce.count), nil) == 1,
                   EVP_EncryptInit_ex(context, nil, nil, keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), nonce) == 1,
                   EVP_EncryptUpdate(context, nil, &written, aad, Int32(aad.count)) == 1 else { return false }
-            return output.withUnsafeMutableBufferPointer { out in
+            return output.withUnsafeMutableBytes { buffer in
+                let base = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                aad.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: aad.count) }
+                let out = base + aad.count
                 var offset = 0
                 while offset < plaintext.count {
                     let chunk = min(plaintext.count - offset, 1 << 30)
-                    guard EVP_EncryptUpdate(context, out.baseAddress! + offset, &written, plaintext.baseAddress!.assumingMemoryBound(to: UInt8.self) + offset, Int32(chunk)) == 1 else { return false }
+                    guard EVP_EncryptUpdate(context, out + offset, &written, plaintext.baseAddress!.assumingMemoryBound(to: UInt8.self) + offset, Int32(chunk)) == 1 else { return false }
                     offset += Int(written)
                 }
-                guard EVP_EncryptFinal_ex(context, out.baseAddress! + offset, &written) == 1 else { return false }
-                return EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, 16, out.baseAddress! + plaintext.count) == 1
+                guard EVP_EncryptFinal_ex(context, out + offset, &written) == 1 else { return false }
+                return EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, 16, out + plaintext.count) == 1
             }
         }
         guard ok else { throw Failure(operation: "AES-256-GCM encryption") }
         return output
     }
 
-    /// Decrypts AES-256-GCM `sealed` (ciphertext then tag), checking the tag over it and
-    /// `aad`. Returns the plaintext in memory that is wiped when released, or `nil` when the
-    /// tag does not match (a wrong key or changed bytes).
-    static func open(key: SecretBytes, nonce: [UInt8], aad: UnsafeRawBufferPointer, sealed: UnsafeRawBufferPointer) throws -> Data? {
-        guard sealed.count >= 16 else { return nil }
+    /// Decrypts AES-256-GCM `sealed` (ciphertext then tag) in place, checking the tag over
+    /// it and `aad`. Returns whether the tag matched; when it does not (a wrong key or changed
+    /// bytes) the buffer is wiped. The corresponding C functions are `EVP_DecryptInit_ex`,
+    /// `EVP_DecryptUpdate`, `EVP_DecryptFinal_ex`.
+    static func openInPlace(key: SecretBytes, nonce: [UInt8], aad: UnsafeRawBufferPointer, sealed: UnsafeMutableRawBufferPointer) throws -> Bool {
+        guard sealed.count >= 16, let base = sealed.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
         guard let context = EVP_CIPHER_CTX_new() else { throw Failure(operation: "EVP_CIPHER_CTX_new") }
         defer { EVP_CIPHER_CTX_free(context) }
         let length = sealed.count - 16
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(length, 1), alignment: 16)
         var written: Int32 = 0
         var tag = [UInt8](UnsafeRawBufferPointer(rebasing: sealed[length...]))
         let ok: Bool = key.withBytes { keyBytes in
@@ -137,23 +140,27 @@ enum OpenSSL {
                   EVP_DecryptInit_ex(context, nil, nil, keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), nonce) == 1,
                   EVP_DecryptUpdate(context, nil, &written, aad.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(aad.count)) == 1 else { return false }
             var offset = 0
-            let out = buffer.assumingMemoryBound(to: UInt8.self)
             while offset < length {
                 let chunk = min(length - offset, 1 << 30)
-                guard EVP_DecryptUpdate(context, out + offset, &written, sealed.baseAddress!.assumingMemoryBound(to: UInt8.self) + offset, Int32(chunk)) == 1 else { return false }
+                guard EVP_DecryptUpdate(context, base + offset, &written, base + offset, Int32(chunk)) == 1 else { return false }
                 offset += Int(written)
             }
             guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, 16, &tag) == 1 else { return false }
             // No error text is queued for a tag mismatch: a failed final step is the answer.
-            return EVP_DecryptFinal_ex(context, out + offset, &written) == 1
+            return EVP_DecryptFinal_ex(context, base + offset, &written) == 1
         }
-        guard ok else {
-            OPENSSL_cleanse(buffer, length)
-            buffer.deallocate()
+        if !ok {
+            OPENSSL_cleanse(base, length)
             ERR_clear_error()
-            return nil
         }
-        return Data(bytesNoCopy: buffer, count: length, deallocator: .custom { pointer, count in
+        return ok
+    }
+
+    /// A zeroed buffer of `count` bytes, as `Data`, that is wiped when released.
+    static func wipingBuffer(count: Int) -> Data {
+        let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
+        pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
+        return Data(bytesNoCopy: pointer, count: count, deallocator: .custom { pointer, count in
             OPENSSL_cleanse(pointer, count)
             pointer.deallocate()
         })
