@@ -27,15 +27,18 @@ for users in "${sizes[@]}"; do
   theirs_memory=$("$python" Benchmarks/msal_python_bench.py load-memory "$file")
   persistent_ours=null
   persistent_theirs=null
+  stores=null
   if [ "$users" -ge 1000 ] && [ "$users" -le 10000 ]; then
     # The persistence rows change the file, so each side gets its own copy.
     cp "$file" "$file.py"
     persistent_ours=$("$bench" persistent "$file" "$users")
     persistent_theirs=$("$python" Benchmarks/msal_python_bench.py persistent "$file.py" "$users")
     rm -f "$file.py"
+    # The keyring column needs a Secret Service: a private gnome-keyring, as in the tests.
+    stores=$(scripts/with-keyring.sh "$bench" stores "$file" "$users" 2>/dev/null)
   fi
-  printf '{"users": %s, "ours": %s, "ours_memory": %s, "msal": %s, "msal_memory": %s, "persistent_ours": %s, "persistent_msal": %s}\n' \
-    "$users" "$ours" "$ours_memory" "$theirs" "$theirs_memory" "$persistent_ours" "$persistent_theirs" >> "$results"
+  printf '{"users": %s, "ours": %s, "ours_memory": %s, "msal": %s, "msal_memory": %s, "persistent_ours": %s, "persistent_msal": %s, "stores": %s}\n' \
+    "$users" "$ours" "$ours_memory" "$theirs" "$theirs_memory" "$persistent_ours" "$persistent_theirs" "$stores" >> "$results"
   rm -f "$file"
 done
 "$python" - "$results" <<'PY'
@@ -78,4 +81,17 @@ for r in rows:
     print("| %s | %s |" % (f"{r['users']:,}", " | ".join(cells)))
 print()
 print("Ours: a locked write saves once, atomically (temporary file, fsync, rename); a hit checks the file's change token and looks up in memory, asking for a strict subset of the stored scopes. msal-extensions: add() rewrites the file five times; its hit is its best case, the exact stored scopes (a subset makes it scan every token).")
+print()
+print("Stores, same run: load (read and parse) and save (serialize and write) through the plain file, the encrypted file (AES-256-GCM, key file; a passphrase costs one scrypt per process on top) and an unchanged hit through each, and through the keyring (msal-extensions profile, private gnome-keyring):")
+print()
+print("| users | load plain / encrypted | ratio | save plain / encrypted | ratio | unchanged hit: plain / encrypted / keyring |")
+print("|---:|---|---:|---|---:|---|")
+for r in rows:
+    st = r.get("stores")
+    if not st: continue
+    keyring = t(st["keyring_hit_s"]) if "keyring_hit_s" in st else "–"
+    print("| %s | %s / %s | %.2f× | %s / %s | %.2f× | %s / %s / %s |" % (
+        f"{r['users']:,}", t(st["plain_load_s"]), t(st["encrypted_load_s"]), st["encrypted_load_s"] / st["plain_load_s"],
+        t(st["plain_save_s"]), t(st["encrypted_save_s"]), st["encrypted_save_s"] / st["plain_save_s"],
+        t(st["plain_hit_s"]), t(st["encrypted_hit_s"]), keyring))
 PY

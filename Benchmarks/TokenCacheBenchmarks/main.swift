@@ -226,7 +226,9 @@ case "stores":
         "plain_load_s": plainLoad, "plain_save_s": plainSave, "encrypted_load_s": encryptedLoad, "encrypted_save_s": encryptedSave,
         "plain_hit_s": try hits(plain), "encrypted_hit_s": try hits(encrypted),
     ]
-    if KeyringStorage.diagnose() == nil {
+    // A keyring item travels in one D-Bus message, which the bus caps (128 MiB by default);
+    // the keyring column stops at caches well below that.
+    if KeyringStorage.diagnose() == nil, text.count < 32_000_000 {
         let keyring = KeyringStorage(profile: .msalExtensions(signalPath: path + ".signal"), signalPath: path + ".signal")
         try keyring.save(text)
         result["keyring_hit_s"] = try hits(keyring)
