@@ -23,6 +23,11 @@ public struct FileStorage: CacheStorage {
     }
 
     public func load() throws -> Data? {
+        try withOpenFile { fd in try POSIX.readAll(fd, path: path) }
+    }
+
+    /// Runs `body` on the cache file opened for reading; `nil` when there is no file.
+    private func withOpenFile<R>(_ body: (Int32) throws -> R) throws -> R? {
         try checkPath()
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         if fd < 0 {
@@ -30,19 +35,16 @@ public struct FileStorage: CacheStorage {
             throw POSIX.error(errno, path, "open the cache for reading")
         }
         defer { close(fd) }
-        return try POSIX.readAll(fd, path: path)
+        return try body(fd)
     }
 
     /// ``load()`` into memory that is wiped when released (for encrypted content, which is
     /// decrypted in place).
     func loadWiping() throws -> Data? {
-        try checkPath()
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw POSIX.error(errno, path, "open the cache for reading")
-        }
-        defer { close(fd) }
+        try withOpenFile(readWiping)
+    }
+
+    private func readWiping(_ fd: Int32) throws -> Data {
         var info = stat()
         _ = try POSIX.retrying(path, "inspect") { fstat(fd, &info) }
         var data = OpenSSL.wipingBuffer(count: Int(info.st_size))

@@ -63,6 +63,11 @@ public final class BackgroundProcess: @unchecked Sendable {
             stderr: (try? String(contentsOf: errorURL, encoding: .utf8)) ?? "")
     }
 
+    /// Waits for every process and returns the results of those that failed.
+    public static func failures(_ processes: [BackgroundProcess]) -> [CLIProcess.Result] {
+        processes.map { $0.wait() }.filter { $0.status != 0 }
+    }
+
     /// What the process printed on standard output so far.
     public func currentOutput() -> String {
         (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""

@@ -63,9 +63,8 @@ struct KeyringInteropTests {
                 writers.append(try BackgroundProcess("/bin/sh", ["-c", script]))
                 writers.append(try BackgroundProcess(PythonPeer.python, [PythonPeer.script("keyring_peer.py"), "write", "msal-extensions", signal, String(writer), "2", "1700000000"]))
             }
-            for process in writers {
-                let result = process.wait()
-                #expect(result.status == 0, "a writer failed: \(result.stderr.suffix(400))")
+            for failure in BackgroundProcess.failures(writers) {
+                Issue.record("a writer failed: \(failure.stderr.suffix(400))")
             }
             var expected: Set<String> = []
             for writer in 0..<10 {
