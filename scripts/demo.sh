@@ -46,3 +46,16 @@ step .venv/bin/python scripts/msal_python_peer.py "$cache" $client $authority "$
 step "$tc" accounts --store "file:$cache" --authority $authority --json
 echo
 echo "Both libraries read and write the same file, byte for byte in MSAL Python's layout."
+
+echo
+echo "The same cache, encrypted with AES-256-GCM under a passphrase from the environment:"
+export DEMO_PASSPHRASE="correct horse battery staple"
+step "$tc" copy --from "file:$cache" --to "encrypted:$work/tokens.bin?passphrase-env=DEMO_PASSPHRASE"
+step head -c 4 "$work/tokens.bin"
+echo "   (the envelope's magic; no token is readable in the file)"
+step "$tc" accounts --store "encrypted:$work/tokens.bin?passphrase-env=DEMO_PASSPHRASE"
+set +e
+DEMO_PASSPHRASE=wrong "$tc" accounts --store "encrypted:$work/tokens.bin?passphrase-env=DEMO_PASSPHRASE"
+echo "(exit $?: a wrong passphrase)"
+set -e
+step "$tc" doctor || true
