@@ -78,13 +78,7 @@ struct EncryptedInteropTests {
             for failure in BackgroundProcess.failures(swiftWriters + pythonWriters) {
                 Issue.record("a writer failed: \(failure.stderr.suffix(400))")
             }
-            var expected: Set<String> = []
-            for writer in 0..<10 {
-                for index in 0..<2 {
-                    expected.insert("es\(writer)-\(index).tenant")
-                    expected.insert("ep\(writer)-\(index).tenant")
-                }
-            }
+            let expected = PersistenceInteropTests.writtenAccounts(prefixes: ["es", "ep"], writers: 10, perWriter: 2)
             let found = try EncryptedInteropTests.pythonAccounts(path)
             #expect(expected.subtracting(found).isEmpty, "lost: \(expected.subtracting(found).sorted())")
         }

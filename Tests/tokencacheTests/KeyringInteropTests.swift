@@ -66,13 +66,7 @@ struct KeyringInteropTests {
             for failure in BackgroundProcess.failures(writers) {
                 Issue.record("a writer failed: \(failure.stderr.suffix(400))")
             }
-            var expected: Set<String> = []
-            for writer in 0..<10 {
-                for index in 0..<2 {
-                    expected.insert("ks\(writer)-\(index).tenant")
-                    expected.insert("kp\(writer)-\(index).tenant")
-                }
-            }
+            let expected = PersistenceInteropTests.writtenAccounts(prefixes: ["ks", "kp"], writers: 10, perWriter: 2)
             let found = try KeyringInteropTests.pythonAccounts("msal-extensions", signal)
             #expect(expected.subtracting(found).isEmpty, "lost: \(expected.subtracting(found).sorted())")
         }

@@ -29,6 +29,17 @@ struct PersistenceInteropTests {
          "--response", response, "--grant-type", "authorization_code", "--now", String(now)]
     }
 
+    /// The home account ids the writers of a mixed-writer test add: `<prefix><writer>-<index>.tenant`.
+    static func writtenAccounts(prefixes: [String], writers: Int, perWriter: Int) -> Set<String> {
+        var accounts: Set<String> = []
+        for prefix in prefixes {
+            for writer in 0..<writers {
+                for index in 0..<perWriter { accounts.insert("\(prefix)\(writer)-\(index).tenant") }
+            }
+        }
+        return accounts
+    }
+
     static func accounts(_ path: String) throws -> Set<String> {
         let output = try PythonPeer.run([PythonPeer.script("persisted_peer.py"), "accounts", path])
         guard case .array(let ids) = try JSONValue(parsing: Data(output.utf8)) else { return [] }
@@ -75,13 +86,7 @@ struct PersistenceInteropTests {
                 #expect(report?["failures"] == 0, "\(result.stderr.suffix(300))")
                 #expect(isPositiveCount(report?["reads"]))
             }
-            var expected: Set<String> = ["seed.tenant"]
-            for writer in 0..<10 {
-                for index in 0..<perWriter {
-                    expected.insert("sw\(writer)-\(index).tenant")
-                    expected.insert("py\(writer)-\(index).tenant")
-                }
-            }
+            let expected = PersistenceInteropTests.writtenAccounts(prefixes: ["sw", "py"], writers: 10, perWriter: perWriter).union(["seed.tenant"])
             let found = try PersistenceInteropTests.accounts(path)
             #expect(expected.subtracting(found).isEmpty, "lost: \(expected.subtracting(found).sorted())")
             #expect(!FileManager.default.fileExists(atPath: path + ".lockfile"))
