@@ -59,11 +59,15 @@ public final class TokenCache: @unchecked Sendable {
     /// - Throws: ``TokenCacheError`` naming `location` and the problem.
     public func replace(withSerialized serialized: some DataProtocol, location: String? = nil) throws(TokenCacheError) {
         let parsed = try TokenCache.parse(serialized, location: location)
-        lock.withLock {
-            document = parsed
-            generation &+= 1
-            sizeHint = serialized.count
+        let previous = lock.withLock { () -> CacheDocument in
+            defer {
+                document = parsed
+                generation &+= 1
+                sizeHint = serialized.count
+            }
+            return document
         }
+        TokenCache.release(previous)
     }
 
     static func parse(_ serialized: some DataProtocol, location: String?) throws(TokenCacheError) -> CacheDocument {
@@ -141,6 +145,14 @@ public final class TokenCache: @unchecked Sendable {
         // Borrow the document in place: copying it out of the class would retain every
         // section's storage on each lookup.
         return try withUnsafeMutablePointer(to: &document) { pointer throws(E) in try body(pointer.pointee) }
+    }
+
+    /// Lets go of a replaced document. Freeing tens of thousands of entries takes tens of
+    /// milliseconds, so a large one is freed on a background thread instead of delaying the
+    /// lookup that triggered the reload.
+    private static func release(_ old: CacheDocument) {
+        guard old.entryCount > 10_000 else { return }
+        DispatchQueue.global(qos: .utility).async { withExtendedLifetime(old) {} }
     }
 
     /// Copies every section, entry and field of `other` into this cache, replacing what it

@@ -71,18 +71,34 @@ enum POSIX {
     static func readAll(_ fd: Int32, path: String) throws -> Data {
         var info = stat()
         _ = try retrying(path, "inspect") { fstat(fd, &info) }
-        var data = Data(count: Int(info.st_size))
+        // One allocation of the file's size, not zero-filled, and no growth unless the file
+        // grew while it was read.
+        var capacity = max(Int(info.st_size), 0)
+        var buffer = UnsafeMutableRawPointer.allocate(byteCount: max(capacity, 1), alignment: 16)
         var total = 0
-        let chunk = 1 << 20
-        while true {
-            if total == data.count { data.count += chunk }
-            let got = try data.withUnsafeMutableBytes { (buffer: UnsafeMutableRawBufferPointer) in
-                try retrying(path, "read") { read(fd, buffer.baseAddress! + total, buffer.count - total) }
+        do {
+            while true {
+                if total == capacity {
+                    var probe: UInt8 = 0
+                    let got = try retrying(path, "read") { read(fd, &probe, 1) }
+                    if got == 0 { break }
+                    let larger = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2 + 4096, alignment: 16)
+                    larger.copyMemory(from: buffer, byteCount: total)
+                    buffer.deallocate()
+                    buffer = larger
+                    capacity = capacity * 2 + 4096
+                    buffer.storeBytes(of: probe, toByteOffset: total, as: UInt8.self)
+                    total += 1
+                    continue
+                }
+                let got = try retrying(path, "read") { read(fd, buffer + total, capacity - total) }
+                if got == 0 { break }
+                total += got
             }
-            if got == 0 { break }
-            total += got
+        } catch {
+            buffer.deallocate()
+            throw error
         }
-        data.count = total
-        return data
+        return Data(bytesNoCopy: buffer, count: total, deallocator: .custom { pointer, _ in pointer.deallocate() })
     }
 }
