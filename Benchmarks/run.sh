@@ -58,7 +58,8 @@ for r in rows:
     o, m = r["ours"], r["msal"]
     size = r["ours_memory"]["file_bytes"]
     def pair(key):
-        return "%s / %s" % (t(o[key]), t(m[key])), "%.0f×" % (m[key] / o[key]) if o[key] else "-"
+        ratio = m[key] / o[key] if o[key] else 0
+        return "%s / %s" % (t(o[key]), t(m[key])), ("%.0f×" if ratio >= 10 else "%.1f×") % ratio
     lk, lr = pair("lookup_median_s"); ac, ar = pair("accounts_s"); de, dr = pair("deserialize_s"); se, sr = pair("serialize_s")
     memory = "%s (%.2f×) / %s (%.2f×)" % (mb(r["ours_memory"]["peak_bytes"]), r["ours_memory"]["peak_bytes"] / size,
                                          mb(r["msal_memory"]["peak_bytes"]), r["msal_memory"]["peak_bytes"] / size)
