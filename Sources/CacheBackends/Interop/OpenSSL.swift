@@ -36,10 +36,6 @@ final class SecretBytes: @unchecked Sendable {
     func withMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeMutableRawBufferPointer(start: pointer, count: count))
     }
-
-    static func == (lhs: SecretBytes, rhs: SecretBytes) -> Bool {
-        lhs.count == rhs.count && CRYPTO_memcmp(lhs.pointer, rhs.pointer, lhs.count) == 0
-    }
 }
 
 /// The libcrypto calls the encrypted stores use: AES-256-GCM, scrypt, SHA-256 and the
@@ -164,12 +160,5 @@ enum OpenSSL {
             OPENSSL_cleanse(pointer, count)
             pointer.deallocate()
         })
-    }
-
-    /// Overwrites `bytes` with zeros in a way the compiler keeps. The corresponding C
-    /// function is `OPENSSL_cleanse`.
-    static func cleanse(_ bytes: UnsafeMutableRawBufferPointer) {
-        guard let base = bytes.baseAddress else { return }
-        OPENSSL_cleanse(base, bytes.count)
     }
 }

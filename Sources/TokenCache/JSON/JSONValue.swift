@@ -163,11 +163,6 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     public func makeIterator() -> IndexingIterator<[(key: String, value: JSONValue)]> {
         storage.elements.map { ($0.key, $0.value) }.makeIterator()
     }
-
-    /// Visits the members in order without copying them.
-    public func forEachMember(_ body: (String, JSONValue) throws -> Void) rethrows {
-        for (key, value) in storage { try body(key, value) }
-    }
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral, ExpressibleByNilLiteral {
