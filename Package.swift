@@ -20,10 +20,12 @@ let package = Package(
             name: "TokenCache",
             dependencies: [.product(name: "OrderedCollections", package: "swift-collections")]
         ),
-        // Where a cache lives: files today; encrypted files, keyrings and databases grow here.
-        .target(name: "CacheBackends", dependencies: ["TokenCache", "COpenSSL"]),
+        // Where a cache lives: plain and encrypted files, the keyring, SQLite.
+        .target(name: "CacheBackends", dependencies: ["TokenCache", "COpenSSL", "CSQLite"]),
         // libcrypto (AES-256-GCM, scrypt) for the encrypted stores.
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // libsqlite3 for the SQLite store.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // Token acquisition on top of the cache: authorities today; flows grow here.
         .target(name: "MSALLite", dependencies: ["TokenCache"]),
         .executableTarget(

@@ -174,4 +174,25 @@ public enum CacheQueries {
         }
         return found
     }
+
+    /// The entries signing an account out of an app removes, with MSAL Python's scope: in
+    /// `environment` (no aliases, any realm), the account's refresh tokens that belong to
+    /// `clientID` or to the app's family, and all its access tokens, ID tokens and Account
+    /// entries. (MSAL Python also drops every expired access token at the same time.)
+    public static func accountEntries<Reader: CacheEntryReader>(homeAccountID: String, environment: String, clientID: String, in reader: Reader) throws(Reader.Failure) -> [EntryReference] {
+        let environment = PythonText.lower(environment)
+        let family = try reader.appMetadata(key: CacheKey.appMetadata(environment: environment, clientID: clientID))?.field(FieldName.familyID)
+        var references: [EntryReference] = []
+        for token in try reader.entries(RefreshToken.self, homeAccountID: homeAccountID, environment: environment)
+        where token.field(FieldName.clientID) == .string(clientID) || (family?.isTruthy == true && token.field(FieldName.familyID) == family) {
+            references.append(EntryReference(type: .refreshToken, key: token.key))
+        }
+        func add<Entry: CacheEntry>(_ type: Entry.Type) throws(Reader.Failure) {
+            references += try reader.entries(type, homeAccountID: homeAccountID, environment: environment).map { EntryReference(type: Entry.credentialType, key: $0.key) }
+        }
+        try add(AccessToken.self)
+        try add(IdToken.self)
+        try add(Account.self)
+        return references
+    }
 }

@@ -17,7 +17,7 @@ import Foundation
 ///   corrupt store.
 ///
 /// One instance may be shared by many threads and tasks.
-public final class PersistentTokenCache: @unchecked Sendable {
+public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     // @unchecked: `lastToken` and `loadedAt` are only touched while `state` is held; the
     // cache is itself thread-safe.
 
@@ -193,43 +193,21 @@ public final class PersistentTokenCache: @unchecked Sendable {
         try read { $0.accounts(environment: environment, aliases: aliases, username: username) }
     }
 
+    /// The refresh tokens a silent request may try, on the current content.
+    public func refreshTokenCandidates(clientID: String, environment: String, homeAccountID: String) throws -> [RefreshToken] {
+        try read { $0.refreshTokenCandidates(clientID: clientID, environment: environment, homeAccountID: homeAccountID) }
+    }
+
     /// Adds a token response as one locked change, saved once.
     @discardableResult
     public func add(response: JSONObject, context: TokenResponseContext) throws -> CacheChange {
         try write { try $0.add(response: response, context: context) }
     }
 
-    /// What saving a silent refresh did.
-    public enum RefreshSaveOutcome: Sendable, Equatable {
-        /// The new tokens were written and the refresh token's secret updated.
-        case saved(CacheChange)
-        /// The account was removed meanwhile (by this or another process): nothing was
-        /// written, so the sign-out stands.
-        case accountRemoved
-    }
-
-    /// Saves the result of a refresh-token grant, update-only: the refresh token that was
-    /// used gets the new secret (when the server rotated it), and the access and ID tokens
-    /// are added, but only if the account and that refresh token still exist. No Account
-    /// entry is ever created.
-    ///
-    /// - Parameters:
-    ///   - response: The token endpoint's response to the refresh-token grant.
-    ///   - context: Its request; account creation is always skipped.
-    ///   - refreshTokenKey: The key of the refresh token the request used.
+    /// Saves the result of a refresh-token grant update-only, inside the lock: see
+    /// ``TokenCache/saveRefreshResult(response:context:refreshTokenKey:)``.
     public func saveRefreshResult(response: JSONObject, context: TokenResponseContext, refreshTokenKey: String) throws -> RefreshSaveOutcome {
-        try write { cache in
-            guard cache.entries(RefreshToken.self).contains(where: { $0.key == refreshTokenKey }) else { return .accountRemoved }
-            var update = context
-            update.skipAccountCreation = true
-            var trimmed = response
-            let rotated = trimmed.removeValue(forKey: "refresh_token")?.stringValue
-            var change = try cache.add(response: trimmed, context: update)
-            if let rotated, cache.updateRefreshToken(key: refreshTokenKey, newSecret: rotated, now: context.now) {
-                change.written.append(EntryReference(type: .refreshToken, key: refreshTokenKey))
-            }
-            return .saved(change)
-        }
+        try write { try $0.saveRefreshResult(response: response, context: context, refreshTokenKey: refreshTokenKey) }
     }
 
     /// Signs an account out as ``TokenCache/removeAccount(homeAccountID:environment:clientID:now:)``
@@ -267,6 +245,29 @@ public final class PersistentTokenCache: @unchecked Sendable {
                 lastToken = nil
                 hasLoaded = true
                 loadedAt = PersistentTokenCache.now()
+            }
+        }
+    }
+
+    /// The store's location.
+    public var location: String { storage.location }
+    /// Whether the store encrypts its bytes.
+    public var isEncrypted: Bool { storage.isEncrypted }
+
+    /// A copy of the current content.
+    public func snapshot() throws -> TokenCache {
+        try read { $0.snapshot() }
+    }
+
+    /// Replaces the whole content with `cache`'s, inside the lock, saved once.
+    public func replaceContents(with other: TokenCache) throws {
+        try lock.withLock {
+            cache.replace(with: other)
+            do {
+                try save()
+            } catch {
+                state.withLock { hasLoaded = false }
+                throw error
             }
         }
     }

@@ -44,15 +44,21 @@ extension TokenCache {
     @discardableResult
     public func add(response: JSONObject, context: TokenResponseContext) throws(TokenCacheError) -> CacheChange {
         let entries = try TokenResponseEntries.make(response: response, context: context)
-        return try mutate { document throws(TokenCacheError) in
-            var change = CacheChange()
-            for (type, fields) in entries {
-                guard let key = CacheKey.make(for: type, fields: fields) else { continue }
-                document.withSection(type) { $0.upsert(fields, forKey: key) }
-                change.written.append(EntryReference(type: type, key: key))
-            }
+        return mutate { document in
+            let change = TokenCache.upsert(entries, into: &document)
             return (change, !change.isEmpty)
         }
+    }
+
+    /// Writes entries under the keys MSAL computes for them, each in place when its key exists.
+    static func upsert(_ entries: [(CredentialType, JSONObject)], into document: inout CacheDocument) -> CacheChange {
+        var change = CacheChange()
+        for (type, fields) in entries {
+            guard let key = CacheKey.make(for: type, fields: fields) else { continue }
+            document.withSection(type) { $0.upsert(fields, forKey: key) }
+            change.written.append(EntryReference(type: type, key: key))
+        }
+        return change
     }
 
     /// Adds a token response given as JSON text.
@@ -75,8 +81,9 @@ extension TokenCache {
 }
 
 /// Turns a token response into cache entries, following msal 1.39's `TokenCache.__add`.
-enum TokenResponseEntries {
-    static func make(response: JSONObject, context: TokenResponseContext) throws(TokenCacheError) -> [(CredentialType, JSONObject)] {
+package enum TokenResponseEntries {
+    /// The entries MSAL Python writes for a token response, in its order, with their sections.
+    package static func make(response: JSONObject, context: TokenResponseContext) throws(TokenCacheError) -> [(CredentialType, JSONObject)] {
         func bad(_ problem: String) -> TokenCacheError {
             TokenCacheError(code: .invalidResponse, reason: problem)
         }

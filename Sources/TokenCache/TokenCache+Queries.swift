@@ -37,29 +37,16 @@ extension TokenCache {
     /// keyed differently are removed too.
     @discardableResult
     public func removeAccount(homeAccountID: String, environment: String, clientID: String, now: Int64) -> CacheChange {
-        let environment = PythonText.lower(environment)
-        return mutate { document in
+        mutate { document in
             var change = CacheChange()
-            func remove<Entry: CacheEntry>(_ entries: [Entry]) {
-                guard !entries.isEmpty else { return }
-                document.withSection(Entry.credentialType) { section in
-                    for entry in entries where section.remove(forKey: entry.key) {
-                        change.removed.append(EntryReference(type: Entry.credentialType, key: entry.key))
-                    }
-                }
+            let owned = CacheQueries.accountEntries(homeAccountID: homeAccountID, environment: environment, clientID: clientID, in: document)
+            for reference in owned {
+                let removed = document.withSection(reference.type) { $0.remove(forKey: reference.key) }
+                if removed { change.removed.append(reference) }
             }
-            let family = document.appMetadata(key: CacheKey.appMetadata(environment: environment, clientID: clientID))?.field(FieldName.familyID)
-            let refreshTokens = document.entries(RefreshToken.self, homeAccountID: homeAccountID, environment: environment).filter { token in
-                token.field(FieldName.clientID) == .string(clientID)
-                    || (family?.isTruthy == true && token.field(FieldName.familyID) == family)
-            }
-            remove(refreshTokens)
             if document.accessTokens.count > 0 {
                 change.removed += TokenCache.removeExpired(from: &document, now: now)
             }
-            remove(document.entries(AccessToken.self, homeAccountID: homeAccountID, environment: environment))
-            remove(document.entries(IdToken.self, homeAccountID: homeAccountID, environment: environment))
-            remove(document.entries(Account.self, homeAccountID: homeAccountID, environment: environment))
             return (change, !change.isEmpty)
         }
     }
@@ -90,10 +77,55 @@ extension TokenCache {
     public func updateRefreshToken(key: String, newSecret: String, now: Int64) -> Bool {
         mutate { document in
             guard var fields = document.refreshTokens[key]?.fields else { return (false, false) }
-            fields[FieldName.secret] = .string(newSecret)
-            fields[FieldName.lastModificationTime] = .string(String(now))
+            RefreshResult.rotate(&fields, secret: newSecret, now: now)
             document.withSection(.refreshToken) { $0.upsert(fields, forKey: key) }
             return (true, true)
         }
+    }
+}
+
+extension TokenCache {
+    /// Saves the result of a refresh-token grant, update-only: the refresh token that was
+    /// used gets the new secret (when the server rotated it), and the access and ID tokens
+    /// are added, but only if that refresh token still exists. No Account entry is ever
+    /// created, so a refresh racing a sign-out never brings the account back.
+    ///
+    /// - Parameters:
+    ///   - response: The token endpoint's response to the refresh-token grant.
+    ///   - context: Its request; account creation is always skipped.
+    ///   - refreshTokenKey: The key of the refresh token the request used.
+    public func saveRefreshResult(response: JSONObject, context: TokenResponseContext, refreshTokenKey: String) throws(TokenCacheError) -> RefreshSaveOutcome {
+        let (trimmed, update, rotated) = RefreshResult.split(response: response, context: context)
+        let entries = try TokenResponseEntries.make(response: trimmed, context: update)
+        return mutate { document in
+            guard var used = document.refreshTokens[refreshTokenKey]?.fields else { return (.accountRemoved, false) }
+            var change = TokenCache.upsert(entries, into: &document)
+            if let rotated {
+                RefreshResult.rotate(&used, secret: rotated, now: context.now)
+                document.withSection(.refreshToken) { $0.upsert(used, forKey: refreshTokenKey) }
+                change.written.append(EntryReference(type: .refreshToken, key: refreshTokenKey))
+            }
+            return (.saved(change), true)
+        }
+    }
+}
+
+/// How a refresh-token grant's response is saved: without creating an account, and with
+/// the rotated refresh token applied to the one that was used rather than added anew.
+package enum RefreshResult {
+    /// The response without its refresh token, the context without account creation, and
+    /// the rotated refresh token's secret, if the server sent one.
+    package static func split(response: JSONObject, context: TokenResponseContext) -> (JSONObject, TokenResponseContext, String?) {
+        var update = context
+        update.skipAccountCreation = true
+        var trimmed = response
+        let rotated = trimmed.removeValue(forKey: "refresh_token")?.stringValue
+        return (trimmed, update, rotated)
+    }
+
+    /// Gives a refresh token's fields a rotated secret, as MSAL Python's `update_rt` does.
+    package static func rotate(_ fields: inout JSONObject, secret: String, now: Int64) {
+        fields[FieldName.secret] = .string(secret)
+        fields[FieldName.lastModificationTime] = .string(String(now))
     }
 }

@@ -1,0 +1,89 @@
+/// A token cache an app signs users in with, wherever it is kept: in memory
+/// (``TokenCache``), in a serialized file or keyring item (``PersistentTokenCache``), or in
+/// a database whose rows are the cache's entries (the SQLite store).
+///
+/// Every store gives MSAL Python's answers (``CacheQueries``) and MSAL Python's writes
+/// (`TokenCache.add()`), so an app can change where its tokens live without changing what
+/// it sees. Each method is one atomic change or one consistent read of the store as other
+/// processes leave it.
+///
+/// ## Implementation requirements
+/// - A lookup reflects every change another process has committed before it started.
+/// - A write is all or nothing: after an error the store holds what it held before.
+/// - ``snapshot()`` followed by ``replaceContents(with:)`` on another store is lossless:
+///   every section, entry, field and unknown value survives, in order.
+/// - No secret appears in a thrown error's description.
+public protocol TokenCacheStore: AnyObject, Sendable {
+    /// A path or URI naming the store, for messages.
+    var location: String { get }
+    /// Whether the tokens are encrypted at rest.
+    var isEncrypted: Bool { get }
+
+    /// The silent-lookup decision for `query` (see ``CacheQueries/lookupAccessToken(_:in:)``).
+    func lookupAccessToken(_ query: AccessTokenQuery) throws -> AccessTokenLookup
+    /// The refresh tokens a silent request may try, in MSAL Python's order.
+    func refreshTokenCandidates(clientID: String, environment: String, homeAccountID: String) throws -> [RefreshToken]
+    /// The accounts MSAL Python's `get_accounts()` lists.
+    func accounts(environment: String, aliases: [String], username: String?) throws -> [Account]
+
+    /// Adds the tokens of a token response, as MSAL Python's `TokenCache.add()` does.
+    @discardableResult
+    func add(response: JSONObject, context: TokenResponseContext) throws -> CacheChange
+    /// Saves a refresh-token grant's result update-only (see
+    /// ``TokenCache/saveRefreshResult(response:context:refreshTokenKey:)``).
+    func saveRefreshResult(response: JSONObject, context: TokenResponseContext, refreshTokenKey: String) throws -> RefreshSaveOutcome
+    /// Signs an account out of an app (see
+    /// ``TokenCache/removeAccount(homeAccountID:environment:clientID:now:)``).
+    @discardableResult
+    func removeAccount(homeAccountID: String, environment: String, clientID: String, now: Int64) throws -> CacheChange
+    /// Drops every access token that expired before `now`.
+    @discardableResult
+    func removeExpiredAccessTokens(now: Int64) throws -> CacheChange
+    /// Deletes every entry.
+    func clear() throws
+
+    /// The whole content, as an in-memory cache (for export, listing and inspection).
+    func snapshot() throws -> TokenCache
+    /// Replaces the whole content with `cache`'s, in one change (for import).
+    func replaceContents(with cache: TokenCache) throws
+}
+
+extension TokenCacheStore {
+    /// The accounts of `environment`, without aliases or a username filter.
+    public func accounts(environment: String) throws -> [Account] {
+        try accounts(environment: environment, aliases: [], username: nil)
+    }
+}
+
+/// What saving a silent refresh did.
+public enum RefreshSaveOutcome: Sendable, Equatable {
+    /// The new tokens were written and the refresh token's secret updated.
+    case saved(CacheChange)
+    /// The account was removed meanwhile (by this or another process): nothing was
+    /// written, so the sign-out stands.
+    case accountRemoved
+}
+
+extension TokenCache: TokenCacheStore {
+    /// `memory`: an in-memory cache has no location.
+    public var location: String { "memory" }
+    /// `false`: an in-memory cache is not encrypted.
+    public var isEncrypted: Bool { false }
+
+    /// Deletes every entry and section.
+    public func clear() {
+        replace(with: TokenCache())
+    }
+
+    /// A copy of the cache.
+    public func snapshot() -> TokenCache {
+        let copy = TokenCache()
+        copy.replace(with: self)
+        return copy
+    }
+
+    /// Replaces the content with a copy of `cache`'s.
+    public func replaceContents(with cache: TokenCache) {
+        replace(with: cache)
+    }
+}
