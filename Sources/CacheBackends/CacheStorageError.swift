@@ -5,7 +5,7 @@ public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
     /// What kind of problem this is. New codes may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Storage: Hashable, Sendable {
-            case unavailable, permissionDenied, insecurePath, invalidSpec, ioFailure, lockTimeout, wrongKey, keyUnavailable, damaged
+            case unavailable, permissionDenied, insecurePath, invalidSpec, ioFailure, lockTimeout, wrongKey, keyUnavailable, damaged, incompatible
         }
 
         let storage: Storage
@@ -30,6 +30,9 @@ public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
         /// The stored bytes were changed or damaged (an authentication failure, a broken
         /// envelope).
         public static let damaged = Code(storage: .damaged)
+        /// The store is intact but not one this version can use: written by a newer
+        /// version, or another application's data.
+        public static let incompatible = Code(storage: .incompatible)
 
         public var description: String {
             switch storage {
@@ -42,6 +45,7 @@ public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
             case .wrongKey: return "wrong key"
             case .keyUnavailable: return "key unavailable"
             case .damaged: return "damaged store"
+            case .incompatible: return "incompatible store"
             }
         }
     }

@@ -113,12 +113,6 @@ public struct FileStorage: CacheStorage {
     }
 
     private func checkPath() throws(CacheStorageError) {
-        guard let info = try POSIX.lstatIfPresent(path) else { return }
-        if POSIX.isSymlink(info) {
-            throw CacheStorageError(code: .insecurePath, location: path, reason: "the cache path is a symbolic link, which is refused so tokens cannot be redirected. Point the store at the real file")
-        }
-        if info.st_uid != geteuid() {
-            throw CacheStorageError(code: .insecurePath, location: path, reason: "the cache file belongs to another user (uid \(info.st_uid)). Use your own cache file")
-        }
+        _ = try POSIX.checkTrusted(path)
     }
 }

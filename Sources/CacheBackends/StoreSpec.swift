@@ -17,13 +17,52 @@ public import TokenCache
 /// | `keyring:azure-identity?signal=PATH[&cae=true]` | ... as azure-identity (Python) stores it |
 /// | `keyring:msal-dotnet?signal=PATH` | ... as MSAL .NET stores it (base64) |
 /// | `keyring:custom?signal=PATH&schema=S[&attr.NAME=VALUE...][&label=L][&encoding=raw\|base64]` | any item |
+/// | `sqlite:PATH` | ``SQLiteTokenCache``: a database with one row per entry |
+/// | `sqlite:PATH?encrypt=keyring` | ... with each entry encrypted, the key in the keyring |
+/// | `sqlite:PATH?passphrase-env=VAR`, `?passphrase-file=FILE`, `?key-file=FILE` | ... with the key from a passphrase or key file |
 public enum StoreSpec {
-    /// The persistent cache for a SPEC: its store and the cross-process lock beside it.
+    /// The token cache a SPEC names: a ``SQLiteTokenCache`` for `sqlite:`, otherwise a
+    /// ``PersistentTokenCache`` over the store with the cross-process lock its peers use.
     ///
     /// - Throws: ``CacheStorageError`` with code `invalidSpec` for an unknown form.
-    public static func open(_ spec: String, options: PersistentTokenCache.Options = .init(), lockTimeout: Duration = .seconds(5)) throws(CacheStorageError) -> PersistentTokenCache {
+    public static func open(_ spec: String, options: PersistentTokenCache.Options = .init(), lockTimeout: Duration = .seconds(5)) throws(CacheStorageError) -> any TokenCacheStore {
+        if spec.hasPrefix("sqlite:") { return try sqlite(spec, busyTimeout: lockTimeout) }
+        return try openPersistent(spec, options: options, lockTimeout: lockTimeout)
+    }
+
+    /// The persistent cache for a SPEC that names a serialized store (not `sqlite:`): its
+    /// store and the cross-process lock beside it.
+    ///
+    /// - Throws: ``CacheStorageError`` with code `invalidSpec` for an unknown form.
+    public static func openPersistent(_ spec: String, options: PersistentTokenCache.Options = .init(), lockTimeout: Duration = .seconds(5)) throws(CacheStorageError) -> PersistentTokenCache {
         let storage = try parse(spec)
         return PersistentTokenCache(storage: storage, lock: FileLock(forCacheAt: storage.location, timeout: lockTimeout), options: options)
+    }
+
+    private static func sqlite(_ spec: String, busyTimeout: Duration) throws(CacheStorageError) -> SQLiteTokenCache {
+        let (path, options) = try splitQuery(String(spec.dropFirst("sqlite:".count)), spec: spec)
+        guard !path.isEmpty else {
+            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "sqlite: needs a path, for example sqlite:~/.cache/tokens.db")
+        }
+        let source: EncryptionKeySource?
+        if options.count == 1, options[0] == ("encrypt", "keyring") {
+            source = .keyring
+        } else {
+            source = try keySource(options, spec: spec, usage: "sqlite: takes one of ?encrypt=keyring, ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH (none: entries are stored in the clear)")
+        }
+        return SQLiteTokenCache(path: path, keySource: source, options: SQLiteTokenCache.Options(busyTimeout: busyTimeout))
+    }
+
+    /// The key source named by `passphrase-env`, `passphrase-file` or `key-file`; `nil` for
+    /// no options.
+    private static func keySource(_ options: [(key: String, value: String)], spec: String, usage: String) throws(CacheStorageError) -> EncryptionKeySource? {
+        switch (options.count, options.first?.key) {
+        case (0, _): return nil
+        case (1, "passphrase-env"): return .passphraseEnvironment(options[0].value)
+        case (1, "passphrase-file"): return .passphraseFile((options[0].value as NSString).expandingTildeInPath)
+        case (1, "key-file"): return .keyFile((options[0].value as NSString).expandingTildeInPath)
+        default: throw CacheStorageError(code: .invalidSpec, location: spec, reason: usage)
+        }
     }
 
     private static func keyring(_ rest: String, spec: String) throws(CacheStorageError) -> KeyringStorage {
@@ -70,7 +109,8 @@ public enum StoreSpec {
         return (String(text[..<mark]), options)
     }
 
-    /// The store a SPEC names.
+    /// The serialized store a SPEC names (every form but `sqlite:`, whose rows are not one
+    /// serialized document).
     ///
     /// - Throws: ``CacheStorageError`` with code `invalidSpec` for an unknown form.
     public static func parse(_ spec: String) throws(CacheStorageError) -> any CacheStorage {
@@ -90,20 +130,14 @@ public enum StoreSpec {
             guard !path.isEmpty else {
                 throw CacheStorageError(code: .invalidSpec, location: spec, reason: "encrypted: needs a path, for example encrypted:~/.cache/tokens.bin?passphrase-env=TOKENCACHE_PASSPHRASE")
             }
-            let source: EncryptionKeySource
-            switch (options.count, options.first?.key) {
-            case (0, _): source = .keyring
-            case (1, "passphrase-env"): source = .passphraseEnvironment(options[0].value)
-            case (1, "passphrase-file"): source = .passphraseFile((options[0].value as NSString).expandingTildeInPath)
-            case (1, "key-file"): source = .keyFile((options[0].value as NSString).expandingTildeInPath)
-            default:
-                throw CacheStorageError(code: .invalidSpec, location: spec, reason: "encrypted: takes one of ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH (none: the key is kept in the keyring)")
-            }
+            let source = try keySource(options, spec: spec, usage: "encrypted: takes one of ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH (none: the key is kept in the keyring)") ?? .keyring
             return EncryptedFileStorage(path: path, keySource: source)
         case "keyring":
             return try keyring(rest, spec: spec)
+        case "sqlite":
+            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "sqlite: is a database of entries, not a serialized store; open it with StoreSpec.open, or export it with tokencache copy")
         default:
-            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "unknown store kind \"\(kind)\"; supported: file:PATH, encrypted:PATH[?passphrase-env=VAR|passphrase-file=PATH|key-file=PATH], keyring:PROFILE?signal=PATH")
+            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "unknown store kind \"\(kind)\"; supported: file:PATH, encrypted:PATH[?passphrase-env=VAR|passphrase-file=PATH|key-file=PATH], keyring:PROFILE?signal=PATH, sqlite:PATH[?encrypt=keyring|passphrase-env=VAR|passphrase-file=PATH|key-file=PATH]")
         }
     }
 }

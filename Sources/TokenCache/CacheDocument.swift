@@ -28,16 +28,21 @@ struct CacheDocument: Sendable {
         }
     }
 
-    /// Runs `body` on a known section, creating it (at the end of the document) first, as
-    /// MSAL Python's `modify()` does.
-    mutating func withSection<R>(_ type: CredentialType, _ body: (inout EntrySection) -> R) -> R {
+    /// Adds (or replaces) a top-level member this library does not model.
+    mutating func appendOpaque(_ name: String, _ value: JSONValue) {
+        if !order.contains(name) { order.append(name) }
+        opaque[name] = value
+    }
+
+    /// Runs `body` on a known section, creating it at the end of the document first.
+    mutating func withSection<R, E: Error>(_ type: CredentialType, _ body: (inout EntrySection) throws(E) -> R) throws(E) -> R {
         if !order.contains(type.rawValue) { order.append(type.rawValue) }
         switch type {
-        case .accessToken: return body(&accessTokens)
-        case .refreshToken: return body(&refreshTokens)
-        case .idToken: return body(&idTokens)
-        case .account: return body(&accounts)
-        default: return body(&appMetadata)
+        case .accessToken: return try body(&accessTokens)
+        case .refreshToken: return try body(&refreshTokens)
+        case .idToken: return try body(&idTokens)
+        case .account: return try body(&accounts)
+        default: return try body(&appMetadata)
         }
     }
 

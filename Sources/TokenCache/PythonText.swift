@@ -6,7 +6,7 @@ import Darwin
 
 /// String operations with the exact semantics of the Python built-ins MSAL Python uses,
 /// so keys, scope sets and timestamps come out the same in both libraries.
-enum PythonText {
+package enum PythonText {
     /// Python's `sorted()` of strings: by Unicode code point, which is UTF-8 byte order.
     static func sortedByCodePoint(_ strings: [String]) -> [String] {
         strings.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
@@ -105,7 +105,7 @@ enum PythonText {
     /// toward zero), booleans, and strings holding a base-10 integer (surrounding white
     /// space, a sign and single underscores between digits allowed). `nil` where Python
     /// would raise.
-    static func int(_ value: JSONValue) -> Int64? {
+    package static func int(_ value: JSONValue) -> Int64? {
         switch value {
         case .bool(let flag): return flag ? 1 : 0
         case .number(let number):

@@ -3,9 +3,12 @@ public import Foundation
 /// What one mutation did: the entries it wrote and removed, by section and key.
 public struct CacheChange: Sendable, Hashable {
     /// Entries written (created or replaced), in the order they were written.
-    public internal(set) var written: [EntryReference] = []
+    public package(set) var written: [EntryReference] = []
     /// Entries removed.
-    public internal(set) var removed: [EntryReference] = []
+    public package(set) var removed: [EntryReference] = []
+
+    /// A change that did nothing yet.
+    package init() {}
 
     /// Whether nothing changed.
     public var isEmpty: Bool { written.isEmpty && removed.isEmpty }

@@ -38,15 +38,24 @@ func parseRequestData(_ items: [String]) throws -> [String: String] {
     return data
 }
 
-/// One command's use of a store: the persistent cache with its lock.
+/// One command's use of a store.
 struct StoreSession {
-    let persistent: PersistentTokenCache
+    let store: any TokenCacheStore
+    let lockTimeout: Duration
 
     init(spec: String, lockTimeout: Duration = .seconds(5)) throws {
-        persistent = try StoreSpec.open(spec, lockTimeout: lockTimeout)
+        store = try StoreSpec.open(spec, lockTimeout: lockTimeout)
+        self.lockTimeout = lockTimeout
     }
 
-    var location: String { persistent.storage.location }
+    var location: String { store.location }
+
+    /// The serialized store's persistent cache, or `nil` for a database store.
+    var persistent: PersistentTokenCache? { store as? PersistentTokenCache }
+
+    /// The cross-process lock writers of this store take (for a database, the lock file
+    /// beside it, which only cooperating tools such as `with-lock` use).
+    var lock: any CacheLock { persistent?.lock ?? FileLock(forCacheAt: location, timeout: lockTimeout) }
 }
 
 /// Turns any error into the documented exit code and one line on standard error.
@@ -58,7 +67,7 @@ enum CLIFailure {
         case let error as CacheStorageError:
             switch error.code {
             case .permissionDenied, .insecurePath, .wrongKey, .keyUnavailable: return 77
-            case .damaged: return 65
+            case .damaged, .incompatible: return 65
             case .invalidSpec: return 64
             case .lockTimeout: return 75
             default: return 69

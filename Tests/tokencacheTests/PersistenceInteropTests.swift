@@ -201,10 +201,10 @@ struct PersistenceInteropTests {
             let path = folder.appendingPathComponent("cache.json").path
             #expect(try CLIProcess.run(PersistenceInteropTests.addArguments(store: "file:" + path, response: try write(PersistenceInteropTests.signIn("ann"), in: folder))).status == 0)
             let ours = try StoreSpec.open("file:" + path)
-            let before = try ours.read { $0.refreshTokenCandidates(clientID: PersistenceInteropTests.client, environment: "login.microsoftonline.com", homeAccountID: "ann.tenant") }
+            let before = try ours.refreshTokenCandidates(clientID: PersistenceInteropTests.client, environment: "login.microsoftonline.com", homeAccountID: "ann.tenant")
             #expect(before.map(\.secret) == ["rt-ann"])
             try PythonPeer.run([PythonPeer.script("persisted_peer.py"), "rotate-rt", path, "ann.tenant", "rt-ann-rotated"])
-            let after = try ours.read { $0.refreshTokenCandidates(clientID: PersistenceInteropTests.client, environment: "login.microsoftonline.com", homeAccountID: "ann.tenant") }
+            let after = try ours.refreshTokenCandidates(clientID: PersistenceInteropTests.client, environment: "login.microsoftonline.com", homeAccountID: "ann.tenant")
             #expect(after.map(\.secret) == ["rt-ann-rotated"])
         }
     }

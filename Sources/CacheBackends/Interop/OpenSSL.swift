@@ -92,19 +92,25 @@ enum OpenSSL {
     /// then the 16-byte tag, in one buffer. The corresponding C functions are
     /// `EVP_EncryptInit_ex`, `EVP_EncryptUpdate`, `EVP_EncryptFinal_ex`.
     static func seal(key: SecretBytes, nonce: [UInt8], aad: [UInt8], plaintext: UnsafeRawBufferPointer) throws -> Data {
+        try aad.withUnsafeBytes { try seal(key: key, nonce: nonce, aad: $0, plaintext: plaintext, header: aad) }
+    }
+
+    /// Encrypts with AES-256-GCM, authenticating `aad` too; returns `header`, the
+    /// ciphertext, then the 16-byte tag, in one buffer.
+    static func seal(key: SecretBytes, nonce: [UInt8], aad: UnsafeRawBufferPointer, plaintext: UnsafeRawBufferPointer, header: [UInt8]) throws -> Data {
         guard let context = EVP_CIPHER_CTX_new() else { throw Failure(operation: "EVP_CIPHER_CTX_new") }
         defer { EVP_CIPHER_CTX_free(context) }
-        var output = Data(count: aad.count + plaintext.count + 16)
+        var output = Data(count: header.count + plaintext.count + 16)
         var written: Int32 = 0
         let ok: Bool = key.withBytes { keyBytes in
             guard EVP_EncryptInit_ex(context, EVP_aes_256_gcm(), nil, nil, nil) == 1,
                   EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_IVLEN, Int32(nonce.count), nil) == 1,
                   EVP_EncryptInit_ex(context, nil, nil, keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self), nonce) == 1,
-                  EVP_EncryptUpdate(context, nil, &written, aad, Int32(aad.count)) == 1 else { return false }
+                  EVP_EncryptUpdate(context, nil, &written, aad.baseAddress?.assumingMemoryBound(to: UInt8.self), Int32(aad.count)) == 1 else { return false }
             return output.withUnsafeMutableBytes { buffer in
                 let base = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
-                aad.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: aad.count) }
-                let out = base + aad.count
+                header.withUnsafeBufferPointer { if let start = $0.baseAddress { base.update(from: start, count: header.count) } }
+                let out = base + header.count
                 var offset = 0
                 while offset < plaintext.count {
                     let chunk = min(plaintext.count - offset, 1 << 30)

@@ -39,6 +39,19 @@ enum POSIX {
         throw error(Glibc.errno, path, "inspect the path")
     }
 
+    /// Refuses a cache path that is a symbolic link or belongs to another user; returns its
+    /// `lstat`, or `nil` when it does not exist.
+    static func checkTrusted(_ path: String) throws(CacheStorageError) -> stat? {
+        guard let info = try lstatIfPresent(path) else { return nil }
+        if isSymlink(info) {
+            throw CacheStorageError(code: .insecurePath, location: path, reason: "the cache path is a symbolic link, which is refused so tokens cannot be redirected. Point the store at the real file")
+        }
+        if info.st_uid != geteuid() {
+            throw CacheStorageError(code: .insecurePath, location: path, reason: "the cache file belongs to another user (uid \(info.st_uid)). Use your own cache file")
+        }
+        return info
+    }
+
     static func isSymlink(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFLNK }
     static func isDirectory(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFDIR }
 

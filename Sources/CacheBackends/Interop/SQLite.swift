@@ -207,7 +207,7 @@ final class SQLiteStatement {
 
     /// Calls `body` with the bytes of a blob (or text) column of the current row, without
     /// copying them.
-    func withBytes<R>(_ column: Int32, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    func withBytes<R, E: Error>(_ column: Int32, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         let start = sqlite3_column_blob(statement, column)
         let count = Int(sqlite3_column_bytes(statement, column))
         return try body(UnsafeRawBufferPointer(start: start, count: count))
@@ -216,3 +216,53 @@ final class SQLiteStatement {
 
 /// SQLite's `SQLITE_TRANSIENT`: copy the bound bytes now.
 private let SQLITE_TRANSIENT = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+extension SQLiteConnection {
+    /// The first column of every row of `sql`, as text.
+    func strings(_ sql: String, _ values: [SQLiteValue] = []) throws(CacheStorageError) -> [String] {
+        let statement = try statement(sql)
+        defer { statement.reset() }
+        try statement.bind(values)
+        var result: [String] = []
+        while try statement.step() {
+            if let text = statement.text(0) { result.append(text) }
+        }
+        return result
+    }
+
+    /// The first column of the first row of `sql`, as text.
+    func text(_ sql: String, _ values: [SQLiteValue] = []) throws(CacheStorageError) -> String? {
+        try strings(sql, values).first
+    }
+
+    /// The first column of the first row of `sql`, as bytes.
+    func blob(_ sql: String, _ values: [SQLiteValue] = []) throws(CacheStorageError) -> [UInt8]? {
+        let statement = try statement(sql)
+        defer { statement.reset() }
+        try statement.bind(values)
+        guard try statement.step(), !statement.isNull(0) else { return nil }
+        return statement.withBytes(0) { Array($0) }
+    }
+}
+
+extension SQLiteConnection {
+    /// Switches the database to write-ahead logging. The switch needs a moment when no
+    /// other connection is in a transaction, and SQLite does not wait for it, so this
+    /// retries until `timeout`.
+    func useWriteAheadLog(timeout: Duration) throws(CacheStorageError) {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            do throws(CacheStorageError) {
+                guard try text("PRAGMA journal_mode") != "wal" else { return }
+                let mode = try text("PRAGMA journal_mode = WAL")
+                guard mode == "wal" else {
+                    throw CacheStorageError(code: .unavailable, location: path, reason: "the database cannot use write-ahead logging (journal mode \(mode ?? "unknown")); put it on a local file system")
+                }
+                return
+            } catch {
+                guard error.code == .lockTimeout, ContinuousClock.now < deadline else { throw error }
+                Thread.sleep(forTimeInterval: 0.01)
+            }
+        }
+    }
+}

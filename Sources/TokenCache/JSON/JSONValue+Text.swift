@@ -19,3 +19,21 @@ extension JSONValue {
         return String(decoding: writer.output, as: UTF8.self)
     }
 }
+
+extension JSONValue {
+    /// Parses JSON text held in memory the caller owns (a database column).
+    package init(parsingRaw bytes: UnsafeRawBufferPointer) throws(TokenCacheError) {
+        do {
+            self = try JSONParser.parse(bytes)
+        } catch {
+            throw TokenCacheError.syntax(error)
+        }
+    }
+
+    /// The value as Python's `json.dumps(value, indent=4)` writes it, as UTF-8 bytes.
+    package var pythonJSONBytes: [UInt8] {
+        var writer = PythonJSONWriter()
+        writer.write(self)
+        return writer.output
+    }
+}

@@ -9,27 +9,27 @@ import Darwin
 /// The parser hands out these literal strings for member names it recognises, so a large
 /// cache does not allocate one copy of `"extended_expires_on"` per entry, and with them
 /// what the loader needs to know about each field, so it never hashes a name.
-enum FieldName {
-    static let credentialType = "credential_type"
-    static let secret = "secret"
-    static let homeAccountID = "home_account_id"
-    static let environment = "environment"
-    static let clientID = "client_id"
-    static let target = "target"
-    static let realm = "realm"
-    static let tokenType = "token_type"
-    static let cachedAt = "cached_at"
-    static let expiresOn = "expires_on"
-    static let extendedExpiresOn = "extended_expires_on"
-    static let keyID = "key_id"
-    static let extCacheKey = "ext_cache_key"
-    static let refreshOn = "refresh_on"
-    static let lastModificationTime = "last_modification_time"
-    static let familyID = "family_id"
-    static let localAccountID = "local_account_id"
-    static let username = "username"
-    static let authorityType = "authority_type"
-    static let accountSource = "account_source"
+package enum FieldName {
+    package static let credentialType = "credential_type"
+    package static let secret = "secret"
+    package static let homeAccountID = "home_account_id"
+    package static let environment = "environment"
+    package static let clientID = "client_id"
+    package static let target = "target"
+    package static let realm = "realm"
+    package static let tokenType = "token_type"
+    package static let cachedAt = "cached_at"
+    package static let expiresOn = "expires_on"
+    package static let extendedExpiresOn = "extended_expires_on"
+    package static let keyID = "key_id"
+    package static let extCacheKey = "ext_cache_key"
+    package static let refreshOn = "refresh_on"
+    package static let lastModificationTime = "last_modification_time"
+    package static let familyID = "family_id"
+    package static let localAccountID = "local_account_id"
+    package static let username = "username"
+    package static let authorityType = "authority_type"
+    package static let accountSource = "account_source"
 
     /// What the schema says about a field.
     struct Info {

@@ -25,9 +25,11 @@ struct AccountsCommand: ParsableCommand {
         try reportingErrors {
             let session = try store.open()
             let parsed = try authority.map { try Authority($0) }
-            let accounts: [Account] = try session.persistent.read { cache in
-                guard let parsed else { return cache.entries(Account.self) }
-                return cache.accounts(environment: parsed.host, aliases: parsed.aliases)
+            let accounts: [Account]
+            if let parsed {
+                accounts = try session.store.accounts(environment: parsed.host, aliases: parsed.aliases, username: nil)
+            } else {
+                accounts = try session.store.snapshot().entries(Account.self)
             }
             if json {
                 emit(JSONValue.array(accounts.map { .object(Rendering.accountSummary($0)) }).pythonJSONText)

@@ -52,7 +52,7 @@ struct AddResponseCommand: ParsableCommand {
                 throw TokenCacheError(code: .invalidResponse, reason: error.reason, location: response)
             }
             do {
-                let change = try session.persistent.add(response: parsed, context: context)
+                let change = try session.store.add(response: parsed, context: context)
                 emit("Added \(change.written.count) entries to \(session.location).")
             } catch let error as TokenCacheError where error.code == .invalidResponse {
                 throw error.at(response)

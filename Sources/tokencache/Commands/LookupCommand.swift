@@ -53,7 +53,7 @@ struct LookupCommand: ParsableCommand {
                 requestData: requestData,
                 now: resolveNow(now)
             )
-            let result = try session.persistent.lookupAccessToken(query)
+            let result = try session.store.lookupAccessToken(query)
             let status: String
             switch result {
             case .hit: status = "hit"

@@ -24,9 +24,12 @@ struct RekeyCommand: ParsableCommand {
             guard old.location == new.location else {
                 throw ValidationError("--store and --to must name the same file (\(old.location) and \(new.location)); use copy to move a cache")
             }
-            let count = try old.persistent.lock.withLock { () -> Int in
-                guard let plaintext = try old.persistent.storage.load() else { return 0 }
-                try new.persistent.storage.save(plaintext)
+            guard let oldCache = old.persistent, let newCache = new.persistent else {
+                throw ValidationError("rekey works on encrypted: files; to re-encrypt a sqlite: store, copy it to a new path with the new key source (tokencache copy --from OLD --to NEW)")
+            }
+            let count = try oldCache.lock.withLock { () -> Int in
+                guard let plaintext = try oldCache.storage.load() else { return 0 }
+                try newCache.storage.save(plaintext)
                 return try TokenCache(serialized: plaintext).entryCounts.values.reduce(0, +)
             }
             emit("Re-encrypted \(count) entries in \(new.location).")

@@ -22,8 +22,8 @@ struct RemoveAccountCommand: ParsableCommand {
         try reportingErrors {
             let parsedAuthority = try app.parsedAuthority()
             let session = try store.open()
-            let change = try session.persistent.removeAccount(homeAccountID: account, environment: parsedAuthority.host, clientID: app.clientID, now: resolveNow(now))
-            if let moved = session.persistent.quarantined {
+            let change = try session.store.removeAccount(homeAccountID: account, environment: parsedAuthority.host, clientID: app.clientID, now: resolveNow(now))
+            if let moved = session.persistent?.quarantined {
                 emit("The cache was unreadable; it was moved to \(moved) and the account is signed out.")
             }
             emit("Removed \(change.removed.count) entries.")
@@ -46,7 +46,7 @@ struct PruneCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let session = try store.open()
-            let change = try session.persistent.removeExpiredAccessTokens(now: resolveNow(now))
+            let change = try session.store.removeExpiredAccessTokens(now: resolveNow(now))
             emit("Removed \(change.removed.count) expired access tokens.")
         }
     }
@@ -71,19 +71,15 @@ struct CopyCommand: ParsableCommand {
         try reportingErrors {
             let source = try StoreSession(spec: from)
             let destination = try StoreSession(spec: to)
-            let copied = try source.persistent.read { cache in
-                let snapshot = TokenCache()
-                snapshot.replace(with: cache)
-                return snapshot
-            }
+            let copied = try source.store.snapshot()
             let count = copied.entryCounts.values.reduce(0, +)
-            try destination.persistent.write { cache in
-                let existing = cache.entryCounts.values.reduce(0, +)
-                if existing > 0, !force {
+            if !force {
+                let existing = try destination.store.snapshot().entryCounts.values.reduce(0, +)
+                if existing > 0 {
                     throw ValidationError("\(destination.location) already holds \(existing) entries; pass --force to replace them")
                 }
-                cache.replace(with: copied)
             }
+            try destination.store.replaceContents(with: copied)
             emit("Copied \(count) entries to \(destination.location).")
         }
     }

@@ -22,11 +22,10 @@ struct TokensCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let session = try store.open()
-            let rows: [(CredentialType, String, JSONObject)] = try session.persistent.read { cache in
-                cache.entries(AccessToken.self).map { (.accessToken, $0.key, $0.fields) }
-                    + cache.entries(RefreshToken.self).map { (.refreshToken, $0.key, $0.fields) }
-                    + cache.entries(IdToken.self).map { (.idToken, $0.key, $0.fields) }
-            }
+            let cache = try session.store.snapshot()
+            let rows: [(CredentialType, String, JSONObject)] = cache.entries(AccessToken.self).map { (.accessToken, $0.key, $0.fields) }
+                + cache.entries(RefreshToken.self).map { (.refreshToken, $0.key, $0.fields) }
+                + cache.entries(IdToken.self).map { (.idToken, $0.key, $0.fields) }
             if json {
                 emit(JSONValue.array(rows.map { type, key, fields in
                     .object(["type": .string(type.rawValue), "key": .string(key), "fields": .object(Rendering.redacted(fields, showSecrets: showSecrets))])

@@ -29,7 +29,7 @@ struct WithLockCommand: ParsableCommand {
         var status: Int32 = 0
         try reportingErrors {
             let session = try StoreSession(spec: store.store, lockTimeout: .milliseconds(Int(timeout * 1000)))
-            try session.persistent.lock.withLock {
+            try session.lock.withLock {
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
                 process.arguments = command.first == "--" ? Array(command.dropFirst()) : command

@@ -1,10 +1,9 @@
-import Foundation
-import TokenCache
-import TokenCacheTesting
+public import Foundation
+public import TokenCache
 
 /// One step of a differential scenario, run both by MSAL Python (through
 /// `Tests/Interop/msal_oracle.py`) and by this library.
-enum ScenarioOp {
+public enum ScenarioOp {
     case add(response: JSONObject, context: TokenResponseContext)
     case serialize
     case reload
@@ -14,7 +13,7 @@ enum ScenarioOp {
     case removeAccount(clientID: String, authority: String, homeAccountID: String, now: Int64)
 
     /// The op as the oracle reads it.
-    func oracleJSON() throws -> JSONValue {
+    public func oracleJSON() throws -> JSONValue {
         func strings(_ list: [String]) -> JSONValue { .array(list.map(JSONValue.string)) }
         switch self {
         case .add(let response, let context):
@@ -57,49 +56,65 @@ enum ScenarioOp {
         }
     }
 
-    /// Runs the op on this library's cache and returns the result in the oracle's terms.
-    func run(on cache: inout TokenCache) throws -> JSONValue {
+    /// Runs the op on a store and returns the result in the oracle's terms. `reopen` gives
+    /// a fresh instance of the store on the same data, for the `reload` op.
+    public func run(on store: inout any TokenCacheStore, reopen: (any TokenCacheStore) throws -> any TokenCacheStore) throws -> JSONValue {
         switch self {
         case .add(let response, let context):
-            try cache.add(response: response, context: context)
+            try store.add(response: response, context: context)
             return .null
         case .serialize:
-            return .string(String(decoding: cache.serialize(), as: UTF8.self))
+            return .string(String(decoding: try store.snapshot().serialize(), as: UTF8.self))
         case .reload:
-            cache = try TokenCache(serialized: cache.serialize())
+            store = try reopen(store)
             return .null
         case .lookup(let clientID, let authority, let scopes, let hid, let data, let now):
             let endpoint = try TokenEndpoint(authority)
             let query = AccessTokenQuery(clientID: clientID, environment: endpoint.host, realm: endpoint.tenant, homeAccountID: hid, scopes: scopes, keyID: data["key_id"], requestData: data, now: now)
-            switch cache.lookupAccessToken(query) {
+            switch try store.lookupAccessToken(query) {
             case .hit(let token): return .object(["result": "hit", "secret": .string(token.secret ?? "")])
             case .refreshDue(let token): return .object(["result": "refresh_due", "secret": .string(token.secret ?? "")])
             case .miss: return .object(["result": "miss", "secret": .null])
             }
         case .refreshCandidates(let clientID, let authority, _, let hid, _):
             let endpoint = try TokenEndpoint(authority)
-            return .array(cache.refreshTokenCandidates(clientID: clientID, environment: endpoint.host, homeAccountID: hid).map { .string($0.secret ?? "") })
+            return .array(try store.refreshTokenCandidates(clientID: clientID, environment: endpoint.host, homeAccountID: hid).map { .string($0.secret ?? "") })
         case .accounts(_, let authority):
             let endpoint = try TokenEndpoint(authority)
-            return .array(cache.accounts(environment: endpoint.host).map { $0.homeAccountID.map(JSONValue.string) ?? .null })
+            return .array(try store.accounts(environment: endpoint.host).map { $0.homeAccountID.map(JSONValue.string) ?? .null })
         case .removeAccount(let clientID, let authority, let hid, let now):
             let endpoint = try TokenEndpoint(authority)
-            cache.removeAccount(homeAccountID: hid, environment: endpoint.host, clientID: clientID, now: now)
+            try store.removeAccount(homeAccountID: hid, environment: endpoint.host, clientID: clientID, now: now)
             return .null
+        }
+    }
+
+    /// A short name for messages.
+    public var label: String {
+        switch self {
+        case .add: return "add"
+        case .serialize: return "serialize"
+        case .reload: return "reload"
+        case .lookup: return "lookup"
+        case .refreshCandidates: return "refresh candidates"
+        case .accounts: return "accounts"
+        case .removeAccount: return "remove account"
         }
     }
 }
 
 extension JSONObject {
-    init(sortedStrings: [String: String]) {
+    /// An object of `strings`, its names sorted.
+    public init(sortedStrings: [String: String]) {
         self.init()
         for key in sortedStrings.keys.sorted() { self[key] = .string(sortedStrings[key]!) }
     }
 }
 
 /// Runs scenarios through MSAL Python and returns, per cache, the result of each op.
-enum Oracle {
-    static func run(_ caches: [[ScenarioOp]], initialFiles: [String?]? = nil) throws -> [[JSONValue]] {
+public enum Oracle {
+    /// The oracle's results for `caches`, each started from `initialFiles` when given.
+    public static func run(_ caches: [[ScenarioOp]], initialFiles: [String?]? = nil) throws -> [[JSONValue]] {
         try withTemporaryDirectory { folder in
             var specs: [JSONValue] = []
             for (index, ops) in caches.enumerated() {

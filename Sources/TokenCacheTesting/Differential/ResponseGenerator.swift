@@ -1,65 +1,70 @@
-import Foundation
-import TokenCache
-import TokenCacheTesting
+public import Foundation
+public import TokenCache
 
 /// Builds realistic token responses for differential tests: user sign-ins (with and
 /// without FOCI, refresh_in, string lifetimes, server-returned scopes), client credentials
 /// (with FMI paths), AD FS without client_info, B2C authorities, SSH certificates, and
 /// non-ASCII names and scopes.
-struct ResponseGenerator {
+public struct ResponseGenerator {
     var random: SeededGenerator
-    let baseTime: Int64 = 1_700_000_000
+    /// The time the generated caches start at.
+    public let baseTime: Int64 = 1_700_000_000
 
-    init(seed: UInt64) { random = SeededGenerator(seed: seed) }
+    /// Creates a generator whose output depends only on `seed`.
+    public init(seed: UInt64) { random = SeededGenerator(seed: seed) }
 
-    static let authorities = [
+    public static let authorities = [
         "https://login.microsoftonline.com/common",
         "https://login.microsoftonline.com/organizations",
         "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47",
         "https://login.microsoftonline.com/Contoso.OnMicrosoft.com",
         "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_SignUpSignIn",
     ]
-    static let adfsAuthority = "https://adfs.contoso.com/adfs"
-    static let clients = ["04b07795-8ddb-461a-bbee-02f9e1bf7b46", "1950a258-227b-4e31-a9cf-717495945fc2", "client-Ämne"]
-    static let scopeSets: [[String]] = [
+    public static let adfsAuthority = "https://adfs.contoso.com/adfs"
+    public static let clients = ["04b07795-8ddb-461a-bbee-02f9e1bf7b46", "1950a258-227b-4e31-a9cf-717495945fc2", "client-Ämne"]
+    public static let scopeSets: [[String]] = [
         ["User.Read"], ["User.Read", "Mail.Read"], ["https://management.azure.com/.default"],
         ["api://Ресурс/Read", "ΑΣ.Write"], ["Files.ReadWrite", "Sites.Read.All", "User.Read"], ["a", "a", "B"],
         ["https://graph.microsoft.com/.default"], ["Calendars.Read", "offline_access"], ["ΟΔΟΣ", "İstanbul.Read", "ẞ.Scope", "ǅ"],
     ]
-    static let names = ["Ann@Contoso.com", "Zoë.Ωμέγα@contoso.com", "用户@例子.公司", "bob@fabrikam.onmicrosoft.com", "Ünïcødé 🙂 <x>\"q\"/\\@x.y"]
+    public static let names = ["Ann@Contoso.com", "Zoë.Ωμέγα@contoso.com", "用户@例子.公司", "bob@fabrikam.onmicrosoft.com", "Ünïcødé 🙂 <x>\"q\"/\\@x.y"]
 
-    mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &random) }
-    mutating func chance(_ percent: Int) -> Bool { int(1...100) <= percent }
-    mutating func pick<T>(_ items: [T]) -> T { items[int(0...(items.count - 1))] }
+    public mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &random) }
+    public mutating func chance(_ percent: Int) -> Bool { int(1...100) <= percent }
+    public mutating func pick<T>(_ items: [T]) -> T { items[int(0...(items.count - 1))] }
 
-    mutating func secret(_ prefix: String) -> String {
+    public mutating func secret(_ prefix: String) -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
         return prefix + String((0..<int(20...120)).map { _ in pick(alphabet) })
     }
 
-    static func base64url(_ text: String) -> String {
+    public static func base64url(_ text: String) -> String {
         Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
-    static func jwt(_ claims: JSONObject) -> String {
+    public static func jwt(_ claims: JSONObject) -> String {
         base64url("{\"alg\":\"none\",\"typ\":\"JWT\"}") + "." + base64url(JSONValue.object(claims).pythonJSONText) + "."
     }
 
     /// A user with a home account id.
-    struct User {
-        let uid: String
-        let utid: String
-        let name: String
-        var homeAccountID: String { "\(uid).\(utid)" }
+    public struct User {
+        /// The user's object id.
+        public let uid: String
+        /// The home tenant.
+        public let utid: String
+        /// The sign-in name.
+        public let name: String
+        /// `uid.utid`.
+        public var homeAccountID: String { "\(uid).\(utid)" }
     }
 
-    mutating func user(_ index: Int) -> User {
+    public mutating func user(_ index: Int) -> User {
         User(uid: String(format: "%08x-0000-4000-8000-%012x", index * 7919, index), utid: pick(["72f988bf-86f1-41af-91ab-2d7cd011db47", "f8cdef31-a31e-4b4a-93e4-5f571e91255a"]), name: pick(ResponseGenerator.names))
     }
 
     /// A response for a user flow (authorization code, device code, password, or a refresh
     /// token redeemed through `add`), with the context it answers.
-    mutating func userResponse(user: User, client: String, authority: String, now: Int64, foci: Bool) -> (JSONObject, TokenResponseContext) {
+    public mutating func userResponse(user: User, client: String, authority: String, now: Int64, foci: Bool) -> (JSONObject, TokenResponseContext) {
         let scopes = pick(ResponseGenerator.scopeSets)
         let endpoint = try! TokenEndpoint(authority)
         var claims: JSONObject = [
@@ -95,7 +100,7 @@ struct ResponseGenerator {
     }
 
     /// A client credentials response, sometimes for an FMI path (extended cache key).
-    mutating func appResponse(client: String, authority: String, now: Int64, fmiPath: String?) -> (JSONObject, TokenResponseContext) {
+    public mutating func appResponse(client: String, authority: String, now: Int64, fmiPath: String?) -> (JSONObject, TokenResponseContext) {
         let endpoint = try! TokenEndpoint(authority)
         var response: JSONObject = [
             "token_type": "Bearer", "expires_in": .number(JSONNumber(Int64(int(600...3599)))),
@@ -111,7 +116,7 @@ struct ResponseGenerator {
     }
 
     /// An AD FS response: no client_info, the account is named by the ID token's `sub`.
-    mutating func adfsResponse(user: User, client: String, now: Int64) -> (JSONObject, TokenResponseContext) {
+    public mutating func adfsResponse(user: User, client: String, now: Int64) -> (JSONObject, TokenResponseContext) {
         let claims: JSONObject = ["sub": .string("ADFS-Sub-\(user.uid.prefix(8))"), "upn": .string(user.name), "aud": .string(client), "iat": .number(JSONNumber(now))]
         let response: JSONObject = [
             "token_type": "bearer", "expires_in": .string("3600"), "access_token": .string(secret("adfs.")),
@@ -122,7 +127,7 @@ struct ResponseGenerator {
     }
 
     /// An SSH certificate response: `token_type` ssh-cert and a `key_id` in the request.
-    mutating func sshResponse(user: User, client: String, authority: String, now: Int64, keyID: String) -> (JSONObject, TokenResponseContext) {
+    public mutating func sshResponse(user: User, client: String, authority: String, now: Int64, keyID: String) -> (JSONObject, TokenResponseContext) {
         let endpoint = try! TokenEndpoint(authority)
         let response: JSONObject = [
             "token_type": "ssh-cert", "expires_in": .number(JSONNumber(Int64(3600))), "access_token": .string(secret("ssh.")),

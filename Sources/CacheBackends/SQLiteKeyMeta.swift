@@ -1,0 +1,84 @@
+import Foundation
+
+/// How an encrypted SQLite store records its key in `tokencache_meta`: `encryption`
+/// (`none` or `aes-256-gcm`), `key_source` (1 keyring, 2 passphrase, 3 key file), `salt`
+/// and `scrypt` (`logN r p`) for a passphrase, and `key_check`, which tells a wrong key
+/// from a damaged row (the same check value as the encrypted file's envelope).
+enum SQLiteKeyMeta {
+    /// A new store's key and the rows that describe it.
+    struct Created {
+        var meta: [(String, SQLiteValue)]
+        var salt: [UInt8]
+        var key: SecretBytes?
+    }
+
+    static let sealed = "aes-256-gcm"
+
+    /// The meta rows for a new store (and its key, derived or made now).
+    static func create(_ keys: EncryptionKeys?) throws -> Created {
+        guard let keys else { return Created(meta: [("encryption", .text("none"))], salt: [], key: nil) }
+        let scrypt = EncryptedEnvelope.Scrypt()
+        let salt = keys.derives ? try OpenSSL.randomBytes(16) : []
+        let key = try keys.key(salt: salt, scrypt: scrypt, creating: true)
+        var meta: [(String, SQLiteValue)] = [
+            ("encryption", .text(sealed)),
+            ("key_source", .integer(Int64(keys.kind.rawValue))),
+            ("key_check", .blob(Data(EncryptedEnvelope.keyCheck(for: key)))),
+        ]
+        if keys.derives {
+            meta.append(("salt", .blob(Data(salt))))
+            meta.append(("scrypt", .text("\(scrypt.logN) \(scrypt.r) \(scrypt.p)")))
+        }
+        return Created(meta: meta, salt: salt, key: key)
+    }
+
+    /// The key the store's rows are sealed with, checked against `key_check`; `nil` for a
+    /// store in the clear.
+    ///
+    /// - Throws: ``CacheStorageError`` `wrongKey` when the key source or key does not match
+    ///   the store's, `keyUnavailable` when the key cannot be had.
+    static func key(for connection: SQLiteConnection, keys: EncryptionKeys?, created: Created?) throws -> SecretBytes? {
+        let path = connection.path
+        func meta(_ name: String) throws -> String? { try connection.text("SELECT value FROM tokencache_meta WHERE name = ?", [.text(name)]) }
+        let encryption = try meta("encryption") ?? "none"
+        switch (encryption, keys) {
+        case ("none", nil):
+            return nil
+        case ("none", .some):
+            throw CacheStorageError(code: .wrongKey, location: path, reason: "the database is not encrypted, but was opened with a key. Open it as sqlite:PATH, or copy it into an encrypted store with tokencache copy")
+        case (sealed, nil):
+            throw CacheStorageError(code: .wrongKey, location: path, reason: "the database is encrypted. Open it with the key source it was written with: ?encrypt=keyring, ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH")
+        case (sealed, .some(let keys)):
+            guard let storedSource = try connection.scalar("SELECT value FROM tokencache_meta WHERE name = 'key_source'"),
+                  let source = EncryptedEnvelope.Source(rawValue: UInt8(clamping: storedSource)) else {
+                throw CacheStorageError(code: .damaged, location: path, reason: "the database's key description is missing or unknown. Restore it from a backup")
+            }
+            guard source == keys.kind else {
+                throw CacheStorageError(code: .wrongKey, location: path, reason: "the database is encrypted with \(source.name), but was opened with \(keys.kind.name). Open it with the key source it was written with")
+            }
+            let salt = try connection.blob("SELECT value FROM tokencache_meta WHERE name = 'salt'") ?? []
+            let key: SecretBytes
+            if let created, created.salt == salt, let made = created.key {
+                key = made
+            } else {
+                key = try keys.key(salt: salt, scrypt: try scrypt(try meta("scrypt"), path: path), creating: false)
+            }
+            let check = try connection.blob("SELECT value FROM tokencache_meta WHERE name = 'key_check'")
+            guard check == EncryptedEnvelope.keyCheck(for: key) else {
+                throw CacheStorageError(code: .wrongKey, location: path, reason: "the key (\(keys.kind.name)) does not match the one the database was encrypted with. Check the passphrase or key")
+            }
+            return key
+        default:
+            throw CacheStorageError(code: .incompatible, location: path, reason: "the database uses encryption \"\(encryption)\", which this version does not know. Use a newer version")
+        }
+    }
+
+    private static func scrypt(_ text: String?, path: String) throws -> EncryptedEnvelope.Scrypt? {
+        guard let text else { return nil }
+        let parts = text.split(separator: " ").compactMap { UInt32($0) }
+        guard parts.count == 3, (10...22).contains(parts[0]), (1...32).contains(parts[1]), (1...16).contains(parts[2]) else {
+            throw CacheStorageError(code: .damaged, location: path, reason: "the database's scrypt parameters are out of range. Restore it from a backup")
+        }
+        return EncryptedEnvelope.Scrypt(logN: UInt8(parts[0]), r: parts[1], p: parts[2])
+    }
+}
