@@ -197,6 +197,9 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
 
     // MARK: - Health
 
+    /// The version of the SQLite library in use, such as `3.40.1`.
+    public static var libraryVersion: String { SQLiteConnection.libraryVersion }
+
     /// What ``health()`` found.
     public struct Health: Sendable {
         /// `PRAGMA quick_check`'s findings: `["ok"]` for a sound database.

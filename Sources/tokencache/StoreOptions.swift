@@ -131,3 +131,8 @@ func splitScopes(_ scopes: String) -> [String] {
 func emit(_ text: String) {
     print(text)
 }
+
+/// Writes a line to standard output at once, unbuffered.
+func emitNow(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}

@@ -18,8 +18,8 @@ struct AddResponseCommand: ParsableCommand {
     @OptionGroup var app: AppOptions
     @Option(help: "The scopes the request asked for, space-separated.")
     var scopes: String
-    @Option(help: "The response JSON file, or - for standard input.")
-    var response: String
+    @Option(help: "The response JSON file, or - for standard input; repeat it to add several responses, each as its own change.")
+    var response: [String]
     @Option(name: .customLong("grant-type"), help: "The request's grant type, e.g. authorization_code.")
     var grantType: String?
     @Option(help: "The time to record, in Unix seconds. The default is now.")
@@ -31,7 +31,6 @@ struct AddResponseCommand: ParsableCommand {
         try reportingErrors {
             let parsedAuthority = try app.parsedAuthority()
             let requestData = try parseRequestData(data)
-            let body = try readInputFile(response)
             let session = try store.open()
             let context = TokenResponseContext(
                 clientID: app.clientID,
@@ -42,21 +41,29 @@ struct AddResponseCommand: ParsableCommand {
                 requestData: requestData,
                 now: resolveNow(now)
             )
-            let parsed: JSONObject
-            do {
-                guard case .object(let object) = try JSONValue(parsing: body) else {
-                    throw TokenCacheError(code: .invalidResponse, reason: "the response is not a JSON object")
-                }
-                parsed = object
-            } catch let error as TokenCacheError {
-                throw TokenCacheError(code: .invalidResponse, reason: error.reason, location: response)
+            for file in response {
+                let change = try add(file, to: session, context: context)
+                // Written at once, so a caller sees each change as soon as it is committed.
+                emitNow("Added \(change.written.count) entries to \(session.location).")
             }
-            do {
-                let change = try session.store.add(response: parsed, context: context)
-                emit("Added \(change.written.count) entries to \(session.location).")
-            } catch let error as TokenCacheError where error.code == .invalidResponse {
-                throw error.at(response)
+        }
+    }
+
+    private func add(_ file: String, to session: StoreSession, context: TokenResponseContext) throws -> CacheChange {
+        let body = try readInputFile(file)
+        let parsed: JSONObject
+        do {
+            guard case .object(let object) = try JSONValue(parsing: body) else {
+                throw TokenCacheError(code: .invalidResponse, reason: "the response is not a JSON object")
             }
+            parsed = object
+        } catch let error as TokenCacheError {
+            throw TokenCacheError(code: .invalidResponse, reason: error.reason, location: file)
+        }
+        do {
+            return try session.store.add(response: parsed, context: context)
+        } catch let error as TokenCacheError where error.code == .invalidResponse {
+            throw error.at(file)
         }
     }
 }
