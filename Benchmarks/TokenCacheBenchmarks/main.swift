@@ -8,6 +8,13 @@
 //                                              a reload after another writer, through the file store
 //   TokenCacheBenchmarks stores PATH USERS     load and save through the plain, encrypted and keyring
 //                                              stores, and an unchanged hit through each (JSON)
+//   TokenCacheBenchmarks sqlite-import JSON DB [KEYFILE]   import a JSON cache into a SQLite store (JSON)
+//   TokenCacheBenchmarks sqlite-generate USERS DB [KEYFILE] write a USERS-user SQLite store directly,
+//                                              10,000 users per transaction (for sizes no JSON file fits)
+//   TokenCacheBenchmarks sqlite DB USERS [KEYFILE]  time lookup, one response written and a lookup
+//                                              after another connection's write, on a SQLite store (JSON)
+//   TokenCacheBenchmarks first-lookup SPEC USERS   open a store in this fresh process and answer one
+//                                              lookup (JSON)
 import CacheBackends
 import Foundation
 import TokenCache
@@ -44,8 +51,12 @@ func fakeToken(_ seed: Int, length: Int) -> String {
 }
 
 func generate(users: Int) throws -> TokenCache {
+    try generate(users: 0..<users)
+}
+
+func generate(users: Range<Int>) throws -> TokenCache {
     let cache = TokenCache()
-    for user in 0..<users {
+    for user in users {
         let id = uid(user)
         let clientInfo = base64url(Data("{\"uid\":\"\(id)\",\"utid\":\"\(tenant)\"}".utf8))
         let claims = "{\"aud\":\"\(clientID)\",\"iss\":\"https://login.microsoftonline.com/\(tenant)/v2.0\",\"oid\":\"\(id)\",\"preferred_username\":\"user\(user)@contoso.com\",\"name\":\"User \(user)\",\"sub\":\"\(fakeToken(user, length: 43))\",\"tid\":\"\(tenant)\"}"
@@ -104,6 +115,25 @@ func memoryFigure(_ field: String) -> Int {
         return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
     }
     return 0
+}
+
+/// A silent lookup of a random user's token, asking for a strict subset of its scopes.
+func randomQuery(users: Int, random: inout SystemRandomNumberGenerator) -> AccessTokenQuery {
+    AccessTokenQuery(clientID: clientID, environment: environment, realm: tenant, homeAccountID: "\(uid(Int.random(in: 0..<users, using: &random))).\(tenant)", scopes: ["User.Read"], now: baseNow + 60)
+}
+
+/// A sign-in response of a user the generated caches do not have.
+func newUserResponse(_ round: Int) -> (JSONObject, TokenResponseContext) {
+    let response: JSONObject = [
+        "token_type": "Bearer", "expires_in": 3599, "access_token": .string(fakeToken(round, length: 1500)),
+        "refresh_token": .string(fakeToken(round + 1, length: 900)),
+        "client_info": .string(base64url(Data("{\"uid\":\"new\(round)\",\"utid\":\"\(tenant)\"}".utf8))),
+    ]
+    return (response, TokenResponseContext(clientID: clientID, requestedScopes: scopeSets[0], tokenEndpoint: tokenEndpoint, environment: environment, grantType: "authorization_code", now: baseNow))
+}
+
+func sqliteStore(_ path: String, keyFile: String?) -> SQLiteTokenCache {
+    SQLiteTokenCache(path: path, keySource: keyFile.map { .keyFile($0) })
 }
 
 func printJSON(_ object: [String: Double]) {
@@ -237,6 +267,72 @@ case "stores":
     try? FileManager.default.removeItem(atPath: keyPath)
     try? FileManager.default.removeItem(atPath: path + ".enc")
     printJSON(result)
+case "sqlite-import":
+    let cache = try TokenCache(serialized: try FileStorage(path: arguments[2]).load()!)
+    let store = sqliteStore(arguments[3], keyFile: arguments.count > 4 ? arguments[4] : nil)
+    let elapsed = try seconds { try store.replaceContents(with: cache) }
+    printJSON(["import_s": elapsed, "db_bytes": Double(try store.health().sizeBytes)])
+case "sqlite-generate":
+    let users = Int(arguments[2])!
+    let store = sqliteStore(arguments[3], keyFile: arguments.count > 4 ? arguments[4] : nil)
+    var start = 0
+    let elapsed = try seconds {
+        while start < users {
+            let end = min(users, start + 10_000)
+            try store.merge(try generate(users: start..<end))
+            start = end
+            FileHandle.standardError.write(Data("generated \(end) users\n".utf8))
+        }
+    }
+    printJSON(["import_s": elapsed, "db_bytes": Double(try store.health().sizeBytes)])
+case "sqlite":
+    let path = arguments[2]
+    let users = Int(arguments[3])!
+    let keyFile = arguments.count > 4 ? arguments[4] : nil
+    let store = sqliteStore(path, keyFile: keyFile)
+    var random = SystemRandomNumberGenerator()
+    let queries = (0..<4096).map { _ in randomQuery(users: users, random: &random) }
+    var hits = 0
+    var secretBytes = 0
+    _ = try store.lookupAccessToken(queries[0])
+    let lookups = batches(200, batch: 64) { call in
+        if case .hit(let token)? = try? store.lookupAccessToken(queries[call % queries.count]) {
+            hits += 1
+            secretBytes &+= token.secret?.utf8.count ?? 0
+        }
+    }
+    precondition(hits == 200 * 64 && secretBytes > 0, "every lookup must hit")
+    // One token response written: one transaction of five rows, flushed to disk.
+    var writes: [Double] = []
+    for round in 0..<40 {
+        let (response, context) = newUserResponse(1_000_000_000 + round)
+        writes.append(try seconds { try store.add(response: response, context: context) })
+    }
+    // A lookup right after another connection (as another process would) wrote.
+    let other = sqliteStore(path, keyFile: keyFile)
+    var afterWrite: [Double] = []
+    for round in 0..<40 {
+        let response: JSONObject = ["access_token": .string("other-\(round)"), "expires_in": 3599]
+        try other.add(response: response, context: TokenResponseContext(clientID: "other-app", requestedScopes: ["s\(round)"], tokenEndpoint: tokenEndpoint, now: baseNow))
+        let query = queries[round]
+        afterWrite.append(try seconds { _ = try store.lookupAccessToken(query) })
+    }
+    let health = try store.health()
+    printJSON([
+        "lookup_median_s": median(lookups), "lookup_p99_s": percentile(lookups, 0.99), "write_median_s": median(writes),
+        "write_p99_s": percentile(writes, 0.99), "after_write_median_s": median(afterWrite), "db_bytes": Double(health.sizeBytes),
+    ])
+case "first-lookup":
+    let users = Int(arguments[3])!
+    var random = SystemRandomNumberGenerator()
+    let query = randomQuery(users: users, random: &random)
+    var found = false
+    let elapsed = try seconds {
+        let store = try StoreSpec.open(arguments[2])
+        found = try store.lookupAccessToken(query).token != nil
+    }
+    precondition(found, "the first lookup must hit")
+    printJSON(["first_lookup_s": elapsed])
 case "load-memory":
     let path = arguments[2]
     let before = memoryFigure("VmRSS")

@@ -15,6 +15,19 @@ struct SQLiteEntryReader: CacheEntryReader {
                  [.text(CredentialType.accessToken.rawValue), homeAccountID.map(SQLiteValue.text) ?? .null, .integer(homeAccountID == nil ? 1 : 0), .text(environment), .text(clientID), .text(realm)])
     }
 
+    func accessTokens(homeAccountID: String?, environment: String, clientID: String, realm: String, passing filter: AccessTokenFilter) throws(CacheStorageError) -> [AccessToken] {
+        let statement = try connection.statement("SELECT key, body, target, expires_on FROM entries WHERE credential_type = ? AND home_account_id IS ? AND app_only = ? AND environment = ? AND client_id = ? AND realm = ? ORDER BY seq")
+        defer { statement.reset() }
+        try statement.bind([.text(CredentialType.accessToken.rawValue), homeAccountID.map(SQLiteValue.text) ?? .null, .integer(homeAccountID == nil ? 1 : 0), .text(environment), .text(clientID), .text(realm)])
+        var found: [AccessToken] = []
+        while try statement.step() {
+            // Decode (and decrypt) only the tokens the lookup could choose.
+            guard filter.admits(target: statement.text(2), expiresOn: statement.integer(3)) else { continue }
+            found.append(try decode(statement))
+        }
+        return found
+    }
+
     func accessToken(key: String) throws(CacheStorageError) -> AccessToken? {
         try entry(key: key)
     }
@@ -46,10 +59,15 @@ struct SQLiteEntryReader: CacheEntryReader {
         let section = Entry.credentialType.rawValue
         var found: [Entry] = []
         while try statement.step() {
-            let key = statement.text(0) ?? ""
-            let fields = try statement.withBytes(1) { bytes throws(CacheStorageError) in try codec.fields(from: bytes, section: section, key: key) }
-            found.append(Entry(key: key, fields: fields))
+            found.append(try decode(statement, section: section))
         }
         return found
+    }
+
+    /// The entry in the current row (`key, body, ...`).
+    private func decode<Entry: CacheEntry>(_ statement: SQLiteStatement, section: String = Entry.credentialType.rawValue) throws(CacheStorageError) -> Entry {
+        let key = statement.text(0) ?? ""
+        let fields = try statement.withBytes(1) { bytes throws(CacheStorageError) in try codec.fields(from: bytes, section: section, key: key) }
+        return Entry(key: key, fields: fields)
     }
 }

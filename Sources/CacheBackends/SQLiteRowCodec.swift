@@ -29,6 +29,7 @@ struct SQLiteRowCodec {
         var clientID: String?
         var realm: String?
         var familyID: String?
+        var target: String?
         var expiresOn: Int64?
     }
 
@@ -45,6 +46,7 @@ struct SQLiteRowCodec {
         columns.clientID = fields.string(FieldName.clientID)
         columns.realm = fields.string(FieldName.realm)
         columns.familyID = fields.string(FieldName.familyID)
+        columns.target = fields.string(FieldName.target)
         columns.expiresOn = fields[FieldName.expiresOn].flatMap(PythonText.int)
         return columns
     }

@@ -23,15 +23,15 @@ struct SQLiteRowWriter {
         let columns = SQLiteRowCodec.columns(of: fields)
         let body = try codec.body(.object(fields), section: type.rawValue, key: key)
         try connection.run("""
-            INSERT INTO entries (credential_type, key, home_account_id, app_only, environment, client_id, realm, family_id, expires_on, body)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO entries (credential_type, key, home_account_id, app_only, environment, client_id, realm, family_id, target, expires_on, body)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (credential_type, key) DO UPDATE SET
                 home_account_id = excluded.home_account_id, app_only = excluded.app_only,
                 environment = excluded.environment, client_id = excluded.client_id, realm = excluded.realm,
-                family_id = excluded.family_id, expires_on = excluded.expires_on, body = excluded.body
+                family_id = excluded.family_id, target = excluded.target, expires_on = excluded.expires_on, body = excluded.body
             """, [
                 .text(type.rawValue), .text(key), text(columns.homeAccountID), .integer(columns.appOnly ? 1 : 0),
-                text(columns.environment), text(columns.clientID), text(columns.realm), text(columns.familyID),
+                text(columns.environment), text(columns.clientID), text(columns.realm), text(columns.familyID), text(columns.target),
                 columns.expiresOn.map(SQLiteValue.integer) ?? .null, .blob(body),
             ])
     }
@@ -61,12 +61,13 @@ struct SQLiteRowWriter {
         try connection.run("DELETE FROM sections")
     }
 
-    /// Appends a whole top-level member (an import).
+    /// Writes a whole top-level member (an import or a merge): a value replaces the one of
+    /// the same name; entries are upserted.
     func append(_ member: CacheMember) throws {
         switch member {
         case .value(let name, let value):
             let body = try codec.body(value, section: "", key: name)
-            try connection.run("INSERT INTO sections (name, position, value) VALUES (?, (SELECT ifnull(max(position), 0) + 1 FROM sections), ?)", [.text(name), .blob(body)])
+            try connection.run("INSERT INTO sections (name, position, value) VALUES (?, (SELECT ifnull(max(position), 0) + 1 FROM sections), ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [.text(name), .blob(body)])
         case .entries(let type, let entries):
             try ensureSection(type.rawValue)
             for (key, fields) in entries { try upsert(type, key: key, fields: fields) }

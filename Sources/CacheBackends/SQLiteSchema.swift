@@ -42,6 +42,7 @@ enum SQLiteSchema {
                 client_id TEXT,
                 realm TEXT,
                 family_id TEXT,
+                target TEXT,
                 expires_on INTEGER,
                 body BLOB NOT NULL,
                 UNIQUE (credential_type, key)

@@ -195,6 +195,15 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
         }
     }
 
+    /// Writes every entry and member of `cache` into the store, in one transaction,
+    /// replacing entries under the same keys and keeping the rest (a bulk import).
+    public func merge(_ cache: TokenCache) throws {
+        let members = cache.members
+        try writing(creating: true, empty: ()) { writer, _ in
+            for member in members { try writer.append(member) }
+        }
+    }
+
     // MARK: - Health
 
     /// The version of the SQLite library in use, such as `3.40.1`.
@@ -265,6 +274,9 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
         return try body(database!.connection, database!.codec)
     }
 
+    /// The page size of new databases: several entries fit on a page.
+    static let pageSize = 16384
+
     private func openDatabase(creating: Bool) throws -> (connection: SQLiteConnection, codec: SQLiteRowCodec)? {
         if let info = try POSIX.checkTrusted(path) {
             if info.st_mode & 0o077 != 0 { _ = chmod(path, 0o600) }
@@ -286,9 +298,17 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
                 connection.close()
                 return nil
             }
+            if case .empty = kind {
+                // Entries are about 2 KB (an access token's JSON): on SQLite's default 4 KB
+                // pages only one fits per page, so the file would be twice the JSON's size.
+                try connection.execute("PRAGMA page_size = \(SQLiteTokenCache.pageSize)")
+            }
             try connection.useWriteAheadLog(timeout: options.busyTimeout)
             try connection.execute("PRAGMA synchronous = \(options.flushEachCommit ? "FULL" : "NORMAL")")
             try connection.execute("PRAGMA secure_delete = ON")
+            // Checkpoints copy the log into the database; this keeps the log file from
+            // staying as large as the largest transaction ever was.
+            try connection.execute("PRAGMA journal_size_limit = \(64 << 20)")
             var created: SQLiteKeyMeta.Created?
             switch kind {
             case .empty:

@@ -12,6 +12,10 @@ public protocol CacheEntryReader {
     /// The access tokens of one home account (or app, for `nil`) for one client in one
     /// environment and realm: exactly those whose four fields equal these values.
     func accessTokens(homeAccountID: String?, environment: String, clientID: String, realm: String) throws(Failure) -> [AccessToken]
+    /// ``accessTokens(homeAccountID:environment:clientID:realm:)``, where a store may leave
+    /// out tokens `filter` rejects (so it need not decode or decrypt them): the lookup would
+    /// pass over them anyway. Returning them is also correct; the default does.
+    func accessTokens(homeAccountID: String?, environment: String, clientID: String, realm: String, passing filter: AccessTokenFilter) throws(Failure) -> [AccessToken]
     /// The entry stored under `key` in the AccessToken section.
     func accessToken(key: String) throws(Failure) -> AccessToken?
     /// The entries of one section owned by a home account in an environment. Refresh
@@ -21,6 +25,28 @@ public protocol CacheEntryReader {
     func appMetadata(key: String) throws(Failure) -> AppMetadata?
     /// The accounts of one environment.
     func accounts(environment: String) throws(Failure) -> [Account]
+}
+
+extension CacheEntryReader {
+    public func accessTokens(homeAccountID: String?, environment: String, clientID: String, realm: String, passing filter: AccessTokenFilter) throws(Failure) -> [AccessToken] {
+        try accessTokens(homeAccountID: homeAccountID, environment: environment, clientID: clientID, realm: realm)
+    }
+}
+
+/// What a silent lookup passes over without a second look: access tokens already expired,
+/// and those whose `target` lacks a requested scope.
+public struct AccessTokenFilter: Sendable {
+    /// The scopes asked for.
+    public let scopes: Set<String>
+    /// The current time, in Unix seconds.
+    public let now: Int64
+
+    /// Whether a token with this `target` field (`nil` when missing or not a string) and
+    /// `expires_on` (`nil` when missing or not a number) may be the answer.
+    public func admits(target: String?, expiresOn: Int64?) -> Bool {
+        if let expiresOn, expiresOn < now { return false }
+        return scopes.isEmpty || PythonText.containsAllWords(target ?? "", scopes)
+    }
 }
 
 extension CacheDocument: CacheEntryReader {

@@ -75,7 +75,8 @@ public enum CacheQueries {
         let requested = Set(query.scopes)
         // MSAL Python scans in file order, skipping tokens already expired...
         var candidates: [AccessToken] = []
-        for token in try reader.accessTokens(homeAccountID: query.homeAccountID, environment: environment, clientID: query.clientID, realm: query.realm) {
+        let filter = AccessTokenFilter(scopes: requested, now: query.now)
+        for token in try reader.accessTokens(homeAccountID: query.homeAccountID, environment: environment, clientID: query.clientID, realm: query.realm, passing: filter) {
             if let expiresOn = token.expiresOn, expiresOn < query.now { continue }
             guard matches(token, query: query, extKey: extKey, requested: requested) else { continue }
             if !extKey.isEmpty || token.storage.value(FieldName.extCacheKeyField) == nil {
