@@ -59,3 +59,10 @@ DEMO_PASSPHRASE=wrong "$tc" accounts --store "encrypted:$work/tokens.bin?passphr
 echo "(exit $?: a wrong passphrase)"
 set -e
 step "$tc" doctor || true
+
+echo
+echo "The same cache in a SQLite database, one row per entry, each row encrypted:"
+step "$tc" copy --from "file:$cache" --to "sqlite:$work/tokens.db?passphrase-env=DEMO_PASSPHRASE"
+step "$tc" lookup --store "sqlite:$work/tokens.db?passphrase-env=DEMO_PASSPHRASE" --client-id $client --authority $authority \
+  --scopes User.Read --account ada-oid.72f988bf-86f1-41af-91ab-2d7cd011db47 --now "$now"
+step "$tc" doctor --store "sqlite:$work/tokens.db?passphrase-env=DEMO_PASSPHRASE" || true

@@ -23,8 +23,8 @@ if [ "$status" -ne 0 ] || [ -z "$passed" ]; then
   exit 1
 fi
 
-echo "== thread sanitizer: the concurrency tests of the cache, the persistent cache and the lock"
-swift test --scratch-path .build/tsan --sanitize=thread --filter "Concurrency|hundredTasks|threadsTakeTurns" 2>&1 | tail -n 3
+echo "== thread sanitizer: the concurrency tests of the cache, the persistent cache, the lock and the SQLite store"
+swift test --scratch-path .build/tsan --sanitize=thread --filter "Concurrency|hundredTasks|threadsTakeTurns|concurrentTasks" 2>&1 | tail -n 3
 
 echo "== fuzz the cache reader (bounded)"
 "$root/scripts/fuzz.sh" "${FUZZ_SECONDS:-30}"

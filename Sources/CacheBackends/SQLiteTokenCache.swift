@@ -57,7 +57,9 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
     private let lock = NSLock()
     private var database: (connection: SQLiteConnection, codec: SQLiteRowCodec)?
 
+    /// The database file.
     public var location: String { path }
+    /// Whether each entry is encrypted.
     public var isEncrypted: Bool { keySource != nil }
 
     /// Creates a store for the database at `path` (created on the first write).
@@ -81,14 +83,18 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
 
     // MARK: - Reading
 
+    /// The silent-lookup decision for `query`: one indexed query per environment tried,
+    /// decoding only the tokens that could answer it.
     public func lookupAccessToken(_ query: AccessTokenQuery) throws -> AccessTokenLookup {
         try reading(.miss(expired: false)) { reader in try CacheQueries.lookupAccessToken(query, in: reader) }
     }
 
+    /// The refresh tokens a silent request may try, in MSAL Python's order.
     public func refreshTokenCandidates(clientID: String, environment: String, homeAccountID: String) throws -> [RefreshToken] {
         try reading([]) { reader in try CacheQueries.refreshTokenCandidates(clientID: clientID, environment: environment, homeAccountID: homeAccountID, in: reader) }
     }
 
+    /// The accounts MSAL Python's `get_accounts()` lists.
     public func accounts(environment: String, aliases: [String] = [], username: String? = nil) throws -> [Account] {
         try reading([]) { reader in try CacheQueries.accounts(environment: environment, aliases: aliases, username: username, in: reader) }
     }
@@ -139,12 +145,15 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
 
     // MARK: - Writing
 
+    /// Adds a token response's entries in one transaction, as MSAL Python's `add()` would.
     @discardableResult
     public func add(response: JSONObject, context: TokenResponseContext) throws -> CacheChange {
         let entries = try TokenResponseEntries.make(response: response, context: context)
         return try writing(creating: true, empty: CacheChange()) { writer, _ in try writer.upsert(entries) }
     }
 
+    /// Saves a refresh-token grant's result update-only, in one transaction: nothing is
+    /// written when the refresh token used is gone (the account was signed out).
     public func saveRefreshResult(response: JSONObject, context: TokenResponseContext, refreshTokenKey: String) throws -> RefreshSaveOutcome {
         let (trimmed, update, rotated) = RefreshResult.split(response: response, context: context)
         let entries = try TokenResponseEntries.make(response: trimmed, context: update)
@@ -161,6 +170,7 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
         }
     }
 
+    /// Signs an account out of an app with MSAL Python's scope, in one transaction.
     @discardableResult
     public func removeAccount(homeAccountID: String, environment: String, clientID: String, now: Int64) throws -> CacheChange {
         try writing(creating: false, empty: CacheChange()) { writer, reader in
@@ -174,6 +184,7 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
         }
     }
 
+    /// Deletes every access token that expired before `now`, in one statement.
     @discardableResult
     public func removeExpiredAccessTokens(now: Int64) throws -> CacheChange {
         try writing(creating: false, empty: CacheChange()) { writer, _ in
@@ -183,10 +194,12 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
         }
     }
 
+    /// Deletes every entry and section; the database and its key description stay.
     public func clear() throws {
         try writing(creating: false, empty: ()) { writer, _ in try writer.deleteAll() }
     }
 
+    /// Replaces the whole content with `cache`'s, in one transaction.
     public func replaceContents(with cache: TokenCache) throws {
         let members = cache.members
         try writing(creating: true, empty: ()) { writer, _ in

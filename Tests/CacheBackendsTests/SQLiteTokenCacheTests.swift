@@ -226,4 +226,28 @@ struct SQLiteTokenCacheTests {
             #expect(health.sizeBytes > 0)
         }
     }
+
+    @Test("Tasks sharing one instance and tasks on a second instance lose nothing")
+    func concurrentTasks() async throws {
+        try await withTemporaryDirectoryAsync { folder in
+            let path = folder.appendingPathComponent("shared.db").path
+            let first = SQLiteTokenCache(path: path)
+            let second = SQLiteTokenCache(path: path)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for task in 0..<8 {
+                    let store = task.isMultiple(of: 2) ? first : second
+                    group.addTask {
+                        for index in 0..<25 {
+                            let (response, context) = TokenStoreConformance.signIn("t\(task)-\(index)")
+                            try store.add(response: response, context: context)
+                            #expect(try store.lookupAccessToken(TokenStoreConformance.query("t\(task)-\(index)")).token != nil)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try first.accounts(environment: TokenStoreConformance.environment).count == 200)
+            #expect(try second.health(full: true).isOK)
+        }
+    }
 }
