@@ -107,7 +107,7 @@ struct SQLiteInteropTests {
         }
     }
 
-    @Test("copy between sqlite: and every other store keeps every field; MSAL Python reads the export", .enabled(if: PythonPeer.shouldRun, "MSAL Python venv missing: run the README's test command"))
+    @Test("copy between sqlite: and every other store (file, encrypted, keyring) keeps every field; MSAL Python reads the export", .enabled(if: PythonPeer.shouldRun, "MSAL Python venv missing: run the README's test command"))
     func lossless() throws {
         try withTemporaryDirectory { folder in
             try PythonPeer.run([PythonPeer.script("foreign_cache.py"), folder.path])
@@ -118,13 +118,16 @@ struct SQLiteInteropTests {
             chmod(key, 0o600)
             setenv("TOKENCACHE_COPY_PASSPHRASE", "copy passphrase", 1)
             var previous = "file:" + foreign
-            let chain = [
+            var chain = [
                 "sqlite:\(folder.path)/a.db",
                 "encrypted:\(folder.path)/b.bin?key-file=\(key)",
                 "sqlite:\(folder.path)/c.db?key-file=\(key)",
                 "sqlite:\(folder.path)/d.db?passphrase-env=TOKENCACHE_COPY_PASSPHRASE",
-                "file:\(folder.path)/e.json",
             ]
+            if PythonPeer.hasPrivateKeyring {
+                chain += ["keyring:msal-extensions?signal=\(folder.path)/k.signal", "sqlite:\(folder.path)/f.db?encrypt=keyring"]
+            }
+            chain.append("file:\(folder.path)/e.json")
             for destination in chain {
                 let copied = try CLIProcess.run(["copy", "--from", previous, "--to", destination])
                 #expect(copied.status == 0, "\(previous) → \(destination): \(copied.stderr)")
