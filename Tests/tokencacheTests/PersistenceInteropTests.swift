@@ -106,14 +106,20 @@ struct PersistenceInteropTests {
                     grantType: "authorization_code", now: PersistenceInteropTests.now))
             }
             try Data(seed.serialize()).write(to: URL(fileURLWithPath: path))
+            // Kill within 1.3 times an uninterrupted write, so that both killed and completed
+            // writers occur however fast this build is.
+            let started = Date()
+            let timed = try CLIProcess.run(PersistenceInteropTests.addArguments(store: store, response: try write(PersistenceInteropTests.signIn("timed"), in: folder)))
+            #expect(timed.status == 0)
+            let window = UInt32(min(Date().timeIntervalSince(started) * 1.3, 2) * 1_000_000)
             let checker = try PythonPeer.startInteractive([PythonPeer.script("persisted_peer.py"), "check-states"])
-            var previous = 1000
+            var previous = 1001
             var completed = 0
             var random = SeededGenerator(seed: 7)
             for round in 0..<200 {
                 let response = try write(PersistenceInteropTests.signIn("crash\(round)"), in: folder)
                 let writer = try BackgroundProcess(CLIProcess.executable, PersistenceInteropTests.addArguments(store: store, response: response))
-                usleep(UInt32.random(in: 0...120_000, using: &random))
+                usleep(UInt32.random(in: 0...window, using: &random))
                 writer.send(SIGKILL)
                 let result = writer.wait()
                 if result.status == 0 { completed += 1 }
