@@ -108,9 +108,6 @@ final class SQLiteConnection {
         return result
     }
 
-    /// Whether a transaction is open.
-    var inTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
-
     /// The rows changed by the last statement.
     var changes: Int { Int(sqlite3_changes(handle)) }
 
