@@ -128,6 +128,15 @@ struct SQLiteTokenCacheTests {
             #expect(try connection.strings("SELECT home_account_id FROM entries WHERE credential_type = 'RefreshToken'") == ["ann.tenant"])
             #expect(try connection.scalar("PRAGMA user_version") == SQLiteSchema.currentVersion)
             #expect(try connection.text("PRAGMA journal_mode") == "wal")
+
+            // A row whose JSON was damaged is a typed error naming the entry, not a crash.
+            try connection.execute("UPDATE entries SET body = CAST('{\"secret\": ' AS BLOB) WHERE credential_type = 'AccessToken'")
+            #expect {
+                _ = try SQLiteTokenCache(path: path).lookupAccessToken(TokenStoreConformance.query("ann"))
+            } throws: { error in
+                let failure = error as? CacheStorageError
+                return failure?.code == .damaged && failure!.reason.contains("section \"AccessToken\"") && failure!.reason.contains("not valid JSON")
+            }
         }
     }
 

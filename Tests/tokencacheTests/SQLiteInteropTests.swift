@@ -167,9 +167,23 @@ struct SQLiteInteropTests {
             #expect(damaged.stderr.contains("not a SQLite database"))
             #expect(damaged.stderr.split(separator: "\n").count == 1)
 
+            for spec in ["sqlite:", "sqlite:\(path)?bogus=1", "sqlite:\(path)?key-file=\(key)&passphrase-env=X"] {
+                let refused = try CLIProcess.run(["accounts", "--store", spec])
+                #expect(refused.status == 64, "\(spec): \(refused.stderr)")
+                #expect(refused.stderr.split(separator: "\n").count == 1)
+            }
+            // A garbage response after a good one: the good one stays, the bad one is exit 65.
+            let junk = folder.appendingPathComponent("junk.json").path
+            try Data("{\"access_token\": ".utf8).write(to: URL(fileURLWithPath: junk))
+            let mixed = try CLIProcess.run(SQLiteInteropTests.addArguments(store: "sqlite:\(path)?key-file=\(key)", responses: try SQLiteInteropTests.responses(["carol"], in: folder) + [junk]))
+            #expect(mixed.status == 65)
+            #expect(mixed.stdout.contains("Added"))
+            #expect(try CLIProcess.run(["lookup", "--store", "sqlite:\(path)?key-file=\(key)", "--client-id", SQLiteInteropTests.client, "--authority", PersistenceInteropTests.authority,
+                                        "--scopes", "User.Read", "--account", "carol.tenant", "--now", String(SQLiteInteropTests.now)]).status == 0)
+
             let pruned = try CLIProcess.run(["prune", "--store", "sqlite:\(path)?key-file=\(key)", "--now", String(SQLiteInteropTests.now + 7200)])
             #expect(pruned.status == 0, "\(pruned.stderr)")
-            #expect(pruned.stdout.contains("2"))
+            #expect(pruned.stdout.contains("3"))
             let doctor = try CLIProcess.run(["doctor", "--store", "sqlite:\(path)?key-file=\(key)"])
             #expect(doctor.stdout.contains("integrity: ok"), "\(doctor.stdout)")
             #expect(doctor.stdout.contains("encrypted: yes"))
