@@ -8,13 +8,7 @@ struct SQLiteRowWriter {
     /// Writes a token response's entries under the keys MSAL computes, each in place when
     /// its key exists (an upsert keeps the row's position in file order).
     func upsert(_ entries: [(CredentialType, JSONObject)]) throws -> CacheChange {
-        var change = CacheChange()
-        for (type, fields) in entries {
-            guard let key = CacheKey.make(for: type, fields: fields) else { continue }
-            try upsert(type, key: key, fields: fields)
-            change.written.append(EntryReference(type: type, key: key))
-        }
-        return change
+        try TokenResponseEntries.write(entries) { type, key, fields in try upsert(type, key: key, fields: fields) }
     }
 
     /// Writes one entry, creating its section at the end of the document if needed.
@@ -30,13 +24,11 @@ struct SQLiteRowWriter {
                 environment = excluded.environment, client_id = excluded.client_id, realm = excluded.realm,
                 family_id = excluded.family_id, target = excluded.target, expires_on = excluded.expires_on, body = excluded.body
             """, [
-                .text(type.rawValue), .text(key), text(columns.homeAccountID), .integer(columns.appOnly ? 1 : 0),
-                text(columns.environment), text(columns.clientID), text(columns.realm), text(columns.familyID), text(columns.target),
+                .text(type.rawValue), .text(key), .text(columns.homeAccountID), .integer(columns.appOnly ? 1 : 0),
+                .text(columns.environment), .text(columns.clientID), .text(columns.realm), .text(columns.familyID), .text(columns.target),
                 columns.expiresOn.map(SQLiteValue.integer) ?? .null, .blob(body),
             ])
     }
-
-    private func text(_ value: String?) -> SQLiteValue { value.map(SQLiteValue.text) ?? .null }
 
     /// Adds a section name at the end of the document unless it is there.
     private func ensureSection(_ name: String) throws {

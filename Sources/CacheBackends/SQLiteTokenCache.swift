@@ -109,38 +109,19 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
 
     private static func members(_ connection: SQLiteConnection, _ codec: SQLiteRowCodec) throws -> [CacheMember] {
         let reader = SQLiteEntryReader(connection: connection, codec: codec)
-        var members: [CacheMember] = []
-        let sections = try connection.statement("SELECT name, value FROM sections ORDER BY position")
-        var stored: [(name: String, value: JSONValue?)] = []
-        while try sections.step() {
-            let name = sections.text(0) ?? ""
-            // (Not `? nil :`: JSONValue is ExpressibleByNilLiteral, so that would mean .null.)
-            var value: JSONValue?
-            if !sections.isNull(1) {
-                value = try sections.withBytes(1) { bytes throws(CacheStorageError) in try codec.value(from: bytes, section: "", key: name) }
+        return try connection.query("SELECT name, value FROM sections ORDER BY position") { sections throws(CacheStorageError) in
+            var members: [CacheMember] = []
+            while try sections.step() {
+                let name = sections.text(0) ?? ""
+                if sections.isNull(1) {
+                    members.append(.entries(CredentialType(rawValue: name), try reader.section(name)))
+                } else {
+                    let value = try sections.withBytes(1) { bytes throws(CacheStorageError) in try codec.value(from: bytes, section: "", key: name) }
+                    members.append(.value(name, value))
+                }
             }
-            stored.append((name, value))
+            return members
         }
-        sections.reset()
-        for (name, value) in stored {
-            if let value {
-                members.append(.value(name, value))
-                continue
-            }
-            let type = CredentialType(rawValue: name)
-            func all<Entry: CacheEntry>(_: Entry.Type) throws -> [(key: String, fields: JSONObject)] {
-                let rows: [Entry] = try reader.rows("SELECT key, body FROM entries WHERE credential_type = ? ORDER BY seq", [.text(name)])
-                return rows.map { ($0.key, $0.fields) }
-            }
-            switch type {
-            case .accessToken: members.append(.entries(type, try all(AccessToken.self)))
-            case .refreshToken: members.append(.entries(type, try all(RefreshToken.self)))
-            case .idToken: members.append(.entries(type, try all(IdToken.self)))
-            case .account: members.append(.entries(type, try all(Account.self)))
-            default: members.append(.entries(type, try all(AppMetadata.self)))
-            }
-        }
-        return members
     }
 
     // MARK: - Writing
@@ -155,18 +136,10 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
     /// Saves a refresh-token grant's result update-only, in one transaction: nothing is
     /// written when the refresh token used is gone (the account was signed out).
     public func saveRefreshResult(response: JSONObject, context: TokenResponseContext, refreshTokenKey: String) throws -> RefreshSaveOutcome {
-        let (trimmed, update, rotated) = RefreshResult.split(response: response, context: context)
-        let entries = try TokenResponseEntries.make(response: trimmed, context: update)
+        let result = try RefreshResult(response: response, context: context, refreshTokenKey: refreshTokenKey)
         return try writing(creating: false, empty: .accountRemoved) { writer, reader in
             let used: RefreshToken? = try reader.entry(key: refreshTokenKey)
-            guard var fields = used?.fields else { return .accountRemoved }
-            var change = try writer.upsert(entries)
-            if let rotated {
-                RefreshResult.rotate(&fields, secret: rotated, now: context.now)
-                try writer.upsert(.refreshToken, key: refreshTokenKey, fields: fields)
-                change.written.append(EntryReference(type: .refreshToken, key: refreshTokenKey))
-            }
-            return .saved(change)
+            return try result.save(used: used?.fields) { type, key, fields in try writer.upsert(type, key: key, fields: fields) }
         }
     }
 
@@ -246,11 +219,12 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
             let pages = try connection.scalar("PRAGMA page_count") ?? 0
             let pageSize = try connection.scalar("PRAGMA page_size") ?? 0
             let version = try connection.scalar("PRAGMA user_version") ?? 0
-            var counts: [CredentialType: Int] = [:]
-            let statement = try connection.statement("SELECT credential_type, count(*) FROM entries GROUP BY credential_type")
-            defer { statement.reset() }
-            while try statement.step() {
-                counts[CredentialType(rawValue: statement.text(0) ?? "")] = Int(statement.integer(1) ?? 0)
+            let counts = try connection.query("SELECT credential_type, count(*) FROM entries GROUP BY credential_type") { statement throws(CacheStorageError) in
+                var counts: [CredentialType: Int] = [:]
+                while try statement.step() {
+                    counts[CredentialType(rawValue: statement.text(0) ?? "")] = Int(statement.integer(1) ?? 0)
+                }
+                return counts
             }
             var wal = stat()
             let walSize = lstat(path + "-wal", &wal) == 0 ? Int64(wal.st_size) : 0

@@ -41,6 +41,15 @@ public struct AccessTokenFilter: Sendable {
     /// The current time, in Unix seconds.
     public let now: Int64
 
+    /// A filter for a lookup of `scopes` at `now`.
+    public init(scopes: Set<String>, now: Int64) {
+        self.scopes = scopes
+        self.now = now
+    }
+
+    /// The filter that admits every token.
+    public static let everything = AccessTokenFilter(scopes: [], now: .min)
+
     /// Whether a token with this `target` field (`nil` when missing or not a string) and
     /// `expires_on` (`nil` when missing or not a number) may be the answer.
     public func admits(target: String?, expiresOn: Int64?) -> Bool {

@@ -55,13 +55,9 @@ extension TokenCache {
 
     /// Writes entries under the keys MSAL computes for them, each in place when its key exists.
     static func upsert(_ entries: [(CredentialType, JSONObject)], into document: inout CacheDocument) -> CacheChange {
-        var change = CacheChange()
-        for (type, fields) in entries {
-            guard let key = CacheKey.make(for: type, fields: fields) else { continue }
+        TokenResponseEntries.write(entries) { type, key, fields in
             document.withSection(type) { $0.upsert(fields, forKey: key) }
-            change.written.append(EntryReference(type: type, key: key))
         }
-        return change
     }
 
     /// Adds a token response given as JSON text.
@@ -212,6 +208,18 @@ package enum TokenResponseEntries {
         if let foci = response["foci"] { metadata[FieldName.familyID] = foci }
         entries.append((.appMetadata, metadata))
         return entries
+    }
+
+    /// Hands each entry to `write` under the key MSAL computes for it (skipping an entry
+    /// without one, as MSAL Python does) and reports what was written.
+    package static func write<E: Error>(_ entries: [(CredentialType, JSONObject)], _ write: (CredentialType, String, JSONObject) throws(E) -> Void) throws(E) -> CacheChange {
+        var change = CacheChange()
+        for (type, fields) in entries {
+            guard let key = CacheKey.make(for: type, fields: fields) else { continue }
+            try write(type, key, fields)
+            change.written.append(EntryReference(type: type, key: key))
+        }
+        return change
     }
 
     static let accountEstablishingGrants: Set<String> = [

@@ -95,32 +95,52 @@ extension TokenCache {
     ///   - context: Its request; account creation is always skipped.
     ///   - refreshTokenKey: The key of the refresh token the request used.
     public func saveRefreshResult(response: JSONObject, context: TokenResponseContext, refreshTokenKey: String) throws(TokenCacheError) -> RefreshSaveOutcome {
-        let (trimmed, update, rotated) = RefreshResult.split(response: response, context: context)
-        let entries = try TokenResponseEntries.make(response: trimmed, context: update)
+        let result = try RefreshResult(response: response, context: context, refreshTokenKey: refreshTokenKey)
         return mutate { document in
-            guard var used = document.refreshTokens[refreshTokenKey]?.fields else { return (.accountRemoved, false) }
-            var change = TokenCache.upsert(entries, into: &document)
-            if let rotated {
-                RefreshResult.rotate(&used, secret: rotated, now: context.now)
-                document.withSection(.refreshToken) { $0.upsert(used, forKey: refreshTokenKey) }
-                change.written.append(EntryReference(type: .refreshToken, key: refreshTokenKey))
+            let outcome = result.save(used: document.refreshTokens[refreshTokenKey]?.fields) { type, key, fields in
+                document.withSection(type) { $0.upsert(fields, forKey: key) }
             }
-            return (.saved(change), true)
+            return (outcome, outcome != .accountRemoved)
         }
     }
 }
 
-/// How a refresh-token grant's response is saved: without creating an account, and with
-/// the rotated refresh token applied to the one that was used rather than added anew.
-package enum RefreshResult {
-    /// The response without its refresh token, the context without account creation, and
-    /// the rotated refresh token's secret, if the server sent one.
-    package static func split(response: JSONObject, context: TokenResponseContext) -> (JSONObject, TokenResponseContext, String?) {
+/// How a refresh-token grant's response is saved, by every store: update-only, without
+/// creating an account, and with the rotated refresh token applied to the one that was used
+/// rather than added anew.
+package struct RefreshResult {
+    /// The entries to add: the response without its refresh token, and no account.
+    let entries: [(CredentialType, JSONObject)]
+    /// The rotated refresh token's secret, if the server sent one.
+    let rotated: String?
+    let refreshTokenKey: String
+    let now: Int64
+
+    /// Works out what saving `response` writes.
+    ///
+    /// - Throws: ``TokenCacheError`` when the response is unusable.
+    package init(response: JSONObject, context: TokenResponseContext, refreshTokenKey: String) throws(TokenCacheError) {
         var update = context
         update.skipAccountCreation = true
         var trimmed = response
-        let rotated = trimmed.removeValue(forKey: "refresh_token")?.stringValue
-        return (trimmed, update, rotated)
+        rotated = trimmed.removeValue(forKey: "refresh_token")?.stringValue
+        entries = try TokenResponseEntries.make(response: trimmed, context: update)
+        self.refreshTokenKey = refreshTokenKey
+        now = context.now
+    }
+
+    /// Saves through `write` (an upsert of one entry under its key), given the fields of
+    /// the refresh token that was used as the store holds them now, or `nil` when it is gone:
+    /// then nothing is written.
+    package func save<E: Error>(used: JSONObject?, _ write: (CredentialType, String, JSONObject) throws(E) -> Void) throws(E) -> RefreshSaveOutcome {
+        guard var used else { return .accountRemoved }
+        var change = try TokenResponseEntries.write(entries, write)
+        if let rotated {
+            RefreshResult.rotate(&used, secret: rotated, now: now)
+            try write(.refreshToken, refreshTokenKey, used)
+            change.written.append(EntryReference(type: .refreshToken, key: refreshTokenKey))
+        }
+        return .saved(change)
     }
 
     /// Gives a refresh token's fields a rotated secret, as MSAL Python's `update_rt` does.

@@ -40,14 +40,7 @@ public enum TokenStoreConformance {
     /// Runs every check on the store `make` opens (a new instance on the same location
     /// each call; it must start empty) and returns the problems found.
     public static func check(_ make: () throws -> any TokenCacheStore) -> [String] {
-        var problems: [String] = []
-        func expect(_ condition: @autoclosure () throws -> Bool, _ message: String) {
-            do {
-                if try !condition() { problems.append(message) }
-            } catch {
-                problems.append("\(message): threw \(error)")
-            }
-        }
+        var found = ProblemList()
         func secret(_ store: any TokenCacheStore, _ user: String, now: Int64 = now) throws -> String? {
             try store.lookupAccessToken(query(user, now: now)).token?.secret
         }
@@ -64,21 +57,21 @@ public enum TokenStoreConformance {
         }
 
         // An empty store answers without failing.
-        expect(try first.lookupAccessToken(query("ann")) == .miss(expired: false), "an empty store misses")
-        expect(try first.accounts(environment: environment).isEmpty, "an empty store has no accounts")
-        expect(try entryCount(first) == 0, "an empty store exports nothing")
-        expect(try first.removeExpiredAccessTokens(now: now).isEmpty, "pruning an empty store changes nothing")
+        found.expect(try first.lookupAccessToken(query("ann")) == .miss(expired: false), "an empty store misses")
+        found.expect(try first.accounts(environment: environment).isEmpty, "an empty store has no accounts")
+        found.expect(try entryCount(first) == 0, "an empty store exports nothing")
+        found.expect(try first.removeExpiredAccessTokens(now: now).isEmpty, "pruning an empty store changes nothing")
 
         // Writes are MSAL Python's and are seen by the other instance.
         let (annResponse, annContext) = signIn("ann")
-        expect(try first.add(response: annResponse, context: annContext).written.count == 5, "a sign-in writes AT, Account, IdToken, RT and AppMetadata")
-        expect(try secret(first, "ann") == "at-ann", "the writer finds its access token")
-        expect(try secret(second, "ann") == "at-ann", "another instance finds the access token")
+        found.expect(try first.add(response: annResponse, context: annContext).written.count == 5, "a sign-in writes AT, Account, IdToken, RT and AppMetadata")
+        found.expect(try secret(first, "ann") == "at-ann", "the writer finds its access token")
+        found.expect(try secret(second, "ann") == "at-ann", "another instance finds the access token")
         let (bobResponse, bobContext) = signIn("bob")
-        expect(try { try second.add(response: bobResponse, context: bobContext); return true }(), "the second instance can write")
-        expect(try first.accounts(environment: environment).compactMap(\.homeAccountID) == ["ann.tenant", "bob.tenant"], "both accounts are listed, in order")
-        expect(try first.refreshTokenCandidates(clientID: client, environment: environment, homeAccountID: "ann.tenant").map(\.secret) == ["rt-ann"], "the refresh token is a candidate")
-        expect(try secret(first, "ann", now: now + 3600 - 200) == nil, "a token within five minutes of expiry is not used")
+        found.expect(try { try second.add(response: bobResponse, context: bobContext); return true }(), "the second instance can write")
+        found.expect(try first.accounts(environment: environment).compactMap(\.homeAccountID) == ["ann.tenant", "bob.tenant"], "both accounts are listed, in order")
+        found.expect(try first.refreshTokenCandidates(clientID: client, environment: environment, homeAccountID: "ann.tenant").map(\.secret) == ["rt-ann"], "the refresh token is a candidate")
+        found.expect(try secret(first, "ann", now: now + 3600 - 200) == nil, "a token within five minutes of expiry is not used")
 
         // A silent refresh rotates in place and never creates an account.
         do {
@@ -87,19 +80,19 @@ public enum TokenStoreConformance {
             refreshed["access_token"] = "at-ann-2"
             refreshed["refresh_token"] = "rt-ann-2"
             let outcome = try first.saveRefreshResult(response: refreshed, context: signIn("ann", now: now + 100).1, refreshTokenKey: used.key)
-            expect(outcome != .accountRemoved, "a refresh of a present account is saved")
-            expect(try second.refreshTokenCandidates(clientID: client, environment: environment, homeAccountID: "ann.tenant").map(\.secret) == ["rt-ann-2"], "the rotated refresh token replaces the old one")
-            expect(try secret(second, "ann") == "at-ann-2", "the refreshed access token is found")
+            found.expect(outcome != .accountRemoved, "a refresh of a present account is saved")
+            found.expect(try second.refreshTokenCandidates(clientID: client, environment: environment, homeAccountID: "ann.tenant").map(\.secret) == ["rt-ann-2"], "the rotated refresh token replaces the old one")
+            found.expect(try secret(second, "ann") == "at-ann-2", "the refreshed access token is found")
 
             // Sign-out removes the account; a late refresh does not bring it back.
             let removed = try second.removeAccount(homeAccountID: "ann.tenant", environment: environment, clientID: client, now: now)
-            expect(removed.removed.count == 4, "sign-out removes the account's AT, RT, IdToken and Account (removed \(removed.removed.count))")
-            expect(try secret(first, "ann") == nil, "a signed-out account's token is gone for the other instance")
+            found.expect(removed.removed.count == 4, "sign-out removes the account's AT, RT, IdToken and Account (removed \(removed.removed.count))")
+            found.expect(try secret(first, "ann") == nil, "a signed-out account's token is gone for the other instance")
             let late = try first.saveRefreshResult(response: refreshed, context: signIn("ann", now: now + 100).1, refreshTokenKey: used.key)
-            expect(late == .accountRemoved, "a refresh saved after sign-out is dropped")
-            expect(try first.accounts(environment: environment).compactMap(\.homeAccountID) == ["bob.tenant"], "the signed-out account stays gone")
+            found.expect(late == .accountRemoved, "a refresh saved after sign-out is dropped")
+            found.expect(try first.accounts(environment: environment).compactMap(\.homeAccountID) == ["bob.tenant"], "the signed-out account stays gone")
         } catch {
-            problems.append("refresh and sign-out: threw \(error)")
+            found.record("refresh and sign-out: threw \(error)")
         }
 
         // A bad response changes nothing.
@@ -107,31 +100,31 @@ public enum TokenStoreConformance {
             let before = try first.snapshot().serialize()
             var bad = signIn("carol").0
             bad["client_info"] = "not base64 json"
-            if (try? first.add(response: bad, context: signIn("carol").1)) != nil { problems.append("a malformed response is refused") }
-            expect(try first.snapshot().serialize() == before, "a refused response leaves the store unchanged")
+            if (try? first.add(response: bad, context: signIn("carol").1)) != nil { found.record("a malformed response is refused") }
+            found.expect(try first.snapshot().serialize() == before, "a refused response leaves the store unchanged")
         } catch {
-            problems.append("bad response: threw \(error)")
+            found.record("bad response: threw \(error)")
         }
 
         // Expired access tokens are pruned; refresh tokens and accounts stay.
-        expect(try first.removeExpiredAccessTokens(now: now + 7200).removed.count == 1, "pruning removes the expired access token")
-        expect(try second.refreshTokenCandidates(clientID: client, environment: environment, homeAccountID: "bob.tenant").count == 1, "pruning keeps refresh tokens")
+        found.expect(try first.removeExpiredAccessTokens(now: now + 7200).removed.count == 1, "pruning removes the expired access token")
+        found.expect(try second.refreshTokenCandidates(clientID: client, environment: environment, homeAccountID: "bob.tenant").count == 1, "pruning keeps refresh tokens")
 
         // Export and import keep everything, in order.
         do {
             let foreign = try TokenCache(serialized: Data(foreignText.utf8))
             try first.replaceContents(with: foreign)
-            expect(try second.snapshot().serialize() == foreign.serialize(), "an imported cache exports the same bytes")
-            expect(try second.accounts(environment: environment).isEmpty, "an import replaces what was there")
+            found.expect(try second.snapshot().serialize() == foreign.serialize(), "an imported cache exports the same bytes")
+            found.expect(try second.accounts(environment: environment).isEmpty, "an import replaces what was there")
         } catch {
-            problems.append("import and export: threw \(error)")
+            found.record("import and export: threw \(error)")
         }
 
         // Clearing empties the store for everyone.
-        expect(try { try second.clear(); return true }(), "clear succeeds")
-        expect(try entryCount(first) == 0, "a cleared store is empty for the other instance")
-        expect(try first.lookupAccessToken(query("bob")) == .miss(expired: false), "a cleared store misses")
-        expect(!first.location.isEmpty, "a store names its location")
-        return problems
+        found.expect(try { try second.clear(); return true }(), "clear succeeds")
+        found.expect(try entryCount(first) == 0, "a cleared store is empty for the other instance")
+        found.expect(try first.lookupAccessToken(query("bob")) == .miss(expired: false), "a cleared store misses")
+        found.expect(!first.location.isEmpty, "a store names its location")
+        return found.problems
     }
 }

@@ -8,6 +8,9 @@ enum SQLiteValue {
     case text(String)
     /// Bytes SQLite copies before the call returns.
     case blob(Data)
+
+    /// `text`, or NULL for `nil`.
+    static func text(_ value: String?) -> SQLiteValue { value.map(SQLiteValue.text) ?? .null }
 }
 
 /// One connection to a SQLite database: the only file that calls `sqlite3_*`.
@@ -71,20 +74,22 @@ final class SQLiteConnection {
         return statement
     }
 
-    /// Runs `sql` with `values` bound and returns the first column of its first row.
-    func scalar(_ sql: String, _ values: [SQLiteValue] = []) throws(CacheStorageError) -> Int64? {
+    /// Runs `body` on the statement for `sql` with `values` bound, and resets it after.
+    func query<R>(_ sql: String, _ values: [SQLiteValue] = [], _ body: (SQLiteStatement) throws(CacheStorageError) -> R) throws(CacheStorageError) -> R {
         let statement = try statement(sql)
         defer { statement.reset() }
         try statement.bind(values)
-        return try statement.step() ? statement.integer(0) : nil
+        return try body(statement)
+    }
+
+    /// Runs `sql` with `values` bound and returns the first column of its first row.
+    func scalar(_ sql: String, _ values: [SQLiteValue] = []) throws(CacheStorageError) -> Int64? {
+        try query(sql, values) { statement throws(CacheStorageError) in try statement.step() ? statement.integer(0) : nil }
     }
 
     /// Runs `sql` with `values` bound, ignoring any rows.
     func run(_ sql: String, _ values: [SQLiteValue] = []) throws(CacheStorageError) {
-        let statement = try statement(sql)
-        defer { statement.reset() }
-        try statement.bind(values)
-        while try statement.step() {}
+        try query(sql, values) { statement throws(CacheStorageError) in while try statement.step() {} }
     }
 
     /// Runs `body` in a transaction: `BEGIN IMMEDIATE` for a write (so two writers queue on
@@ -217,14 +222,13 @@ private let SQLITE_TRANSIENT = unsafeBitCast(-1, to: sqlite3_destructor_type.sel
 extension SQLiteConnection {
     /// The first column of every row of `sql`, as text.
     func strings(_ sql: String, _ values: [SQLiteValue] = []) throws(CacheStorageError) -> [String] {
-        let statement = try statement(sql)
-        defer { statement.reset() }
-        try statement.bind(values)
-        var result: [String] = []
-        while try statement.step() {
-            if let text = statement.text(0) { result.append(text) }
+        try query(sql, values) { statement throws(CacheStorageError) in
+            var result: [String] = []
+            while try statement.step() {
+                if let text = statement.text(0) { result.append(text) }
+            }
+            return result
         }
-        return result
     }
 
     /// The first column of the first row of `sql`, as text.
@@ -234,11 +238,10 @@ extension SQLiteConnection {
 
     /// The first column of the first row of `sql`, as bytes.
     func blob(_ sql: String, _ values: [SQLiteValue] = []) throws(CacheStorageError) -> [UInt8]? {
-        let statement = try statement(sql)
-        defer { statement.reset() }
-        try statement.bind(values)
-        guard try statement.step(), !statement.isNull(0) else { return nil }
-        return statement.withBytes(0) { Array($0) }
+        try query(sql, values) { statement throws(CacheStorageError) in
+            guard try statement.step(), !statement.isNull(0) else { return nil }
+            return statement.withBytes(0) { Array($0) }
+        }
     }
 }
 

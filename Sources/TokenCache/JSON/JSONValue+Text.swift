@@ -14,9 +14,7 @@ extension JSONValue {
 
     /// The value as Python's `json.dumps(value, indent=4)` writes it.
     public var pythonJSONText: String {
-        var writer = PythonJSONWriter()
-        writer.write(self)
-        return String(decoding: writer.output, as: UTF8.self)
+        String(decoding: pythonJSONBytes, as: UTF8.self)
     }
 }
 

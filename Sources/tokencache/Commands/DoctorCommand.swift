@@ -40,6 +40,10 @@ struct DoctorCommand: ParsableCommand {
         if !healthy { throw ExitCode(69) }
     }
 
+    private func emitEntries(_ counts: [CredentialType: Int]) {
+        emit("entries: " + CredentialType.allCases.map { "\($0.rawValue) \(counts[$0] ?? 0)" }.joined(separator: ", "))
+    }
+
     /// Reports on one store; throws (and so exits non-zero) when it is damaged or locked.
     private func check(_ spec: String) throws {
         try reportingErrors {
@@ -60,15 +64,14 @@ struct DoctorCommand: ParsableCommand {
                 }
                 emit("schema version: \(health.schemaVersion)")
                 emit("size: \(health.sizeBytes) bytes")
-                emit("entries: " + CredentialType.allCases.map { "\($0.rawValue) \(health.entryCounts[$0] ?? 0)" }.joined(separator: ", "))
+                emitEntries(health.entryCounts)
                 emit("integrity: \(health.isOK ? "ok" : health.problems.prefix(5).joined(separator: "; "))")
                 if !health.isOK {
                     emit("fix: restore the database from a backup, or export what is readable with tokencache copy and start a new one")
                     throw ExitCode(65)
                 }
             } else {
-                let counts = try session.store.snapshot().entryCounts
-                emit("entries: " + CredentialType.allCases.map { "\($0.rawValue) \(counts[$0] ?? 0)" }.joined(separator: ", "))
+                emitEntries(try session.store.snapshot().entryCounts)
                 emit("readable: ok")
             }
         }
