@@ -7,12 +7,15 @@ let package = Package(
     products: [
         .library(name: "TokenCache", targets: ["TokenCache"]),
         .library(name: "CacheBackends", targets: ["CacheBackends"]),
+        .library(name: "CachePostgres", targets: ["CachePostgres"]),
         .library(name: "MSALLite", targets: ["MSALLite"]),
         .executable(name: "tokencache", targets: ["tokencache"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // Pure Swift: the MSAL schema, the byte-exact JSON codec and the indexed queries.
@@ -26,12 +29,21 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // libsqlite3 for the SQLite store.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // The PostgreSQL store, in its own module so apps that do not use it do not build
+        // or link PostgresNIO.
+        .target(
+            name: "CachePostgres",
+            dependencies: [
+                "TokenCache", "CacheBackends",
+                .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Token acquisition on top of the cache: authorities today; flows grow here.
         .target(name: "MSALLite", dependencies: ["TokenCache"]),
         .executableTarget(
             name: "tokencache",
             dependencies: [
-                "TokenCache", "CacheBackends", "MSALLite",
+                "TokenCache", "CacheBackends", "CachePostgres", "MSALLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -39,6 +51,7 @@ let package = Package(
         .target(name: "TokenCacheTesting", dependencies: ["TokenCache"]),
         .testTarget(name: "TokenCacheTests", dependencies: ["TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "CacheBackendsTests", dependencies: ["CacheBackends", "TokenCache", "TokenCacheTesting"]),
+        .testTarget(name: "CachePostgresTests", dependencies: ["CachePostgres", "CacheBackends", "TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "MSALLiteTests", dependencies: ["MSALLite", "TokenCache"]),
         .testTarget(name: "tokencacheTests", dependencies: ["tokencache", "TokenCache", "CacheBackends", "TokenCacheTesting"]),
     ],

@@ -5,7 +5,7 @@ public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
     /// What kind of problem this is. New codes may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Storage: Hashable, Sendable {
-            case unavailable, permissionDenied, insecurePath, invalidSpec, ioFailure, lockTimeout, wrongKey, keyUnavailable, damaged, incompatible
+            case unavailable, permissionDenied, insecurePath, invalidSpec, ioFailure, lockTimeout, timedOut, wrongKey, keyUnavailable, damaged, incompatible
         }
 
         let storage: Storage
@@ -22,6 +22,8 @@ public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
         public static let ioFailure = Code(storage: .ioFailure)
         /// The cache lock was held by a live process for longer than the timeout.
         public static let lockTimeout = Code(storage: .lockTimeout)
+        /// A server did not answer in time; nothing of the call was committed. Retry later.
+        public static let timedOut = Code(storage: .timedOut)
         /// The key or passphrase does not decrypt the store.
         public static let wrongKey = Code(storage: .wrongKey)
         /// The key or passphrase could not be had (an unset variable, a missing or malformed
@@ -42,6 +44,7 @@ public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
             case .invalidSpec: return "invalid store"
             case .ioFailure: return "I/O error"
             case .lockTimeout: return "lock timeout"
+            case .timedOut: return "timed out"
             case .wrongKey: return "wrong key"
             case .keyUnavailable: return "key unavailable"
             case .damaged: return "damaged store"

@@ -5,13 +5,13 @@ import Foundation
 
 /// Gets the 256-bit key an encrypted store uses from its ``EncryptionKeySource``: a random
 /// data key in the keyring, a passphrase stretched with scrypt, or a raw key file.
-struct EncryptionKeys: Sendable {
+package struct EncryptionKeys: Sendable {
     let source: EncryptionKeySource
     /// The store the key is for, for messages (and, for the keyring, the item's name).
     let location: String
     private let keyring: KeyringDataKeys?
 
-    init(source: EncryptionKeySource, location: String) {
+    package init(source: EncryptionKeySource, location: String) {
         self.source = source
         self.location = location
         keyring = source == .keyring ? KeyringDataKeys(cachePath: location) : nil

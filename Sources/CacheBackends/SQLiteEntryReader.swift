@@ -6,7 +6,7 @@ struct SQLiteEntryReader: CacheEntryReader {
     typealias Failure = CacheStorageError
 
     let connection: SQLiteConnection
-    let codec: SQLiteRowCodec
+    let codec: RowCodec
 
     // The statements, written once: the connection caches each prepared statement by its text.
     private static let slotQuery = "SELECT key, body, target, expires_on FROM entries WHERE credential_type = ? AND home_account_id IS ? AND app_only = ? AND environment = ? AND client_id = ? AND realm = ? ORDER BY seq"

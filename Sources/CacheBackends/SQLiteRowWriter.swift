@@ -3,7 +3,7 @@ import TokenCache
 /// The row changes of the SQLite store, made inside a write transaction its caller holds.
 struct SQLiteRowWriter {
     let connection: SQLiteConnection
-    let codec: SQLiteRowCodec
+    let codec: RowCodec
 
     /// Writes a token response's entries under the keys MSAL computes, each in place when
     /// its key exists (an upsert keeps the row's position in file order).
@@ -14,7 +14,7 @@ struct SQLiteRowWriter {
     /// Writes one entry, creating its section at the end of the document if needed.
     func upsert(_ type: CredentialType, key: String, fields: JSONObject) throws {
         try ensureSection(type.rawValue)
-        let columns = SQLiteRowCodec.columns(of: fields)
+        let columns = RowCodec.columns(of: fields)
         let body = try codec.body(.object(fields), section: type.rawValue, key: key)
         try connection.run("""
             INSERT INTO entries (credential_type, key, home_account_id, app_only, environment, client_id, realm, family_id, target, expires_on, body)

@@ -14,6 +14,8 @@ import TokenCache
 /// version than this code knows is refused, never changed.
 enum SQLiteSchema {
     static let format = "tokencache-sqlite"
+    /// The first part of every sealed row's associated data.
+    static let rowLabel = "tokencache-sqlite v1"
 
     /// `migrations[n]` upgrades a database from version `n` to `n + 1`.
     static let migrations: [[String]] = [
@@ -87,7 +89,7 @@ enum SQLiteSchema {
     /// Creates or upgrades the tables inside one write transaction, checking again inside
     /// it, since another process may have done it meanwhile. `meta` is written when the
     /// database is created.
-    static func prepare(_ connection: SQLiteConnection, meta: [(String, SQLiteValue)]) throws {
+    static func prepare(_ connection: SQLiteConnection, meta: [(String, RowKeyMeta.Value)]) throws {
         try connection.transaction(writing: true) {
             var version: Int64
             switch try identify(connection) {
@@ -104,10 +106,26 @@ enum SQLiteSchema {
             if created {
                 try connection.run("INSERT INTO tokencache_meta (name, value) VALUES ('format', ?)", [.text(format)])
                 for (name, value) in meta {
-                    try connection.run("INSERT INTO tokencache_meta (name, value) VALUES (?, ?)", [.text(name), value])
+                    let stored: SQLiteValue
+                    switch value {
+                    case .text(let text): stored = .text(text)
+                    case .integer(let number): stored = .integer(number)
+                    case .blob(let bytes): stored = .blob(Data(bytes))
+                    }
+                    try connection.run("INSERT INTO tokencache_meta (name, value) VALUES (?, ?)", [.text(name), stored])
                 }
             }
             try connection.execute("PRAGMA user_version = \(version)")
         }
+    }
+
+    /// The meta table's values, read one by one.
+    static func metaReader(_ connection: SQLiteConnection) -> RowKeyMeta.Reader {
+        let sql = "SELECT value FROM tokencache_meta WHERE name = ?"
+        return RowKeyMeta.Reader(
+            text: { name in try connection.text(sql, [.text(name)]) },
+            integer: { name in try connection.scalar(sql, [.text(name)]) },
+            blob: { name in try connection.blob(sql, [.text(name)]) }
+        )
     }
 }

@@ -55,7 +55,7 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
     public let options: Options
     private let keys: EncryptionKeys?
     private let lock = NSLock()
-    private var database: (connection: SQLiteConnection, codec: SQLiteRowCodec)?
+    private var database: (connection: SQLiteConnection, codec: RowCodec)?
 
     /// The database file.
     public var location: String { path }
@@ -107,7 +107,7 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
         return try TokenCache(members: members ?? [], location: path)
     }
 
-    private static func members(_ connection: SQLiteConnection, _ codec: SQLiteRowCodec) throws -> [CacheMember] {
+    private static func members(_ connection: SQLiteConnection, _ codec: RowCodec) throws -> [CacheMember] {
         let reader = SQLiteEntryReader(connection: connection, codec: codec)
         return try connection.query("SELECT name, value FROM sections ORDER BY position") { sections throws(CacheStorageError) in
             var members: [CacheMember] = []
@@ -251,7 +251,7 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
 
     /// Runs `body` on the open database, opening it first; `nil` when there is no
     /// database and `creating` is not set.
-    private func withDatabase<R>(creating: Bool, _ body: (SQLiteConnection, SQLiteRowCodec) throws -> R) throws -> R? {
+    private func withDatabase<R>(creating: Bool, _ body: (SQLiteConnection, RowCodec) throws -> R) throws -> R? {
         lock.lock()
         defer { lock.unlock() }
         if database == nil {
@@ -264,7 +264,7 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
     /// The page size of new databases: several entries fit on a page.
     static let pageSize = 16384
 
-    private func openDatabase(creating: Bool) throws -> (connection: SQLiteConnection, codec: SQLiteRowCodec)? {
+    private func openDatabase(creating: Bool) throws -> (connection: SQLiteConnection, codec: RowCodec)? {
         if let info = try POSIX.checkTrusted(path) {
             if info.st_mode & 0o077 != 0 { _ = chmod(path, 0o600) }
         } else {
@@ -296,18 +296,18 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
             // Checkpoints copy the log into the database; this keeps the log file from
             // staying as large as the largest transaction ever was.
             try connection.execute("PRAGMA journal_size_limit = \(64 << 20)")
-            var created: SQLiteKeyMeta.Created?
+            var created: RowKeyMeta.Created?
             switch kind {
             case .empty:
-                created = try SQLiteKeyMeta.create(keys)
+                created = try RowKeyMeta.create(keys)
                 try SQLiteSchema.prepare(connection, meta: created?.meta ?? [("encryption", .text("none"))])
             case .tokenCache(let version) where version < SQLiteSchema.currentVersion:
                 try SQLiteSchema.prepare(connection, meta: [])
             case .tokenCache:
                 break
             }
-            let key = try SQLiteKeyMeta.key(for: connection, keys: keys, created: created)
-            return (connection, SQLiteRowCodec(key: key, location: path))
+            let key = try RowKeyMeta.key(from: SQLiteSchema.metaReader(connection), keys: keys, created: created, location: path, spec: "sqlite:PATH")
+            return (connection, RowCodec(key: key, location: path, label: SQLiteSchema.rowLabel))
         } catch {
             connection.close()
             throw error

@@ -55,7 +55,7 @@ public enum StoreSpec {
 
     /// The key source named by `passphrase-env`, `passphrase-file` or `key-file`; `nil` for
     /// no options.
-    private static func keySource(_ options: [(key: String, value: String)], spec: String, usage: String) throws(CacheStorageError) -> EncryptionKeySource? {
+    package static func keySource(_ options: [(key: String, value: String)], spec: String, usage: String) throws(CacheStorageError) -> EncryptionKeySource? {
         switch (options.count, options.first?.key) {
         case (0, _): return nil
         case (1, "passphrase-env"): return .passphraseEnvironment(options[0].value)
@@ -96,7 +96,7 @@ public enum StoreSpec {
     }
 
     /// Splits `PATH?name=value&name=value`; values are percent-decoded.
-    static func splitQuery(_ text: String, spec: String) throws(CacheStorageError) -> (String, [(key: String, value: String)]) {
+    package static func splitQuery(_ text: String, spec: String) throws(CacheStorageError) -> (String, [(key: String, value: String)]) {
         guard let mark = text.firstIndex(of: "?") else { return (text, []) }
         var options: [(key: String, value: String)] = []
         for pair in text[text.index(after: mark)...].split(separator: "&") {

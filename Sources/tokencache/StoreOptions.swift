@@ -1,5 +1,6 @@
 import ArgumentParser
 import CacheBackends
+import CachePostgres
 import Foundation
 import MSALLite
 import TokenCache
@@ -44,7 +45,11 @@ struct StoreSession {
     let lockTimeout: Duration
 
     init(spec: String, lockTimeout: Duration = .seconds(5)) throws {
-        store = try StoreSpec.open(spec, lockTimeout: lockTimeout)
+        if PostgresEndpoint.isPostgres(spec) {
+            store = try PostgresTokenCache(spec: spec, options: .init(retryFor: lockTimeout))
+        } else {
+            store = try StoreSpec.open(spec, lockTimeout: lockTimeout)
+        }
         self.lockTimeout = lockTimeout
     }
 
@@ -69,7 +74,7 @@ enum CLIFailure {
             case .permissionDenied, .insecurePath, .wrongKey, .keyUnavailable: return 77
             case .damaged, .incompatible: return 65
             case .invalidSpec: return 64
-            case .lockTimeout: return 75
+            case .lockTimeout, .timedOut: return 75
             default: return 69
             }
         case let error as InputFileError:

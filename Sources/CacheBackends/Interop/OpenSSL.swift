@@ -6,18 +6,18 @@ import Foundation
 
 /// Key material that is wiped when released. The corresponding C function is
 /// `OPENSSL_cleanse`.
-final class SecretBytes: @unchecked Sendable {
+package final class SecretBytes: @unchecked Sendable {
     // @unchecked: the buffer is written once at creation and only read afterwards.
-    let count: Int
+    package let count: Int
     private let pointer: UnsafeMutableRawPointer
 
-    init(count: Int) {
+    package init(count: Int) {
         self.count = count
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
         pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
     }
 
-    init(copying bytes: some Collection<UInt8>) {
+    package init(copying bytes: some Collection<UInt8>) {
         count = bytes.count
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
         pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1))
@@ -29,11 +29,11 @@ final class SecretBytes: @unchecked Sendable {
         pointer.deallocate()
     }
 
-    func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    package func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: pointer, count: count))
     }
 
-    func withMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+    package func withMutableBytes<R>(_ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeMutableRawBufferPointer(start: pointer, count: count))
     }
 }

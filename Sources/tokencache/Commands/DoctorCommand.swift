@@ -1,5 +1,6 @@
 import ArgumentParser
 import CacheBackends
+import CachePostgres
 import Foundation
 import TokenCache
 
@@ -10,7 +11,9 @@ struct DoctorCommand: ParsableCommand {
         abstract: "Check which store kinds work here, and say how to fix the ones that do not.",
         discussion: """
         With --store, also checks that store: that it opens and reads, its protection, its \
-        file modes and, for sqlite:, the database's integrity (PRAGMA quick_check) and size.
+        file modes and, for sqlite:, the database's integrity (PRAGMA quick_check) and size; \
+        for postgres://, the server's version, the schema version, size and partitions, and \
+        that every entry decodes.
 
         Exit status 0 when everything works, 69 when a store kind is unavailable, 65 when \
         the store is damaged, 77 when its key is wrong.
@@ -40,7 +43,11 @@ struct DoctorCommand: ParsableCommand {
         if !healthy { throw ExitCode(69) }
     }
 
-    private func emitEntries(_ counts: [CredentialType: Int]) {
+    private func emitEntries(_ counts: [CredentialType: Int], readable: Bool = false) {
+        if readable {
+            emit("readable: ok (every entry decoded)")
+            return
+        }
         emit("entries: " + CredentialType.allCases.map { "\($0.rawValue) \(counts[$0] ?? 0)" }.joined(separator: ", "))
     }
 
@@ -56,7 +63,19 @@ struct DoctorCommand: ParsableCommand {
                 let mode = info.st_mode & 0o777
                 emit("mode \(file): \(String(mode, radix: 8))\(mode & 0o077 == 0 ? "" : " (others can read it: chmod 600 \(file))")")
             }
-            if let database = session.store as? SQLiteTokenCache {
+            if let database = session.store as? PostgresTokenCache {
+                let health = try database.health()
+                emit("server: PostgreSQL \(health.serverVersion)")
+                guard health.exists else {
+                    emit("store: not created yet (its tables are created on the first write)")
+                    return
+                }
+                emit("schema version: \(health.schemaVersion)")
+                emit("size: \(health.sizeBytes) bytes")
+                emit("partitions: \(health.partitions)")
+                emitEntries(health.entryCounts)
+                emitEntries(try session.store.snapshot().entryCounts, readable: true)
+            } else if let database = session.store as? SQLiteTokenCache {
                 let health = try database.health()
                 guard health.exists else {
                     emit("database: not created yet (it is created on the first write)")

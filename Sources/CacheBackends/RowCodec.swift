@@ -1,41 +1,51 @@
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
-import Foundation
-import TokenCache
+package import Foundation
+package import TokenCache
 
-/// How cache entries become rows of the SQLite store and back.
+/// How cache entries become rows of the database stores (SQLite, PostgreSQL) and back.
 ///
 /// An entry's row holds its lookup columns in the clear and its whole JSON (every field,
 /// known or not) in `body`. In an encrypted store `body` is
 /// `0x01 ‖ nonce (12) ‖ AES-256-GCM ciphertext ‖ tag (16)` under the store's key, with the
-/// row's section and key as associated data, so a body moved to another row does not
-/// decrypt. A plain body is the JSON text itself (it starts with `{`).
-struct SQLiteRowCodec {
+/// row's section and key as associated data (after the store's ``label``), so a body
+/// moved to another row, or to another kind of store, does not decrypt. A plain body is the
+/// JSON text itself (it starts with `{`).
+package struct RowCodec: Sendable {
     /// The store's key; `nil` for a plain store.
-    let key: SecretBytes?
+    package let key: SecretBytes?
     /// The database, for messages.
-    let location: String
+    package let location: String
+    /// The kind of store, first in every row's associated data, such as `tokencache-sqlite v1`.
+    package let label: String
+
+    /// Creates a codec for a store's rows.
+    package init(key: SecretBytes?, location: String, label: String) {
+        self.key = key
+        self.location = location
+        self.label = label
+    }
 
     static let sealedVersion: UInt8 = 1
 
     /// The columns an entry is found by.
-    struct Columns {
-        var homeAccountID: String?
+    package struct Columns: Sendable {
+        package var homeAccountID: String?
         /// Whether `home_account_id` is JSON null (an app's own token), as opposed to
         /// missing or not a string (never matched).
-        var appOnly = false
-        var environment: String?
-        var clientID: String?
-        var realm: String?
-        var familyID: String?
-        var target: String?
-        var expiresOn: Int64?
+        package var appOnly = false
+        package var environment: String?
+        package var clientID: String?
+        package var realm: String?
+        package var familyID: String?
+        package var target: String?
+        package var expiresOn: Int64?
     }
 
     /// The lookup columns of an entry: string fields as they are; anything else NULL, which
     /// never matches a lookup (as in the in-memory indexes).
-    static func columns(of fields: JSONObject) -> Columns {
+    package static func columns(of fields: JSONObject) -> Columns {
         var columns = Columns()
         switch fields[FieldName.homeAccountID] {
         case .string(let value)?: columns.homeAccountID = value
@@ -53,19 +63,19 @@ struct SQLiteRowCodec {
 
     /// The stored form of `value`, bound to its row: a `section` entry under `key`, or a
     /// top-level member (`section` empty, `key` its name).
-    func body(_ value: JSONValue, section: String, key: String) throws -> Data {
+    package func body(_ value: JSONValue, section: String, key: String) throws -> Data {
         var text = value.pythonJSONBytes
         defer { text.withUnsafeMutableBytes { if let base = $0.baseAddress { explicit_bzero(base, $0.count) } } }
         guard let sealingKey = self.key else { return Data(text) }
         let nonce = try OpenSSL.randomBytes(EncryptedEnvelope.nonceLength)
-        let binding = SQLiteRowCodec.binding(section: section, key: key)
+        let binding = binding(section: section, key: key)
         return try binding.withUnsafeBytes { aad in
-            try text.withUnsafeBytes { try OpenSSL.seal(key: sealingKey, nonce: nonce, aad: aad, plaintext: $0, header: [SQLiteRowCodec.sealedVersion] + nonce) }
+            try text.withUnsafeBytes { try OpenSSL.seal(key: sealingKey, nonce: nonce, aad: aad, plaintext: $0, header: [RowCodec.sealedVersion] + nonce) }
         }
     }
 
     /// Reads a stored body back; see ``body(_:section:key:)``.
-    func value(from stored: UnsafeRawBufferPointer, section: String, key: String) throws(CacheStorageError) -> JSONValue {
+    package func value(from stored: UnsafeRawBufferPointer, section: String, key: String) throws(CacheStorageError) -> JSONValue {
         let what = section.isEmpty ? "member \"\(key)\"" : "entry \"\(key)\" in section \"\(section)\""
         func damaged(_ problem: String) -> CacheStorageError {
             CacheStorageError(code: .damaged, location: location, reason: "\(what) \(problem). Run tokencache doctor, and restore the database from a backup or remove the entry")
@@ -79,12 +89,12 @@ struct SQLiteRowCodec {
             }
         }
         let headerLength = 1 + EncryptedEnvelope.nonceLength
-        guard stored.count >= headerLength + EncryptedEnvelope.tagLength, stored[0] == SQLiteRowCodec.sealedVersion else {
+        guard stored.count >= headerLength + EncryptedEnvelope.tagLength, stored[0] == RowCodec.sealedVersion else {
             throw damaged("is not encrypted in a form this version knows (it may have been written in the clear)")
         }
         let nonce = Array(stored[1..<headerLength])
         let plain = SecretBytes(copying: UnsafeRawBufferPointer(rebasing: stored[headerLength...]))
-        let binding = SQLiteRowCodec.binding(section: section, key: key)
+        let binding = binding(section: section, key: key)
         let opened: Bool
         do {
             opened = try binding.withUnsafeBytes { aad in try plain.withMutableBytes { try OpenSSL.openInPlace(key: openingKey, nonce: nonce, aad: aad, sealed: $0) } }
@@ -102,7 +112,7 @@ struct SQLiteRowCodec {
     }
 
     /// An entry read back as its fields.
-    func fields(from stored: UnsafeRawBufferPointer, section: String, key: String) throws(CacheStorageError) -> JSONObject {
+    package func fields(from stored: UnsafeRawBufferPointer, section: String, key: String) throws(CacheStorageError) -> JSONObject {
         guard case .object(let fields) = try value(from: stored, section: section, key: key) else {
             throw CacheStorageError(code: .damaged, location: location, reason: "entry \"\(key)\" in section \"\(section)\" is not a JSON object. Restore the database from a backup or remove the entry")
         }
@@ -110,7 +120,7 @@ struct SQLiteRowCodec {
     }
 
     /// The associated data that ties a sealed body to its row.
-    private static func binding(section: String, key: String) -> [UInt8] {
-        Array("tokencache-sqlite v1".utf8) + [0] + Array(section.utf8) + [0] + Array(key.utf8)
+    private func binding(section: String, key: String) -> [UInt8] {
+        Array(label.utf8) + [0] + Array(section.utf8) + [0] + Array(key.utf8)
     }
 }

@@ -1,0 +1,234 @@
+import CacheBackends
+import Foundation
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// A value bound to a query's `$n` parameter.
+enum PostgresValue {
+    case text(String?)
+    case integer(Int64?)
+    case bool(Bool)
+    case bytes([UInt8])
+    case texts([String])
+}
+
+/// One row of a result, read by column position.
+struct PostgresResultRow {
+    fileprivate let row: PostgresRow
+
+    /// The text in column `index`, or `nil` for NULL.
+    func text(_ index: Int) -> String? {
+        cell(index).flatMap { $0.bytes == nil ? nil : try? $0.decode(String.self) }
+    }
+
+    /// The integer in column `index`, or `nil` for NULL.
+    func integer(_ index: Int) -> Int64? {
+        cell(index).flatMap { $0.bytes == nil ? nil : try? $0.decode(Int64.self) }
+    }
+
+    /// Runs `body` over the raw bytes of column `index` (empty for NULL).
+    func withBytes<R, E: Error>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let buffer = cell(index)?.bytes ?? ByteBuffer()
+        let result = buffer.withUnsafeReadableBytes { bytes in Result { () throws(E) in try body(bytes) } }
+        return try result.get()
+    }
+
+    /// The bytes of column `index` (empty for NULL).
+    func bytes(_ index: Int) -> [UInt8] {
+        withBytes(index) { Array($0) }
+    }
+
+    private func cell(_ index: Int) -> PostgresCell? {
+        var iterator = row.makeIterator()
+        var position = 0
+        while let cell = iterator.next() {
+            if position == index { return cell }
+            position += 1
+        }
+        return nil
+    }
+}
+
+/// One connection to a PostgreSQL server, used synchronously: the only file that calls
+/// PostgresNIO, so no NIO or PostgresNIO type leaves it. Not thread-safe: its owner takes
+/// turns on it.
+///
+/// Every wait is bounded by ``timeout``: a server that does not answer in time has its
+/// connection closed and the call fails with `timedOut`. Failures become
+/// ``CacheStorageError``s whose messages carry the server's message and SQLSTATE, never a
+/// bound value.
+final class PostgresLink {
+    let endpoint: PostgresEndpoint
+    let timeout: Duration
+    private var connection: PostgresConnection?
+    private static let logger = Logger(label: "tokencache.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+    private static let connectionIDs = Atomic<Int>(0)
+
+    init(endpoint: PostgresEndpoint, timeout: Duration) {
+        self.endpoint = endpoint
+        self.timeout = timeout
+    }
+
+    deinit { close() }
+
+    /// Whether a connection is open.
+    var isOpen: Bool { connection.map { !$0.isClosed } ?? false }
+
+    /// Opens the connection unless it is open.
+    func connect() throws(CacheStorageError) {
+        if let connection, !connection.isClosed { return }
+        connection = nil
+        var configuration = PostgresConnection.Configuration(
+            host: endpoint.host, port: endpoint.port, username: endpoint.user,
+            password: endpoint.password, database: endpoint.database, tls: try tls())
+        configuration.options.connectTimeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        let id = PostgresLink.connectionIDs.add(1, ordering: .relaxed).newValue
+        let future = PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: id, logger: PostgresLink.logger)
+        do {
+            connection = try wait(future, closing: nil, doing: "connect")
+        } catch {
+            // A connection that completes after the time-out is closed at once.
+            future.whenSuccess { late in _ = late.close() as EventLoopFuture<Void> }
+            throw error
+        }
+    }
+
+    /// Closes the connection; the next call opens a new one.
+    func close() {
+        guard let connection else { return }
+        self.connection = nil
+        // PostgresNIO requires a connection to be closed before it is released.
+        let closed: EventLoopFuture<Void> = connection.close()
+        if !connection.eventLoop.inEventLoop { _ = try? closed.wait() }
+    }
+
+    /// Runs one statement and returns its rows.
+    @discardableResult
+    func query(_ sql: String, _ values: [PostgresValue] = []) throws(CacheStorageError) -> [PostgresResultRow] {
+        try result(sql, values).rows
+    }
+
+    /// Runs one statement and returns how many rows it changed.
+    @discardableResult
+    func run(_ sql: String, _ values: [PostgresValue] = []) throws(CacheStorageError) -> Int {
+        try result(sql, values).changed
+    }
+
+    /// Registers `handler` for the notifications of `channel` (call `LISTEN` after), and
+    /// `closed` for when the connection ends.
+    func onNotification(channel: String, _ handler: @escaping @Sendable (String) -> Void, closed: @escaping @Sendable () -> Void) throws(CacheStorageError) {
+        try connect()
+        guard let connection else { return }
+        connection.addListener(channel: channel) { _, notification in handler(notification.payload) }
+        connection.closeFuture.whenComplete { _ in closed() }
+    }
+
+    private func result(_ sql: String, _ values: [PostgresValue]) throws(CacheStorageError) -> (rows: [PostgresResultRow], changed: Int) {
+        try connect()
+        guard let connection else { throw unavailable("the connection closed") }
+        var bindings = PostgresBindings(capacity: values.count)
+        for value in values {
+            switch value {
+            case .text(let text): bindings.append(text)
+            case .integer(let number): bindings.append(number)
+            case .bool(let flag): bindings.append(flag)
+            case .bytes(let bytes): bindings.append(ByteBuffer(bytes: bytes))
+            case .texts(let texts): bindings.append(texts)
+            }
+        }
+        let future = connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: PostgresLink.logger)
+        let answer = try wait(future, closing: connection, doing: "run a query")
+        return (answer.rows.map { PostgresResultRow(row: $0) }, answer.metadata.rows ?? 0)
+    }
+
+    /// Waits for `future` at most ``timeout``; on time-out closes `closing` (which fails
+    /// the call) and reports `timedOut`.
+    private func wait<T: Sendable>(_ future: EventLoopFuture<T>, closing: PostgresConnection?, doing what: String) throws(CacheStorageError) -> T {
+        let timedOut = Atomic<Bool>(false)
+        let nanoseconds = Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        let timer = future.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
+            timedOut.store(true, ordering: .relaxed)
+            _ = closing?.close() as EventLoopFuture<Void>?
+        }
+        defer { timer.cancel() }
+        do {
+            return try future.wait()
+        } catch {
+            if timedOut.load(ordering: .relaxed) {
+                close()
+                throw CacheStorageError(code: .timedOut, location: endpoint.location, reason: "the server did not answer within \(timeout) (\(what)); the connection was closed and nothing of this call was committed. Check the server's load, or raise the timeout")
+            }
+            let mapped = map(error, doing: what)
+            if connection?.isClosed ?? false { close() }
+            throw mapped
+        }
+    }
+
+    private func unavailable(_ reason: String) -> CacheStorageError {
+        CacheStorageError(code: .unavailable, location: endpoint.location, reason: "\(reason). Check that the server is running and reachable; the call can be retried")
+    }
+
+    /// A PostgresNIO error as a ``CacheStorageError``: the server's SQLSTATE and message
+    /// (never its detail, which can quote values), or what happened to the connection.
+    private func map(_ error: any Error, doing what: String) -> CacheStorageError {
+        let location = endpoint.location
+        guard let error = error as? PSQLError else {
+            return unavailable("cannot \(what) at \(endpoint.host):\(endpoint.port): \(String(describing: type(of: error)))")
+        }
+        switch error.code {
+        case .server:
+            let state = error.serverInfo?[.sqlState] ?? "?????"
+            let message = error.serverInfo?[.message] ?? "no message"
+            switch state {
+            case "28P01", "28000":
+                return CacheStorageError(code: .permissionDenied, location: location, reason: "the server refused user \"\(endpoint.user)\" (\(state): \(message)). Set the password in PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass), and check pg_hba.conf")
+            case "3D000":
+                return CacheStorageError(code: .unavailable, location: location, reason: "database \"\(endpoint.database)\" does not exist (\(state)). Create it (createdb \(endpoint.database)) or name another in the SPEC")
+            case "42501":
+                return CacheStorageError(code: .permissionDenied, location: location, reason: "user \"\(endpoint.user)\" may not do this (\(state): \(message)). Grant it the rights on schema \(endpoint.schema), or use the schema's owner")
+            case "57014":
+                return CacheStorageError(code: .timedOut, location: location, reason: "the server cancelled the statement (\(state): \(message)); nothing of this call was committed. Retry, or raise statement_timeout")
+            case "40001", "40P01", "55P03":
+                return CacheStorageError(code: .lockTimeout, location: location, reason: "the transaction conflicted with another writer (\(state): \(message)); nothing was committed. Retry")
+            case let state where state.hasPrefix("08") || state.hasPrefix("57") || state == "53300":
+                return unavailable("the server cannot serve this connection now (\(state): \(message))")
+            default:
+                return CacheStorageError(code: .ioFailure, location: location, reason: "the server refused a statement (\(state): \(message)). Run tokencache doctor --store SPEC")
+            }
+        case .authMechanismRequiresPassword:
+            return CacheStorageError(code: .keyUnavailable, location: location, reason: "the server wants a password for user \"\(endpoint.user)\", and none was found. Set PGPASSWORD, or add a line to a password file (PGPASSFILE, ~/.pgpass)")
+        case .unsupportedAuthMechanism, .saslError:
+            return CacheStorageError(code: .permissionDenied, location: location, reason: "authentication with the server failed (\(error.code)). Check the user, the password and pg_hba.conf")
+        case .sslUnsupported:
+            return CacheStorageError(code: .unavailable, location: location, reason: "the server does not accept TLS, which sslmode=\(endpoint.tlsMode.rawValue) requires. Enable ssl on the server, or choose sslmode=prefer")
+        case .failedToAddSSLHandler:
+            return CacheStorageError(code: .unavailable, location: location, reason: "the TLS handshake with the server failed. Check the server's certificate, or the sslmode")
+        case .serverClosedConnection, .uncleanShutdown, .clientClosedConnection:
+            return unavailable("the connection to \(endpoint.host):\(endpoint.port) ended (\(error.code)) before the server answered; an open transaction was rolled back")
+        case .connectionError:
+            return unavailable("cannot \(what) at \(endpoint.host):\(endpoint.port) (\(error.underlying.map { String(describing: $0) } ?? "connection error"))")
+        default:
+            return CacheStorageError(code: .ioFailure, location: location, reason: "the connection failed to \(what) (\(error.code)). Retry; if it persists, run tokencache doctor --store SPEC")
+        }
+    }
+
+    private func tls() throws(CacheStorageError) -> PostgresConnection.Configuration.TLS {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch endpoint.tlsMode {
+        case .disable:
+            return .disable
+        case .prefer, .require:
+            configuration.certificateVerification = .none
+        case .verifyFull:
+            configuration.certificateVerification = .fullVerification
+        }
+        let context: NIOSSLContext
+        do {
+            context = try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw CacheStorageError(code: .unavailable, location: endpoint.location, reason: "cannot set up TLS (\(error)). Check the system's certificate store, or choose another sslmode")
+        }
+        return endpoint.tlsMode == .prefer ? .prefer(context) : .require(context)
+    }
+}
