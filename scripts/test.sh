@@ -9,9 +9,18 @@ cd "$root"
 "$root/scripts/setup.sh"
 export MSAL_PYTHON="$root/.venv/bin/python"
 
-echo "== swift test (in a private D-Bus session with gnome-keyring)"
+echo "== swift test (in a private D-Bus session with gnome-keyring, and private PostgreSQL clusters)"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# The tests start their PostgreSQL clusters under this folder; every one is stopped at the end.
+export TOKENCACHE_PG_ROOT=$(mktemp -d)
+chmod 0711 "$TOKENCACHE_PG_ROOT"  # the server runs as the postgres user when this runs as root
+cleanup() {
+  for cluster in "$TOKENCACHE_PG_ROOT"/*/; do
+    [ -d "$cluster" ] && "$root/scripts/postgres.sh" stop "$cluster" || true
+  done
+  rm -rf "$log" "$TOKENCACHE_PG_ROOT"
+}
+trap cleanup EXIT
 set +e
 "$root/scripts/with-keyring.sh" swift test --no-parallel 2>&1 | tee "$log" | grep -E "^(✘|✔ Test run|✘ Test run)|error:"
 status=${PIPESTATUS[0]}

@@ -28,8 +28,11 @@ public final class PostgresServer: @unchecked Sendable {
     }
 
     /// Starts a new server in a new temporary folder.
+    /// The folder is under `TOKENCACHE_PG_ROOT` when set (the test command stops every
+    /// cluster there when it ends), else the temporary folder.
     public static func start() throws -> PostgresServer {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tokencache-pg-\(UUID().uuidString.prefix(8))")
+        let root = ProcessInfo.processInfo.environment["TOKENCACHE_PG_ROOT"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
+        let folder = root.appendingPathComponent("tokencache-pg-\(UUID().uuidString.prefix(8))")
         return try PostgresServer(directory: folder)
     }
 
