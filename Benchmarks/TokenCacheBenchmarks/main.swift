@@ -13,9 +13,14 @@
 //                                              10,000 users per transaction (for sizes no JSON file fits)
 //   TokenCacheBenchmarks sqlite DB USERS [KEYFILE]  time lookup, one response written and a lookup
 //                                              after another connection's write, on a SQLite store (JSON)
+//   TokenCacheBenchmarks postgres-generate USERS SPEC  write a USERS-user PostgreSQL store,
+//                                              10,000 users per transaction
+//   TokenCacheBenchmarks postgres SPEC USERS   time lookup without and with a warm L1, one response
+//                                              written, and 4 concurrent writers, on a PostgreSQL store (JSON)
 //   TokenCacheBenchmarks first-lookup SPEC USERS   open a store in this fresh process and answer one
 //                                              lookup (JSON)
 import CacheBackends
+import CachePostgres
 import Foundation
 import TokenCache
 
@@ -321,6 +326,68 @@ case "sqlite":
     printJSON([
         "lookup_median_s": median(lookups), "lookup_p99_s": percentile(lookups, 0.99), "write_median_s": median(writes),
         "write_p99_s": percentile(writes, 0.99), "after_write_median_s": median(afterWrite), "db_bytes": Double(health.sizeBytes),
+    ])
+case "postgres-generate":
+    let users = Int(arguments[2])!
+    let store = try PostgresTokenCache(spec: arguments[3])
+    var start = 0
+    let elapsed = try seconds {
+        while start < users {
+            let end = min(users, start + 10_000)
+            try store.merge(try generate(users: start..<end))
+            start = end
+            FileHandle.standardError.write(Data("generated \(end) users\n".utf8))
+        }
+    }
+    printJSON(["import_s": elapsed, "db_bytes": Double(try store.health().sizeBytes)])
+case "postgres":
+    let spec = arguments[2]
+    let users = Int(arguments[3])!
+    let store = try PostgresTokenCache(spec: spec)
+    let cached = try PostgresTokenCache(spec: spec + (spec.contains("?") ? "&" : "?") + "l1=on")
+    var random = SystemRandomNumberGenerator()
+    let queries = (0..<4096).map { _ in randomQuery(users: users, random: &random) }
+    func timeLookups(_ store: PostgresTokenCache, rounds: Int) -> [Double] {
+        var hits = 0
+        let times = batches(rounds, batch: 64) { call in
+            if case .hit? = try? store.lookupAccessToken(queries[call % queries.count]) { hits += 1 }
+        }
+        precondition(hits == rounds * 64, "every lookup must hit")
+        return times
+    }
+    _ = try store.lookupAccessToken(queries[0])
+    let lookups = timeLookups(store, rounds: 40)
+    // Warm the L1 with every query's partition, then time lookups answered from memory.
+    for query in queries { _ = try cached.lookupAccessToken(query) }
+    let warm = timeLookups(cached, rounds: 200)
+    var writes: [Double] = []
+    for round in 0..<60 {
+        let (response, context) = newUserResponse(2_000_000_000 + round)
+        writes.append(try seconds { try store.add(response: response, context: context) })
+    }
+    // 4 instances (each its own connection) writing new sign-ins at once for 3 seconds.
+    let writers = 4
+    let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: writers)
+    counts.initialize(repeating: 0)
+    let instances = try (0..<writers).map { _ in try PostgresTokenCache(spec: spec) }
+    let deadline = Date().addingTimeInterval(3)
+    let elapsedWriters = seconds {
+        DispatchQueue.concurrentPerform(iterations: writers) { writer in
+            var round = 0
+            while Date() < deadline {
+                let (response, context) = newUserResponse(3_000_000_000 + writer * 1_000_000 + round)
+                if (try? instances[writer].add(response: response, context: context)) != nil { counts[writer] += 1 }
+                round += 1
+            }
+        }
+    }
+    let total = counts.reduce(0, +)
+    let health = try store.health()
+    printJSON([
+        "lookup_median_s": median(lookups), "lookup_p99_s": percentile(lookups, 0.99),
+        "l1_lookup_median_s": median(warm), "l1_lookup_p99_s": percentile(warm, 0.99),
+        "write_median_s": median(writes), "write_p99_s": percentile(writes, 0.99),
+        "writers4_per_s": Double(total) / elapsedWriters, "db_bytes": Double(health.sizeBytes),
     ])
 case "first-lookup":
     let users = Int(arguments[3])!
