@@ -64,7 +64,7 @@ CONF
       || { tail -n 20 "$data/server.log" >&2; exit 69; }
   fi
   if [ -n "${created:-}" ]; then
-    PGPASSFILE="$dir/pgpass" "$bin/createdb" -h 127.0.0.1 -p "$(cat "$dir/port")" -U tokencache tokencache
+    env -u PGPASSWORD PGPASSFILE="$dir/pgpass" "$bin/createdb" -h 127.0.0.1 -p "$(cat "$dir/port")" -U tokencache tokencache
   fi
   echo "postgres://tokencache@127.0.0.1:$(cat "$dir/port")/tokencache"
   ;;

@@ -367,8 +367,10 @@ case "postgres":
     }
     // 4 instances (each its own connection) writing new sign-ins at once for 3 seconds.
     let writers = 4
-    let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: writers)
-    counts.initialize(repeating: 0)
+    /// One slot per writer thread, each written only by its own thread.
+    struct Counts: @unchecked Sendable { let slots: UnsafeMutableBufferPointer<Int> }
+    let counts = Counts(slots: .allocate(capacity: writers))
+    counts.slots.initialize(repeating: 0)
     let instances = try (0..<writers).map { _ in try PostgresTokenCache(spec: spec) }
     let deadline = Date().addingTimeInterval(3)
     let elapsedWriters = seconds {
@@ -376,12 +378,12 @@ case "postgres":
             var round = 0
             while Date() < deadline {
                 let (response, context) = newUserResponse(3_000_000_000 + writer * 1_000_000 + round)
-                if (try? instances[writer].add(response: response, context: context)) != nil { counts[writer] += 1 }
+                if (try? instances[writer].add(response: response, context: context)) != nil { counts.slots[writer] += 1 }
                 round += 1
             }
         }
     }
-    let total = counts.reduce(0, +)
+    let total = counts.slots.reduce(0, +)
     let health = try store.health()
     printJSON([
         "lookup_median_s": median(lookups), "lookup_p99_s": percentile(lookups, 0.99),
