@@ -302,7 +302,11 @@ public final class PostgresTokenCache: TokenCacheStore, @unchecked Sendable {
                 result = try body(writer, PostgresEntryReader(link: link, codec: codec, sql: readerSQL))
                 if !writer.changed.isEmpty {
                     // Delivered to every listening instance when (and only if) this commits.
-                    try link.query("SELECT pg_notify($1, $2)", [.text(PostgresSchema.channel), .text(writer.changed.sorted().joined(separator: "\n"))])
+                    // A payload has at most 8,000 bytes: a change of many partitions (an
+                    // import) is announced as a change of everything.
+                    var payload = writer.changed.sorted().joined(separator: "\n")
+                    if payload.utf8.count > 7_000 { payload = "*" }
+                    try link.query("SELECT pg_notify($1, $2)", [.text(PostgresSchema.channel), .text(payload)])
                 }
                 committing = true
                 try link.run("COMMIT")
