@@ -141,6 +141,20 @@ func sqliteStore(_ path: String, keyFile: String?) -> SQLiteTokenCache {
     SQLiteTokenCache(path: path, keySource: keyFile.map { .keyFile($0) })
 }
 
+/// Writes `users` generated users through `merge`, 10,000 per call (one transaction each in
+/// the database stores); returns the seconds taken.
+func generateInChunks(users: Int, merge: (TokenCache) throws -> Void) throws -> Double {
+    var start = 0
+    return try seconds {
+        while start < users {
+            let end = min(users, start + 10_000)
+            try merge(try generate(users: start..<end))
+            start = end
+            FileHandle.standardError.write(Data("generated \(end) users\n".utf8))
+        }
+    }
+}
+
 func printJSON(_ object: [String: Double]) {
     let body = object.keys.sorted().map { "\"\($0)\": \(object[$0]!)" }.joined(separator: ", ")
     print("{\(body)}")
@@ -278,17 +292,8 @@ case "sqlite-import":
     let elapsed = try seconds { try store.replaceContents(with: cache) }
     printJSON(["import_s": elapsed, "db_bytes": Double(try store.health().sizeBytes)])
 case "sqlite-generate":
-    let users = Int(arguments[2])!
     let store = sqliteStore(arguments[3], keyFile: arguments.count > 4 ? arguments[4] : nil)
-    var start = 0
-    let elapsed = try seconds {
-        while start < users {
-            let end = min(users, start + 10_000)
-            try store.merge(try generate(users: start..<end))
-            start = end
-            FileHandle.standardError.write(Data("generated \(end) users\n".utf8))
-        }
-    }
+    let elapsed = try generateInChunks(users: Int(arguments[2])!, merge: store.merge)
     printJSON(["import_s": elapsed, "db_bytes": Double(try store.health().sizeBytes)])
 case "sqlite":
     let path = arguments[2]
@@ -328,17 +333,8 @@ case "sqlite":
         "write_p99_s": percentile(writes, 0.99), "after_write_median_s": median(afterWrite), "db_bytes": Double(health.sizeBytes),
     ])
 case "postgres-generate":
-    let users = Int(arguments[2])!
     let store = try PostgresTokenCache(spec: arguments[3])
-    var start = 0
-    let elapsed = try seconds {
-        while start < users {
-            let end = min(users, start + 10_000)
-            try store.merge(try generate(users: start..<end))
-            start = end
-            FileHandle.standardError.write(Data("generated \(end) users\n".utf8))
-        }
-    }
+    let elapsed = try generateInChunks(users: Int(arguments[2])!, merge: store.merge)
     printJSON(["import_s": elapsed, "db_bytes": Double(try store.health().sizeBytes)])
 case "postgres":
     let spec = arguments[2]

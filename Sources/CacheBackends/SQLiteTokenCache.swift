@@ -147,13 +147,8 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
     @discardableResult
     public func removeAccount(homeAccountID: String, environment: String, clientID: String, now: Int64) throws -> CacheChange {
         try writing(creating: false, empty: CacheChange()) { writer, reader in
-            var change = CacheChange()
-            for reference in try CacheQueries.accountEntries(homeAccountID: homeAccountID, environment: environment, clientID: clientID, in: reader)
-            where try writer.delete(reference) {
-                change.removed.append(reference)
-            }
-            change.removed += try writer.deleteExpiredAccessTokens(now: now)
-            return change
+            try CacheQueries.removeAccount(homeAccountID: homeAccountID, environment: environment, clientID: clientID, in: reader,
+                                           delete: writer.delete, deleteExpired: { try writer.deleteExpiredAccessTokens(now: now) })
         }
     }
 

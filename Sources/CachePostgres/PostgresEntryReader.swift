@@ -32,18 +32,13 @@ struct PostgresEntryReader: CacheEntryReader {
         }
     }
 
-    /// The partition of a home account's entries, or of an app's own (`nil` home account).
-    static func partition(homeAccountID: String?, clientID: String) -> String {
-        homeAccountID.map { "user:" + $0 } ?? "app:" + clientID
-    }
-
     func accessTokens(homeAccountID: String?, environment: String, clientID: String, realm: String) throws(CacheStorageError) -> [AccessToken] {
         try accessTokens(homeAccountID: homeAccountID, environment: environment, clientID: clientID, realm: realm, passing: .everything)
     }
 
     func accessTokens(homeAccountID: String?, environment: String, clientID: String, realm: String, passing filter: AccessTokenFilter) throws(CacheStorageError) -> [AccessToken] {
         let rows = try link.query(sql.slot, [
-            .text(PostgresEntryReader.partition(homeAccountID: homeAccountID, clientID: clientID)), .text(CredentialType.accessToken.rawValue),
+            .text(PostgresSchema.partition(homeAccountID: homeAccountID, clientID: clientID)), .text(CredentialType.accessToken.rawValue),
             .text(homeAccountID), .bool(homeAccountID == nil), .text(environment), .text(clientID), .text(realm),
         ])
         var found: [AccessToken] = []
@@ -65,7 +60,7 @@ struct PostgresEntryReader: CacheEntryReader {
         guard let homeAccountID else {
             return try rows(sql.appOnlyOwner, [.text(section), .text(environment)])
         }
-        return try rows(sql.owner, [.text("user:" + homeAccountID), .text(section), .text(homeAccountID), .text(environment)])
+        return try rows(sql.owner, [.text(PostgresSchema.partition(homeAccountID: homeAccountID, clientID: nil)), .text(section), .text(homeAccountID), .text(environment)])
     }
 
     func appMetadata(key: String) throws(CacheStorageError) -> AppMetadata? {

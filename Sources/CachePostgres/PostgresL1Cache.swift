@@ -157,7 +157,7 @@ struct PostgresL1Reader: CacheEntryReader {
     let store: PostgresTokenCache
 
     func accessTokens(homeAccountID: String?, environment: String, clientID: String, realm: String) throws(CacheStorageError) -> [AccessToken] {
-        try partition(PostgresEntryReader.partition(homeAccountID: homeAccountID, clientID: clientID)).compactMap { row in
+        try partition(PostgresSchema.partition(homeAccountID: homeAccountID, clientID: clientID)).compactMap { row in
             let columns = row.columns
             guard row.type == .accessToken, columns.homeAccountID == homeAccountID, columns.appOnly == (homeAccountID == nil),
                   columns.environment == environment, columns.clientID == clientID, columns.realm == realm else { return nil }
@@ -171,14 +171,14 @@ struct PostgresL1Reader: CacheEntryReader {
 
     func entries<Entry: CacheEntry>(_ type: Entry.Type, homeAccountID: String?, environment: String) throws(CacheStorageError) -> [Entry] {
         guard let homeAccountID else { return try store.reading([]) { reader throws(CacheStorageError) in try reader.entries(type, homeAccountID: nil, environment: environment) } }
-        return try partition("user:" + homeAccountID).compactMap { row in
+        return try partition(PostgresSchema.partition(homeAccountID: homeAccountID, clientID: nil)).compactMap { row in
             guard row.type == Entry.credentialType, row.columns.homeAccountID == homeAccountID, row.columns.environment == environment else { return nil }
             return Entry(key: row.key, fields: row.fields)
         }
     }
 
     func appMetadata(key: String) throws(CacheStorageError) -> AppMetadata? {
-        if let row = try partition("app:" + clientID).first(where: { $0.type == .appMetadata && $0.key == key }) {
+        if let row = try partition(PostgresSchema.partition(homeAccountID: nil, clientID: clientID)).first(where: { $0.type == .appMetadata && $0.key == key }) {
             return AppMetadata(key: row.key, fields: row.fields)
         }
         return try store.reading(nil) { reader throws(CacheStorageError) in try reader.appMetadata(key: key) }

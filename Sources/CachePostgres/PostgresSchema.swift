@@ -62,10 +62,14 @@ enum PostgresSchema {
     /// The version this code writes.
     static var currentVersion: Int64 { Int64(migrations.count) }
 
+    /// The partition of a home account's entries, or of an app's own (`nil` home account).
+    static func partition(homeAccountID: String?, clientID: String?) -> String {
+        homeAccountID.map { "user:" + $0 } ?? "app:" + (clientID ?? "")
+    }
+
     /// The partition of an entry with these lookup columns.
     static func partition(_ columns: RowCodec.Columns) -> String {
-        if let homeAccountID = columns.homeAccountID { return "user:" + homeAccountID }
-        return "app:" + (columns.clientID ?? "")
+        partition(homeAccountID: columns.homeAccountID, clientID: columns.clientID)
     }
 
     /// What a schema holds.
@@ -129,7 +133,7 @@ enum PostgresSchema {
             try link.run("INSERT INTO \(schema).meta (name, value) VALUES ('schema_version', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [.bytes(Array(String(version).utf8))])
             try link.run("COMMIT")
         } catch {
-            try? link.run("ROLLBACK")
+            _ = try? link.run("ROLLBACK")
             throw error
         }
     }

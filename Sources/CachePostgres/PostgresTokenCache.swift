@@ -117,7 +117,7 @@ public final class PostgresTokenCache: TokenCacheStore, @unchecked Sendable {
     public func snapshot() throws -> TokenCache {
         let members: [CacheMember]? = try withDatabase(creating: false, retry: .always) { link, codec in
             try link.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            defer { try? link.run("COMMIT") }
+            defer { _ = try? link.run("COMMIT") }
             let reader = PostgresEntryReader(link: link, codec: codec, sql: readerSQL)
             var members: [CacheMember] = []
             for row in try link.query("SELECT name, value FROM \(endpoint.schema).sections ORDER BY position") {
@@ -196,14 +196,9 @@ public final class PostgresTokenCache: TokenCacheStore, @unchecked Sendable {
     @discardableResult
     public func removeAccount(homeAccountID: String, environment: String, clientID: String, now: Int64) throws -> CacheChange {
         try writing(retry: .always, empty: CacheChange(), creating: false) { writer, reader in
-            try writer.lock(["user:" + homeAccountID])
-            var change = CacheChange()
-            for reference in try CacheQueries.accountEntries(homeAccountID: homeAccountID, environment: environment, clientID: clientID, in: reader)
-            where try writer.delete(reference) {
-                change.removed.append(reference)
-            }
-            change.removed += try writer.deleteExpiredAccessTokens(now: now)
-            return change
+            try writer.lock([PostgresSchema.partition(homeAccountID: homeAccountID, clientID: nil)])
+            return try CacheQueries.removeAccount(homeAccountID: homeAccountID, environment: environment, clientID: clientID, in: reader,
+                                                  delete: writer.delete, deleteExpired: { try writer.deleteExpiredAccessTokens(now: now) })
         }
     }
 
@@ -311,7 +306,7 @@ public final class PostgresTokenCache: TokenCacheStore, @unchecked Sendable {
                 committing = true
                 try link.run("COMMIT")
             } catch {
-                if link.isOpen { try? link.run("ROLLBACK") }
+                if link.isOpen { _ = try? link.run("ROLLBACK") }
                 throw error
             }
             changed = writer.changed

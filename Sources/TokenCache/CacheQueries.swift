@@ -196,4 +196,18 @@ public enum CacheQueries {
         try add(Account.self)
         return references
     }
+
+    /// Signs an account out of an app in a database store, with MSAL Python's scope: the
+    /// entries ``accountEntries(homeAccountID:environment:clientID:in:)`` names, through the
+    /// store's `delete` (which says whether the entry was there), then every expired access
+    /// token through `deleteExpired`. Runs inside the store's write transaction.
+    package static func removeAccount<Reader: CacheEntryReader>(homeAccountID: String, environment: String, clientID: String, in reader: Reader,
+                                                                delete: (EntryReference) throws -> Bool, deleteExpired: () throws -> [EntryReference]) throws -> CacheChange {
+        var change = CacheChange()
+        for reference in try accountEntries(homeAccountID: homeAccountID, environment: environment, clientID: clientID, in: reader) where try delete(reference) {
+            change.removed.append(reference)
+        }
+        change.removed += try deleteExpired()
+        return change
+    }
 }
