@@ -12,7 +12,7 @@ final class PostgresRowWriter {
 
     /// The writer's statements for one schema, written once.
     struct Statements {
-        let upsert: String
+        let schema: String
         let ensureSection: String
         let delete: String
         let deleteExpired: String
@@ -20,22 +20,51 @@ final class PostgresRowWriter {
         let deleteAllSections: String
         let upsertMember: String
 
+        /// The columns of an entry's row, in the order an upsert binds them.
+        static let columns = ["partition", "credential_type", "key", "home_account_id", "app_only", "environment",
+                              "client_id", "realm", "family_id", "target", "expires_on", "body"]
+
         init(schema: String) {
-            upsert = """
-                INSERT INTO \(schema).entries (partition, credential_type, key, home_account_id, app_only, environment, client_id, realm, family_id, target, expires_on, body)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                ON CONFLICT (credential_type, key) DO UPDATE SET
-                    partition = excluded.partition, home_account_id = excluded.home_account_id, app_only = excluded.app_only,
-                    environment = excluded.environment, client_id = excluded.client_id, realm = excluded.realm,
-                    family_id = excluded.family_id, target = excluded.target, expires_on = excluded.expires_on, body = excluded.body
-                RETURNING (SELECT partition FROM \(schema).entries WHERE credential_type = $2 AND key = $3)
-                """
+            self.schema = schema
             ensureSection = "INSERT INTO \(schema).sections (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING"
             delete = "DELETE FROM \(schema).entries WHERE credential_type = $1 AND key = $2 RETURNING partition"
             deleteExpired = "DELETE FROM \(schema).entries WHERE credential_type = $1 AND expires_on < $2 RETURNING key, partition"
             deleteAllEntries = "DELETE FROM \(schema).entries"
             deleteAllSections = "DELETE FROM \(schema).sections"
             upsertMember = "INSERT INTO \(schema).sections (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+        }
+
+        /// One statement that adds the sections named by `$1` (a text array) unless they
+        /// exist, then upserts `rows` rows (bound from `$2` on, ``columns`` each, in order: a
+        /// new row joins the end of the document order, an existing one keeps its place) and
+        /// returns every partition it changed, the rows' previous partitions included. With
+        /// `announcing`, it also notifies those partitions, so it can commit on its own.
+        func upsert(rows: Int, announcing: Bool) -> String {
+            let width = Statements.columns.count
+            let values = (0..<rows).map { row in
+                "(" + (0..<width).map { "$\(2 + row * width + $0)" }.joined(separator: ", ") + ")"
+            }.joined(separator: ", ")
+            let updates = Statements.columns.filter { $0 != "credential_type" && $0 != "key" }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+            let changed = """
+                WITH sections AS (
+                    INSERT INTO \(schema).sections (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING
+                ), written AS (
+                    INSERT INTO \(schema).entries AS written_row (\(Statements.columns.joined(separator: ", "))) VALUES \(values)
+                    ON CONFLICT (credential_type, key) DO UPDATE SET \(updates)
+                    RETURNING written_row.partition AS partition,
+                        (SELECT prior.partition FROM \(schema).entries AS prior WHERE prior.credential_type = written_row.credential_type AND prior.key = written_row.key) AS previous
+                ), changed AS (
+                    SELECT partition FROM written UNION SELECT previous FROM written WHERE previous IS NOT NULL
+                )
+                """
+            guard announcing else { return changed + " SELECT partition FROM changed" }
+            // A payload has at most 8,000 bytes: a change of many partitions is announced as
+            // a change of everything.
+            return changed + """
+                 SELECT partition, pg_notify('\(PostgresSchema.channel)', (
+                    SELECT CASE WHEN sum(octet_length(partition) + 1) > 7000 THEN '*' ELSE string_agg(partition, E'\\n' ORDER BY partition) END FROM changed
+                )) FROM changed
+                """
         }
     }
 
@@ -54,30 +83,63 @@ final class PostgresRowWriter {
     }
 
     /// Writes a token response's entries under the keys MSAL computes, each in place when
-    /// its key exists (an upsert keeps the row's place in document order).
-    func upsert(_ entries: [(CredentialType, JSONObject)]) throws -> CacheChange {
-        try ensureSections(entries.map(\.0.rawValue))
-        return try TokenResponseEntries.write(entries) { type, key, fields in try upsertRow(type, key: key, fields: fields) }
+    /// its key exists (an upsert keeps the row's place in document order), in one
+    /// statement. With `announcing`, the statement also notifies the partitions it changed,
+    /// so it can run as a transaction of its own.
+    func upsert(_ entries: [(CredentialType, JSONObject)], announcing: Bool) throws -> CacheChange {
+        var rows: [Row] = []
+        let change = TokenResponseEntries.write(entries) { type, key, fields in rows.append(Row(type: type, key: key, fields: fields)) }
+        try upsert(rows, announcing: announcing)
+        return change
     }
 
     /// Writes one entry, creating its section at the end of the document if needed.
     func upsert(_ type: CredentialType, key: String, fields: JSONObject) throws {
-        try ensureSections([type.rawValue])
-        try upsertRow(type, key: key, fields: fields)
+        try upsert([Row(type: type, key: key, fields: fields)], announcing: false)
     }
 
-    private func upsertRow(_ type: CredentialType, key: String, fields: JSONObject) throws {
-        let columns = RowCodec.columns(of: fields)
-        let partition = PostgresSchema.partition(columns)
-        let body = try codec.body(.object(fields), section: type.rawValue, key: key)
-        changed.insert(partition)
-        let previous = try link.query(sql.upsert, [
-            .text(partition), .text(type.rawValue), .text(key), .text(columns.homeAccountID), .bool(columns.appOnly),
-            .text(columns.environment), .text(columns.clientID), .text(columns.realm), .text(columns.familyID), .text(columns.target),
-            .integer(columns.expiresOn), .bytes(Array(body)),
-        ])
-        // An entry rewritten with other owner fields leaves its old partition too.
-        if let old = previous.first?.text(0) { changed.insert(old) }
+    /// One entry to write.
+    struct Row {
+        let type: CredentialType
+        let key: String
+        let fields: JSONObject
+    }
+
+    /// The most rows one statement writes (PostgreSQL binds at most 65,535 values).
+    static let rowsPerStatement = 1_000
+
+    /// Writes `rows` (and their sections) in as few statements as the bind limit allows;
+    /// a key given twice is written once, with its last fields, in its first place.
+    private func upsert(_ rows: [Row], announcing: Bool) throws {
+        var unique: [Row] = []
+        var index: [EntryReference: Int] = [:]
+        for row in rows {
+            let reference = EntryReference(type: row.type, key: row.key)
+            if let at = index[reference] { unique[at] = row } else {
+                index[reference] = unique.count
+                unique.append(row)
+            }
+        }
+        var start = 0
+        while start < unique.count {
+            let chunk = unique[start..<min(start + PostgresRowWriter.rowsPerStatement, unique.count)]
+            start += chunk.count
+            var seen = Set<String>()
+            var values: [PostgresValue] = [.texts(chunk.map(\.type.rawValue).filter { seen.insert($0).inserted })]
+            values.reserveCapacity(1 + chunk.count * Statements.columns.count)
+            for row in chunk {
+                let columns = RowCodec.columns(of: row.fields)
+                let body = try codec.body(.object(row.fields), section: row.type.rawValue, key: row.key)
+                values += [
+                    .text(PostgresSchema.partition(columns)), .text(row.type.rawValue), .text(row.key), .text(columns.homeAccountID),
+                    .bool(columns.appOnly), .text(columns.environment), .text(columns.clientID), .text(columns.realm),
+                    .text(columns.familyID), .text(columns.target), .integer(columns.expiresOn), .bytes(Array(body)),
+                ]
+            }
+            for changedRow in try link.query(sql.upsert(rows: chunk.count, announcing: announcing), values) {
+                changed.insert(changedRow.text(0) ?? "")
+            }
+        }
     }
 
     /// Adds section names at the end of the document unless they are there, in order.
@@ -118,7 +180,7 @@ final class PostgresRowWriter {
             try link.run(sql.upsertMember, [.text(name), .bytes(Array(body))])
         case .entries(let type, let entries):
             try ensureSections([type.rawValue])
-            for (key, fields) in entries { try upsertRow(type, key: key, fields: fields) }
+            try upsert(entries.map { Row(type: type, key: $0.key, fields: $0.fields) }, announcing: false)
         }
         changed.insert("*")
     }

@@ -170,11 +170,14 @@ public final class PostgresTokenCache: TokenCacheStore, @unchecked Sendable {
 
     // MARK: - Writing
 
-    /// Adds a token response's entries in one transaction, as MSAL Python's `add()` would.
+    /// Adds a token response's entries as MSAL Python's `add()` would, in one statement (a
+    /// transaction of its own, one round trip to the server).
     @discardableResult
     public func add(response: JSONObject, context: TokenResponseContext) throws -> CacheChange {
         let entries = try TokenResponseEntries.make(response: response, context: context)
-        return try writing(retry: .always, empty: CacheChange(), creating: true) { writer, _ in try writer.upsert(entries) }
+        return try writing(retry: .always, empty: CacheChange(), creating: true, oneStatement: true) { writer, _ in
+            try writer.upsert(entries, announcing: true)
+        }
     }
 
     /// Saves a refresh-token grant's result update-only, in one transaction holding the
@@ -286,11 +289,17 @@ public final class PostgresTokenCache: TokenCacheStore, @unchecked Sendable {
 
     /// Runs `body` in one write transaction and notifies the partitions it changed at
     /// commit; `empty` without creating anything when the store does not exist and
-    /// `creating` is not set (a change of nothing).
-    private func writing<R>(retry: RetryPolicy, empty: R, creating: Bool, _ body: (PostgresRowWriter, PostgresEntryReader) throws -> R) throws -> R {
+    /// `creating` is not set (a change of nothing). With `oneStatement`, `body` runs a
+    /// single statement that notifies by itself, which is its own transaction.
+    private func writing<R>(retry: RetryPolicy, empty: R, creating: Bool, oneStatement: Bool = false, _ body: (PostgresRowWriter, PostgresEntryReader) throws -> R) throws -> R {
         var changed: Set<String> = []
         let result: R? = try withDatabase(creating: creating, retry: retry) { link, codec in
             let writer = PostgresRowWriter(link: link, codec: codec, sql: writerSQL)
+            if oneStatement {
+                let result = try body(writer, PostgresEntryReader(link: link, codec: codec, sql: readerSQL))
+                changed = writer.changed
+                return result
+            }
             try link.run("BEGIN")
             let result: R
             do {

@@ -82,7 +82,10 @@ final class PostgresLink {
         var configuration = PostgresConnection.Configuration(
             host: endpoint.host, port: endpoint.port, username: endpoint.user,
             password: endpoint.password, database: endpoint.database, tls: try tls())
-        configuration.options.connectTimeout = .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+        configuration.options.connectTimeout = .nanoseconds(nanoseconds(timeout))
+        // The server cancels a statement (a lock wait included) before this side gives up
+        // on it, so a statement that committed on its own is never reported as failed.
+        configuration.options.additionalStartupParameters = [("statement_timeout", String(max(100, nanoseconds(timeout) / 1_250_000)))]
         let id = PostgresLink.connectionIDs.add(1, ordering: .relaxed).newValue
         let future = PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: id, logger: PostgresLink.logger)
         do {
@@ -146,8 +149,7 @@ final class PostgresLink {
     /// the call) and reports `timedOut`.
     private func wait<T: Sendable>(_ future: EventLoopFuture<T>, closing: PostgresConnection?, doing what: String) throws(CacheStorageError) -> T {
         let timedOut = Atomic<Bool>(false)
-        let nanoseconds = Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        let timer = future.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds)) {
+        let timer = future.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds(timeout))) {
             timedOut.store(true, ordering: .relaxed)
             _ = closing?.close() as EventLoopFuture<Void>?
         }
@@ -157,12 +159,16 @@ final class PostgresLink {
         } catch {
             if timedOut.load(ordering: .relaxed) {
                 close()
-                throw CacheStorageError(code: .timedOut, location: endpoint.location, reason: "the server did not answer within \(timeout) (\(what)); the connection was closed and nothing of this call was committed. Check the server's load, or raise the timeout")
+                throw CacheStorageError(code: .timedOut, location: endpoint.location, reason: "the server did not answer within \(timeout) (\(what)); the connection was closed, and the server rolls back whatever of this call it had not committed. Check the server's load, or raise connect_timeout")
             }
             let mapped = map(error, doing: what)
             if connection?.isClosed ?? false { close() }
             throw mapped
         }
+    }
+
+    private func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 
     private func unavailable(_ reason: String) -> CacheStorageError {
@@ -188,7 +194,7 @@ final class PostgresLink {
             case "42501":
                 return CacheStorageError(code: .permissionDenied, location: location, reason: "user \"\(endpoint.user)\" may not do this (\(state): \(message)). Grant it the rights on schema \(endpoint.schema), or use the schema's owner")
             case "57014":
-                return CacheStorageError(code: .timedOut, location: location, reason: "the server cancelled the statement (\(state): \(message)); nothing of this call was committed. Retry, or raise statement_timeout")
+                return CacheStorageError(code: .timedOut, location: location, reason: "the server cancelled the statement (\(state): \(message)); nothing of this call was committed. Retry, or raise connect_timeout (a statement may run for four fifths of it)")
             case "40001", "40P01", "55P03":
                 return CacheStorageError(code: .lockTimeout, location: location, reason: "the transaction conflicted with another writer (\(state): \(message)); nothing was committed. Retry")
             case let state where state.hasPrefix("08") || state.hasPrefix("57") || state == "53300":
