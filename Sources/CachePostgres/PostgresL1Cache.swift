@@ -18,12 +18,20 @@ final class PostgresL1Cache: @unchecked Sendable {
     // @unchecked: `state` is only touched under `stateLock`; `listener` only under
     // `listenerLock`, which is never held while `stateLock` is taken by a notification.
 
-    /// One cached entry, with the columns lookups match on.
-    struct Row {
+    /// One cached entry, with the columns lookups match on. A class, so handing a
+    /// partition's rows to a lookup retains each row once instead of each of its strings.
+    final class Row: Sendable {
         let type: CredentialType
         let key: String
         let columns: RowCodec.Columns
         let fields: JSONObject
+
+        init(type: CredentialType, key: String, columns: RowCodec.Columns, fields: JSONObject) {
+            self.type = type
+            self.key = key
+            self.columns = columns
+            self.fields = fields
+        }
     }
 
     private struct State {

@@ -229,7 +229,7 @@ struct PostgresTokenCacheTests {
         }
     }
 
-    @Test("Faults: a wrong password, a server that never answers, a write stuck behind a lock, a stopped server: typed errors and nothing half written")
+    @Test("Faults: a wrong password, a server that never answers, one that speaks another protocol, a write stuck behind a lock, a stopped server: typed errors and nothing half written")
     func faults() throws {
         let spec = server.freshSpec("connect_timeout=2")
         let schema = try PostgresEndpoint(spec: spec).schema
@@ -247,16 +247,9 @@ struct PostgresTokenCacheTests {
         }
 
         // A listener that accepts and never answers: timed out, within the timeout.
-        let silent = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(silent, $0, length) } }
-        listen(silent, 8)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(silent, $0, &length) } }
+        let (silent, silentPort) = loopbackListener()
         defer { close(silent) }
-        let mute = PostgresTokenCache(endpoint: PostgresEndpoint(host: "127.0.0.1", port: Int(UInt16(bigEndian: address.sin_port)), user: "tokencache", password: "x", database: "tokencache", tlsMode: .disable, timeout: .seconds(1)), options: .init(retryFor: .zero))
+        let mute = PostgresTokenCache(endpoint: PostgresEndpoint(host: "127.0.0.1", port: silentPort, user: "tokencache", password: "x", database: "tokencache", tlsMode: .disable, timeout: .seconds(1)), options: .init(retryFor: .zero))
         let started = ContinuousClock.now
         do {
             _ = try mute.lookupAccessToken(TokenStoreConformance.query("ann"))
@@ -265,6 +258,33 @@ struct PostgresTokenCacheTests {
             #expect(error.code == .timedOut)
         }
         #expect(ContinuousClock.now - started < .seconds(5))
+
+        // Something that answers with bytes that are not PostgreSQL's protocol (here an
+        // HTTP server's reply, then noise): a typed error, no crash.
+        let (noisy, noisyPort) = loopbackListener()
+        defer { close(noisy) }
+        let talker = Thread {
+            while true {
+                let client = accept(noisy, nil, nil)
+                guard client >= 0 else { return }
+                var reply = Array("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".utf8)
+                var generator = SystemRandomNumberGenerator()
+                reply += (0..<4096).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                _ = reply.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                close(client)
+            }
+        }
+        talker.start()
+        for tls in [PostgresEndpoint.TLSMode.disable, .prefer] {
+            let garbled = PostgresTokenCache(endpoint: PostgresEndpoint(host: "127.0.0.1", port: noisyPort, user: "tokencache", password: "x", database: "tokencache", tlsMode: tls, timeout: .seconds(2)), options: .init(retryFor: .zero))
+            do {
+                _ = try garbled.lookupAccessToken(TokenStoreConformance.query("ann"))
+                Issue.record("a server speaking another protocol answered")
+            } catch let error as CacheStorageError {
+                #expect([.ioFailure, .unavailable].contains(error.code), "\(error)")
+            }
+        }
+        shutdown(noisy, Int32(SHUT_RDWR))
 
         // A write stuck behind another session's lock: timed out, nothing written, and
         // the store works again once the lock is gone.
@@ -281,5 +301,18 @@ struct PostgresTokenCacheTests {
         #expect(try store.lookupAccessToken(TokenStoreConformance.query("bob")).token == nil)
         #expect(try store.snapshot().entryCounts.values.reduce(0, +) == 5)
         #expect(try store.lookupAccessToken(TokenStoreConformance.query("ann")).token?.secret == "at-ann")
+    }
+
+    /// A TCP socket listening on a free loopback port, and the port.
+    private func loopbackListener() -> (Int32, Int) {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
+        listen(listener, 8)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        return (listener, Int(UInt16(bigEndian: address.sin_port)))
     }
 }

@@ -140,13 +140,54 @@ final class PostgresLink {
             case .texts(let texts): bindings.append(texts)
             }
         }
-        let future = connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: PostgresLink.logger)
-        let answer = try wait(future, closing: connection, doing: "run a query")
+        let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
+        let answer = try perform(on: connection, doing: "run a query") { connection.query(query, logger: PostgresLink.logger) }
         return (answer.rows.map { PostgresResultRow(row: $0) }, answer.metadata.rows ?? 0)
     }
 
-    /// Waits for `future` at most ``timeout``; on time-out closes `closing` (which fails
-    /// the call) and reports `timedOut`.
+    /// Starts `start` on `connection`'s event loop and waits for its result at most
+    /// ``timeout``; on time-out closes the connection and reports `timedOut`.
+    ///
+    /// Everything is set up in one hop to the event loop, and the answer wakes this thread
+    /// once: a query costs two thread switches, not one per future callback.
+    private func perform<T: Sendable>(on connection: PostgresConnection, doing what: String,
+                                      _ start: @escaping @Sendable () -> EventLoopFuture<T>) throws(CacheStorageError) -> T {
+        let outcome = Mutex<Result<T, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        connection.eventLoop.execute {
+            start().whenComplete { result in
+                outcome.withLock { $0 = result }
+                done.signal()
+            }
+        }
+        let timedOut = done.wait(timeout: .now() + .nanoseconds(Int(nanoseconds(timeout)))) == .timedOut
+        if timedOut {
+            // Closing fails the call, whose callback then runs.
+            _ = connection.close() as EventLoopFuture<Void>
+            done.wait()
+        }
+        switch outcome.withLock({ $0 })! {
+        case .success(let value):
+            // An answer that beat the close is still the answer.
+            if timedOut { close() }
+            return value
+        case .failure(let error):
+            if timedOut {
+                close()
+                throw timedOutError(what)
+            }
+            let mapped = map(error, doing: what)
+            if self.connection?.isClosed ?? false { close() }
+            throw mapped
+        }
+    }
+
+    private func timedOutError(_ what: String) -> CacheStorageError {
+        CacheStorageError(code: .timedOut, location: endpoint.location, reason: "the server did not answer within \(timeout) (\(what)); the connection was closed, and the server rolls back whatever of this call it had not committed. Check the server's load, or raise connect_timeout")
+    }
+
+    /// Waits for `future` (a connection being opened) at most ``timeout``; on time-out
+    /// closes `closing` (which fails the call) and reports `timedOut`.
     private func wait<T: Sendable>(_ future: EventLoopFuture<T>, closing: PostgresConnection?, doing what: String) throws(CacheStorageError) -> T {
         let timedOut = Atomic<Bool>(false)
         let timer = future.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds(timeout))) {
@@ -159,7 +200,7 @@ final class PostgresLink {
         } catch {
             if timedOut.load(ordering: .relaxed) {
                 close()
-                throw CacheStorageError(code: .timedOut, location: endpoint.location, reason: "the server did not answer within \(timeout) (\(what)); the connection was closed, and the server rolls back whatever of this call it had not committed. Check the server's load, or raise connect_timeout")
+                throw timedOutError(what)
             }
             let mapped = map(error, doing: what)
             if connection?.isClosed ?? false { close() }
