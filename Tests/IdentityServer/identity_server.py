@@ -1,0 +1,484 @@
+#!/usr/bin/env python3
+"""A local OpenID Connect / OAuth 2.0 identity server for the tests, on loopback.
+
+It speaks the endpoints MSAL uses, shaped like Microsoft Entra ID's:
+
+  GET  /{tenant}/v2.0/.well-known/openid-configuration   OpenID discovery
+  GET  /common/discovery/instance                         instance discovery (aliases)
+  GET  /{tenant}/oauth2/v2.0/authorize                    signs the user in at once and
+                                                          redirects with a code
+  POST /{tenant}/oauth2/v2.0/devicecode                   device authorization
+  POST /{tenant}/oauth2/v2.0/token                        authorization_code (PKCE),
+       refresh_token (rotated on every use), client_credentials (secret or a verified
+       RS256 client assertion), device_code (pending, slow_down, expired), password,
+       jwt-bearer on-behalf-of
+
+Tokens are JWTs signed with a key of this process; ID tokens carry the nonce, and the
+response carries client_info, as Entra ID's do.
+
+The tests steer it through /_control (JSON over POST):
+  /_control/client    {"client_id", "secret"?, "certificate_pem"?}     a confidential client
+  /_control/fail      {"endpoint": "token", "status", "body"?, "raw"?, "retry_after"?,
+                       "delay"?, "times"?}                              the next answers fail
+  /_control/device    {"user_code", "approve": true, "user"?}         approve a device code
+  /_control/revoke    {"refresh_token"}                                a refresh token dies
+  /_control/requests  (GET) what it received: endpoint, grant_type, client_id, scope
+  /_control/config    {"refresh_in"?, "expires_in"?, "foci"?, "device_interval"?}
+  /_control/reset     forget the received requests and pending failures
+
+Start: identity_server.py [--tls CERT KEY]; it prints "PORT <n>" when it listens.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+TENANT_ID = "7e0ab0d0-0000-4000-8000-00000000a1d0"
+USERS = {
+    "ann": {"oid": "00000000-0000-4000-8000-0000000000a1", "username": "ann@contoso.example", "password": "pw-ann-1"},
+    "bob": {"oid": "00000000-0000-4000-8000-0000000000b0", "username": "bob@contoso.example", "password": "pw-bob-1"},
+}
+SIGNING_KEY = secrets.token_bytes(32)
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def make_jwt(claims):
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "local"}).encode())
+    payload = b64url(json.dumps(claims).encode())
+    signature = hmac.new(SIGNING_KEY, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64url(signature)}"
+
+
+def read_own_jwt(token):
+    """The claims of a JWT this server issued, or None."""
+    try:
+        header, payload, signature = token.split(".")
+        expected = hmac.new(SIGNING_KEY, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(b64url_decode(signature), expected):
+            return None
+        return json.loads(b64url_decode(payload))
+    except Exception:
+        return None
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.clients = {}          # client_id -> {"secret", "certificate"}
+        self.codes = {}            # code -> grant
+        self.refresh_tokens = {}   # token -> grant
+        self.devices = {}          # device_code -> record
+        self.faults = []           # pending injected failures
+        self.requests = []         # what was received (no secrets)
+        self.assertion_ids = set()
+        self.config = {"expires_in": 3600, "refresh_in": None, "foci": None, "device_interval": 1}
+
+
+STATE = State()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "LocalIdentity/1"
+
+    def log_message(self, *args):
+        pass  # quiet: the tests read /_control/requests instead
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def base_url(self):
+        scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+        return f"{scheme}://{self.headers.get('Host')}"
+
+    def send_json(self, status, body, headers=None):
+        data = json.dumps(body).encode()
+        self.send_raw(status, data, "application/json", headers)
+
+    def send_raw(self, status, data, content_type="application/json", headers=None):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def oauth_error(self, error, description, status=400, suberror=None):
+        body = {"error": error, "error_description": f"{error}: {description}",
+                "correlation_id": self.headers.get("client-request-id") or secrets.token_hex(8),
+                "error_codes": [50000]}
+        if suberror:
+            body["suberror"] = suberror
+        self.send_json(status, body)
+
+    def form(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode()
+        return {k: v[0] for k, v in urllib.parse.parse_qs(raw, keep_blank_values=True).items()}
+
+    def injected_fault(self, endpoint):
+        with STATE.lock:
+            for fault in STATE.faults:
+                if fault.get("endpoint", "token") == endpoint:
+                    fault["times"] = fault.get("times", 1) - 1
+                    if fault["times"] <= 0:
+                        STATE.faults.remove(fault)
+                    break
+            else:
+                return False
+        if fault.get("delay"):
+            time.sleep(fault["delay"])
+            if not fault.get("status"):
+                return False
+        headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else None
+        if "raw" in fault:
+            self.send_raw(fault.get("status", 200), fault["raw"].encode(), headers=headers)
+        else:
+            body = fault.get("body") or {"error": "server_error", "error_description": "injected failure",
+                                         "correlation_id": "injected"}
+            self.send_json(fault.get("status", 500), body, headers)
+        return True
+
+    def record(self, endpoint, form=None):
+        form = form or {}
+        with STATE.lock:
+            STATE.requests.append({"endpoint": endpoint, "grant_type": form.get("grant_type"),
+                                   "client_id": form.get("client_id"), "scope": form.get("scope"),
+                                   "anchor": self.headers.get("X-AnchorMailbox")})
+
+    # -- routes ---------------------------------------------------------------------
+
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+        parts = [p for p in url.path.split("/") if p]
+        if url.path == "/_control/requests":
+            with STATE.lock:
+                return self.send_json(200, STATE.requests)
+        if parts[-3:] == ["v2.0", ".well-known", "openid-configuration"] and len(parts) == 4:
+            self.record("openid-configuration")
+            if self.injected_fault("openid-configuration"):
+                return
+            return self.send_json(200, self.openid_configuration(parts[0]))
+        if parts == ["common", "discovery", "instance"]:
+            self.record("instance-discovery")
+            if self.injected_fault("instance-discovery"):
+                return
+            host = urllib.parse.urlsplit(query.get("authorization_endpoint", self.base_url())).netloc
+            return self.send_json(200, {
+                "tenant_discovery_endpoint": f"{self.base_url()}/{TENANT_ID}/v2.0/.well-known/openid-configuration",
+                "api-version": "1.1",
+                "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+            })
+        if len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "authorize"]:
+            return self.authorize(parts[0], query)
+        self.send_json(404, {"error": "not_found"})
+
+    def do_POST(self):
+        url = urllib.parse.urlsplit(self.path)
+        parts = [p for p in url.path.split("/") if p]
+        if parts and parts[0] == "_control":
+            return self.control(parts[1] if len(parts) > 1 else "")
+        form = self.form()
+        if len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "devicecode"]:
+            self.record("devicecode", form)
+            if self.injected_fault("devicecode"):
+                return
+            return self.device_code(parts[0], form)
+        if len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "token"]:
+            self.record("token", form)
+            if self.injected_fault("token"):
+                return
+            return self.token(parts[0], form)
+        self.send_json(404, {"error": "not_found"})
+
+    def openid_configuration(self, tenant):
+        base = f"{self.base_url()}/{tenant}"
+        issuer_tenant = TENANT_ID if tenant in ("common", "organizations", "consumers") else tenant
+        return {
+            "issuer": f"{self.base_url()}/{issuer_tenant}/v2.0",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+            "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
+            "jwks_uri": f"{base}/discovery/v2.0/keys",
+            "response_types_supported": ["code", "id_token", "code id_token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        }
+
+    def authorize(self, tenant, query):
+        self.record("authorize", query)
+        if self.injected_fault("authorize"):
+            return
+        redirect = query.get("redirect_uri")
+        if not redirect or query.get("response_type") != "code":
+            return self.oauth_error("invalid_request", "redirect_uri and response_type=code are required")
+        user = (query.get("login_hint") or "ann").split("@")[0]
+        if user not in USERS:
+            user = "ann"
+        code = "code-" + secrets.token_urlsafe(24)
+        with STATE.lock:
+            STATE.codes[code] = {"client_id": query.get("client_id"), "redirect_uri": redirect, "user": user,
+                                 "tenant": tenant, "scope": query.get("scope", ""), "nonce": query.get("nonce"),
+                                 "challenge": query.get("code_challenge"),
+                                 "method": query.get("code_challenge_method", "plain")}
+        params = {"code": code, "client_info": self.client_info(user)}
+        if "state" in query:
+            params["state"] = query["state"]
+        self.send_response(302)
+        self.send_header("Location", redirect + ("&" if "?" in redirect else "?") + urllib.parse.urlencode(params))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def device_code(self, tenant, form):
+        device = "device-" + secrets.token_urlsafe(24)
+        user_code = secrets.token_hex(4).upper()
+        interval = STATE.config["device_interval"]
+        with STATE.lock:
+            STATE.devices[device] = {"client_id": form.get("client_id"), "tenant": tenant, "user_code": user_code,
+                                     "scope": form.get("scope", ""), "approved_user": None, "expires": time.time() + 60,
+                                     "last_poll": 0.0, "interval": interval}
+        self.send_json(200, {
+            "device_code": device, "user_code": user_code, "verification_uri": f"{self.base_url()}/devicelogin",
+            "expires_in": 60, "interval": interval,
+            "message": f"To sign in, open {self.base_url()}/devicelogin and enter the code {user_code}.",
+        })
+
+    # -- the token endpoint -----------------------------------------------------------
+
+    def token(self, tenant, form):
+        grant = form.get("grant_type")
+        client_id = form.get("client_id")
+        if not client_id:
+            return self.oauth_error("invalid_request", "client_id is missing")
+        confidential = STATE.clients.get(client_id)
+        if confidential or "client_secret" in form or "client_assertion" in form:
+            if not self.authenticate_client(tenant, client_id, form):
+                return
+        scopes = form.get("scope", "").split()
+        if grant == "authorization_code":
+            with STATE.lock:
+                record = STATE.codes.pop(form.get("code", ""), None)
+            if not record or record["client_id"] != client_id:
+                return self.oauth_error("invalid_grant", "the code is unknown, used, or for another client")
+            if record["redirect_uri"] != form.get("redirect_uri"):
+                return self.oauth_error("invalid_grant", "redirect_uri does not match the authorization request")
+            if record["challenge"]:
+                verifier = form.get("code_verifier", "")
+                derived = b64url(hashlib.sha256(verifier.encode()).digest()) if record["method"] == "S256" else verifier
+                if derived != record["challenge"]:
+                    return self.oauth_error("invalid_grant", "the code_verifier does not match the code_challenge")
+            return self.user_tokens(client_id, record["user"], scopes or record["scope"].split(), record["nonce"], grant)
+        if grant == "refresh_token":
+            with STATE.lock:
+                record = STATE.refresh_tokens.get(form.get("refresh_token", ""))
+            if not record:
+                return self.oauth_error("invalid_grant", "the refresh token is unknown, revoked or expired", suberror="bad_token")
+            family = record.get("foci")
+            if record["client_id"] != client_id and not family:
+                return self.oauth_error("invalid_grant", "the refresh token belongs to another client",
+                                        suberror="client_mismatch")
+            return self.user_tokens(client_id, record["user"], scopes, None, grant)
+        if grant == "client_credentials":
+            if not confidential:
+                return self.oauth_error("invalid_client", "this client has no credentials registered", status=401)
+            return self.send_json(200, self.access_token(client_id, None, scopes))
+        if grant == "urn:ietf:params:oauth:grant-type:device_code":
+            return self.poll_device(client_id, form.get("device_code", ""), scopes)
+        if grant == "password":
+            user = form.get("username", "").split("@")[0]
+            if user not in USERS or USERS[user]["password"] != form.get("password"):
+                return self.oauth_error("invalid_grant", "the username or password is incorrect")
+            return self.user_tokens(client_id, user, scopes, None, grant)
+        if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            if form.get("requested_token_use") != "on_behalf_of":
+                return self.oauth_error("invalid_request", "requested_token_use must be on_behalf_of")
+            claims = read_own_jwt(form.get("assertion", ""))
+            if not claims or claims.get("aud") != client_id or claims.get("exp", 0) < time.time():
+                return self.oauth_error("invalid_grant", "the assertion is not a valid token for this client (wrong audience, expired or not ours)")
+            user = next((name for name, u in USERS.items() if u["oid"] == claims.get("oid")), None)
+            if not user:
+                return self.oauth_error("invalid_grant", "the assertion names no known user")
+            return self.user_tokens(client_id, user, scopes, None, grant)
+        return self.oauth_error("unsupported_grant_type", f"grant_type {grant!r} is not supported")
+
+    def authenticate_client(self, tenant, client_id, form):
+        client = STATE.clients.get(client_id)
+        if not client:
+            self.oauth_error("invalid_client", "the client is not registered as confidential", status=401)
+            return False
+        if "client_secret" in form:
+            if client.get("secret") and hmac.compare_digest(client["secret"], form["client_secret"]):
+                return True
+            self.oauth_error("invalid_client", "the client secret is wrong", status=401)
+            return False
+        if form.get("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
+            problem = self.verify_assertion(tenant, client_id, client, form.get("client_assertion", ""))
+            if problem is None:
+                return True
+            self.oauth_error("invalid_client", problem, status=401)
+            return False
+        self.oauth_error("invalid_client", "no client credential was sent", status=401)
+        return False
+
+    def verify_assertion(self, tenant, client_id, client, assertion):
+        """None when `assertion` is a valid RS256 client assertion of `client`, else why not."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+        if not client.get("certificate"):
+            return "no certificate is registered for this client"
+        try:
+            header_b64, payload_b64, signature_b64 = assertion.split(".")
+            header = json.loads(b64url_decode(header_b64))
+            claims = json.loads(b64url_decode(payload_b64))
+        except Exception:
+            return "the client assertion is not a JWT"
+        certificate = x509.load_pem_x509_certificate(client["certificate"].encode())
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        thumbprints = {b64url(hashlib.sha1(der).digest()), b64url(hashlib.sha256(der).digest())}
+        if header.get("alg") != "RS256" and header.get("alg") != "PS256":
+            return "the client assertion must be signed with RS256 or PS256"
+        if header.get("x5t") not in thumbprints and header.get("x5t#S256") not in thumbprints:
+            return "the client assertion's thumbprint does not match the registered certificate"
+        try:
+            chosen = padding.PKCS1v15() if header["alg"] == "RS256" else padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH)
+            certificate.public_key().verify(b64url_decode(signature_b64), f"{header_b64}.{payload_b64}".encode(), chosen, hashes.SHA256())
+        except Exception:
+            return "the client assertion's signature does not verify"
+        expected_audience = f"{self.base_url()}/{tenant}/oauth2/v2.0/token"
+        if claims.get("aud") != expected_audience:
+            return "the client assertion's audience is not this token endpoint"
+        if claims.get("iss") != client_id or claims.get("sub") != client_id:
+            return "the client assertion's iss and sub must be the client id"
+        if not isinstance(claims.get("exp"), int) or claims["exp"] < time.time():
+            return "the client assertion has expired"
+        with STATE.lock:
+            if claims.get("jti") in STATE.assertion_ids:
+                return "the client assertion was already used (jti)"
+            STATE.assertion_ids.add(claims.get("jti"))
+        return None
+
+    def poll_device(self, client_id, device_code, scopes):
+        now = time.time()
+        with STATE.lock:
+            record = STATE.devices.get(device_code)
+            if not record or record["client_id"] != client_id:
+                return self.oauth_error("invalid_grant", "the device code is unknown")
+            if now > record["expires"]:
+                return self.oauth_error("expired_token", "the device code expired")
+            too_soon = now - record["last_poll"] < record["interval"] * 0.9
+            record["last_poll"] = now
+            user = record["approved_user"]
+        if too_soon:
+            return self.oauth_error("slow_down", "polled faster than the interval")
+        if not user:
+            return self.oauth_error("authorization_pending", "the user has not finished signing in")
+        with STATE.lock:
+            STATE.devices.pop(device_code, None)
+        return self.user_tokens(client_id, user, scopes or record["scope"].split(), None,
+                                "urn:ietf:params:oauth:grant-type:device_code")
+
+    # -- tokens -------------------------------------------------------------------------
+
+    def client_info(self, user):
+        return b64url(json.dumps({"uid": USERS[user]["oid"], "utid": TENANT_ID}).encode())
+
+    def access_token(self, client_id, user, scopes):
+        now = int(time.time())
+        expires_in = STATE.config["expires_in"]
+        resource_scopes = [s for s in scopes if s not in ("openid", "profile", "offline_access")]
+        audience = resource_scopes[0].rsplit("/", 1)[0] if resource_scopes and "/" in resource_scopes[0] else client_id
+        claims = {"aud": audience, "iss": f"{self.base_url()}/{TENANT_ID}/v2.0", "iat": now, "exp": now + expires_in,
+                  "azp": client_id, "tid": TENANT_ID, "jti": secrets.token_hex(8), "scp": " ".join(resource_scopes)}
+        if user:
+            claims.update({"oid": USERS[user]["oid"], "sub": USERS[user]["oid"], "preferred_username": USERS[user]["username"]})
+        body = {"token_type": "Bearer", "access_token": make_jwt(claims), "expires_in": expires_in,
+                "ext_expires_in": expires_in, "scope": " ".join(resource_scopes) or " ".join(scopes)}
+        if STATE.config.get("refresh_in"):
+            body["refresh_in"] = STATE.config["refresh_in"]
+        return body
+
+    def user_tokens(self, client_id, user, scopes, nonce, grant):
+        body = self.access_token(client_id, user, scopes)
+        now = int(time.time())
+        id_claims = {"aud": client_id, "iss": f"{self.base_url()}/{TENANT_ID}/v2.0", "iat": now, "nbf": now,
+                     "exp": now + 3600, "name": user.title(), "oid": USERS[user]["oid"],
+                     "preferred_username": USERS[user]["username"], "sub": USERS[user]["oid"], "tid": TENANT_ID,
+                     "ver": "2.0"}
+        if nonce:
+            id_claims["nonce"] = nonce
+        refresh = "rt-" + secrets.token_urlsafe(32)
+        foci = STATE.config.get("foci")
+        with STATE.lock:
+            STATE.refresh_tokens[refresh] = {"client_id": client_id, "user": user, "foci": foci}
+        body.update({"id_token": make_jwt(id_claims), "refresh_token": refresh, "client_info": self.client_info(user)})
+        if foci:
+            body["foci"] = foci
+        return self.send_json(200, body)
+
+    # -- control -------------------------------------------------------------------------
+
+    def control(self, what):
+        length = int(self.headers.get("Content-Length") or 0)
+        request = json.loads(self.rfile.read(length) or b"{}")
+        with STATE.lock:
+            if what == "client":
+                STATE.clients[request["client_id"]] = {"secret": request.get("secret"),
+                                                       "certificate": request.get("certificate_pem")}
+            elif what == "fail":
+                STATE.faults.append(request)
+            elif what == "device":
+                for record in STATE.devices.values():
+                    if record["user_code"] == request["user_code"]:
+                        record["approved_user"] = request.get("user", "ann")
+                        if request.get("expire"):
+                            record["expires"] = 0
+            elif what == "revoke":
+                STATE.refresh_tokens.pop(request.get("refresh_token"), None)
+                if request.get("all"):
+                    STATE.refresh_tokens.clear()
+            elif what == "config":
+                STATE.config.update(request)
+            elif what == "reset":
+                STATE.requests.clear()
+                STATE.faults.clear()
+            else:
+                return self.send_json(404, {"error": "unknown control"})
+        self.send_json(200, {"ok": True})
+
+
+def main():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    if len(sys.argv) == 4 and sys.argv[1] == "--tls":
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[2], sys.argv[3])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    print(f"PORT {server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
