@@ -38,8 +38,8 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Token acquisition on top of the cache: authorities today; flows grow here.
-        .target(name: "MSALLite", dependencies: ["TokenCache"]),
+        // Token acquisition on top of the cache: discovery, the OAuth flows, HTTP.
+        .target(name: "MSALLite", dependencies: ["TokenCache", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "tokencache",
             dependencies: [
@@ -52,7 +52,7 @@ let package = Package(
         .testTarget(name: "TokenCacheTests", dependencies: ["TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "CacheBackendsTests", dependencies: ["CacheBackends", "TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "CachePostgresTests", dependencies: ["CachePostgres", "CacheBackends", "TokenCache", "TokenCacheTesting"]),
-        .testTarget(name: "MSALLiteTests", dependencies: ["MSALLite", "TokenCache"]),
+        .testTarget(name: "MSALLiteTests", dependencies: ["MSALLite", "TokenCache", "CacheBackends", "TokenCacheTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "tokencacheTests", dependencies: ["tokencache", "TokenCache", "CacheBackends", "CachePostgres", "TokenCacheTesting"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 public import TokenCache
+import Foundation
 
 /// An authority an app signs in through: a Microsoft Entra instance with a tenant,
 /// `common`, `organizations` or `consumers`; B2C; AD FS; or a CIAM host.
@@ -18,12 +19,34 @@ public struct Authority: Sendable, Hashable {
     /// - Throws: `TokenCacheError` with code `invalidArgument` for anything that is not an
     ///   `https` URL with a tenant.
     public init(_ url: String) throws(TokenCacheError) {
-        let endpoint = try TokenEndpoint(url)
+        try self.init(url, allowingLoopbackHTTP: false)
+    }
+
+    /// Parses an authority URL; with `allowingLoopbackHTTP`, an `http://` URL on a loopback
+    /// address is accepted too (a local identity server for tests).
+    public init(_ url: String, allowingLoopbackHTTP: Bool) throws(TokenCacheError) {
+        var parsed = url
+        let lower = url.lowercased()
+        if allowingLoopbackHTTP, lower.hasPrefix("http://"), let host = URL(string: url)?.host, ProviderConnection.isLoopback(host) {
+            // The cache's environment and realm come out the same as for https.
+            parsed = "https://" + url.dropFirst(7)
+        }
+        let endpoint = try TokenEndpoint(parsed)
         var trimmed = url
         while trimmed.hasSuffix("/") { trimmed.removeLast() }
         self.url = trimmed
         host = endpoint.host
         tenant = endpoint.tenant
+    }
+
+    /// Whether this is a B2C authority (a `b2clogin.com` host, or a policy after the tenant).
+    public var isB2C: Bool {
+        host.hasSuffix(".b2clogin.com") || (URL(string: url)?.pathComponents.filter { $0 != "/" }.count ?? 0) >= 2 && !isADFS
+    }
+
+    /// The OpenID configuration document MSAL discovers the endpoints from.
+    public var openIDConfigurationURL: String {
+        isADFS ? "\(url)/.well-known/openid-configuration" : "\(url)/v2.0/.well-known/openid-configuration"
     }
 
     /// Whether this is an AD FS authority (tenant `adfs`).

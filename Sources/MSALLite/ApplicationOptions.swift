@@ -1,0 +1,25 @@
+public import Logging
+
+/// What every application is configured with besides its client id and authority.
+public struct ApplicationOptions: Sendable {
+    /// How it talks HTTP (transport, time-out, retries, plain HTTP on loopback).
+    public var http: HTTPOptions
+    /// Where it logs (swift-log). Requests, answers, cache decisions and errors are logged;
+    /// tokens, codes, secrets, assertions and passwords never are, at any level.
+    public var logger: Logger
+    /// Whether log lines may carry personal data (usernames, account ids), as MSAL's
+    /// `enable_pii_log`. Off by default.
+    public var logsPersonalData: Bool
+    /// Whether aliases of the authority's host are learnt from instance discovery (and
+    /// tokens cached under them used). Never done for AD FS and B2C.
+    public var instanceDiscovery: Bool
+
+    /// Creates options; by default logs nowhere.
+    public init(http: HTTPOptions = HTTPOptions(), logger: Logger = Logger(label: "msallite", factory: { _ in SwiftLogNoOpLogHandler() }),
+                logsPersonalData: Bool = false, instanceDiscovery: Bool = true) {
+        self.http = http
+        self.logger = logger
+        self.logsPersonalData = logsPersonalData
+        self.instanceDiscovery = instanceDiscovery
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import TokenCache
+
+/// An authorization code flow in progress: where to send the browser, and what the
+/// redirect must be checked against. Keep it until the redirect arrives (it is `Codable`,
+/// so a web app can keep it in the user's server-side session); it holds the PKCE verifier,
+/// so never send it to the browser.
+public struct AuthCodeFlow: Sendable, Codable {
+    /// The URL to open in the user's browser.
+    public let authorizationURL: String
+    /// The redirect URI registered for the app.
+    public let redirectURI: String
+    /// The scopes asked for (without MSAL's reserved ones).
+    public let scopes: [String]
+    /// The `state` the redirect must carry back.
+    public let state: String
+    /// The `nonce` the ID token must carry.
+    public let nonce: String
+    let codeVerifier: String
+
+    /// A random URL-safe string of `bytes` random bytes.
+    static func randomText(bytes: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return Base64URL.encode((0..<bytes).map { _ in UInt8.random(in: 0...255, using: &generator) })
+    }
+}
+
+extension ClientCore {
+    func initiateAuthCodeFlow(scopes: [String], redirectURI: String, loginHint: String?, prompt: String?) async throws(MSALError) -> AuthCodeFlow {
+        try ClientCore.validate(scopes, forClient: false)
+        guard let redirect = URL(string: redirectURI), redirect.scheme != nil else {
+            throw MSALError(code: .invalidArgument, reason: "the redirect URI is not an absolute URL; pass the one registered for the app")
+        }
+        let endpoints = try await discovery.endpoints(of: authority)
+        let verifier = AuthCodeFlow.randomText(bytes: 32)
+        let challenge = Base64URL.encode(SHA256.hash(Array(verifier.utf8)))
+        let state = AuthCodeFlow.randomText(bytes: 16)
+        let nonce = AuthCodeFlow.randomText(bytes: 16)
+        var components = URLComponents(url: endpoints.authorizationEndpoint, resolvingAgainstBaseURL: false)
+        var items = components?.queryItems ?? []
+        items += [
+            URLQueryItem(name: "client_id", value: clientID), URLQueryItem(name: "response_type", value: "code"),
+            URLQueryItem(name: "redirect_uri", value: redirectURI), URLQueryItem(name: "scope", value: ClientCore.decorated(scopes).joined(separator: " ")),
+            URLQueryItem(name: "state", value: state), URLQueryItem(name: "nonce", value: nonce),
+            URLQueryItem(name: "code_challenge", value: challenge), URLQueryItem(name: "code_challenge_method", value: "S256"),
+        ]
+        if let loginHint { items.append(URLQueryItem(name: "login_hint", value: loginHint)) }
+        if let prompt { items.append(URLQueryItem(name: "prompt", value: prompt)) }
+        components?.queryItems = items
+        guard let url = components?.url else {
+            throw MSALError(code: .invalidResponse, reason: "the discovered authorization endpoint does not make a valid URL")
+        }
+        return AuthCodeFlow(authorizationURL: url.absoluteString, redirectURI: redirectURI, scopes: scopes, state: state, nonce: nonce, codeVerifier: verifier)
+    }
+
+    func redeem(_ flow: AuthCodeFlow, response: [String: String]) async throws(MSALError) -> AuthenticationResult {
+        guard response["state"] == flow.state else {
+            throw MSALError(code: .stateMismatch, reason: "the redirect's state is not this flow's: it answers another sign-in, or was forged. Start a new flow")
+        }
+        if let error = response["error"] {
+            let server = MSALError.ServerError(error: error, errorDescription: response["error_description"], suberror: response["suberror"], correlationID: response["correlation_id"], httpStatus: 302)
+            let code: MSALError.Code = error == "access_denied" ? .cancelled : .serverError
+            throw MSALError(code: code, reason: "the sign-in ended with an error instead of a code. \(ProviderConnection.advice(for: server))", server: server)
+        }
+        guard let code = response["code"], !code.isEmpty else {
+            throw MSALError(code: .invalidResponse, reason: "the redirect carries neither a code nor an error; pass all of its query parameters")
+        }
+        let now = ClientCore.now()
+        let decorated = ClientCore.decorated(flow.scopes)
+        let (answer, correlationID, tokenEndpoint) = try await requestToken([
+            ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", flow.redirectURI),
+            ("code_verifier", flow.codeVerifier), ("scope", decorated.joined(separator: " ")), ("client_info", "1"),
+        ], authority: authority)
+        guard let idToken = answer.string("id_token"), let claims = ClientCore.claims(of: idToken) else {
+            throw MSALError(code: .invalidResponse, reason: "the token endpoint answered without a readable id_token, so the nonce cannot be checked (correlation id \(correlationID)). Nothing was cached")
+        }
+        guard claims.string("nonce") == flow.nonce else {
+            throw MSALError(code: .nonceMismatch, reason: "the ID token's nonce is not this flow's: the tokens may have been replayed. Nothing was cached; start a new flow")
+        }
+        try store(answer, context: context(scopes: decorated, tokenEndpoint: tokenEndpoint, authority: authority, grantType: "authorization_code", now: now))
+        return result(answer, scopes: flow.scopes, now: now, correlationID: correlationID, reason: nil)
+    }
+}

@@ -1,0 +1,69 @@
+public import TokenCache
+
+/// What public and confidential applications share: the accounts in the cache, silent
+/// acquisition, signing out, and the authorization code flow. Use
+/// ``PublicClientApplication`` or ``ConfidentialClientApplication``.
+///
+/// The usual pattern, as in MSAL:
+/// 1. ``accounts(username:)`` lists the accounts the cache knows;
+/// 2. ``acquireTokenSilent(scopes:account:forceRefresh:claimsChallenge:)`` answers from
+///    the cache, refreshing with a cached refresh token when needed;
+/// 3. only when that returns `nil` (or throws `interactionRequired`), sign the user in
+///    with a flow.
+public class ClientApplication: @unchecked Sendable {
+    // @unchecked: every stored property is immutable and Sendable; the class is only
+    // subclassed inside this module.
+    let core: ClientCore
+
+    init(core: ClientCore) {
+        self.core = core
+    }
+
+    /// The application (client) id.
+    public var clientID: String { core.clientID }
+    /// The authority the application signs in through.
+    public var authority: Authority { core.authority }
+    /// The token cache.
+    public var cache: any TokenCacheStore { core.cache }
+
+    /// The accounts signed in to this authority's cloud, optionally only `username`'s, as
+    /// MSAL Python's `get_accounts()` lists them.
+    public func accounts(username: String? = nil) async throws(MSALError) -> [Account] {
+        let aliases = try await core.discovery.aliases(of: core.authority)
+        return try core.cached { try core.cache.accounts(environment: core.authority.host, aliases: aliases, username: username) }
+    }
+
+    /// A token for `scopes` without user interaction: a cached access token when one fits,
+    /// else one obtained with a cached refresh token (family tokens first, then the app's
+    /// own, newest first; a refused refresh token is kept and the next one tried).
+    ///
+    /// - Returns: `nil` when the cache has nothing usable for `account`: sign in with a flow.
+    /// - Throws: ``MSALError`` `interactionRequired` (with the provider's answer) when every
+    ///   refresh token was refused; `network` or `timedOut` when the provider is unreachable
+    ///   and no cached token can stand in.
+    public func acquireTokenSilent(scopes: [String], account: Account, forceRefresh: Bool = false, claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult? {
+        try await core.acquireTokenSilent(scopes: scopes, account: account, forceRefresh: forceRefresh, claimsChallenge: claimsChallenge)
+    }
+
+    /// Signs `account` out of this app: its tokens for this app (and its family) and its
+    /// account entries go, with MSAL Python's scope.
+    public func removeAccount(_ account: Account) throws(MSALError) {
+        guard let homeAccountID = account.homeAccountID else { return }
+        _ = try core.cached { try core.cache.removeAccount(homeAccountID: homeAccountID, environment: account.environment ?? core.authority.host, clientID: core.clientID, now: ClientCore.now()) }
+    }
+
+    /// Starts an authorization code flow with PKCE, `state` and `nonce`: send the user's
+    /// browser to the returned flow's ``AuthCodeFlow/authorizationURL``, keep the flow (it
+    /// is `Codable`, for a web app's session), and pass the redirect's query to
+    /// ``acquireToken(byAuthCodeFlow:response:)``.
+    public func initiateAuthCodeFlow(scopes: [String], redirectURI: String, loginHint: String? = nil, prompt: String? = nil) async throws(MSALError) -> AuthCodeFlow {
+        try await core.initiateAuthCodeFlow(scopes: scopes, redirectURI: redirectURI, loginHint: loginHint, prompt: prompt)
+    }
+
+    /// Completes an authorization code flow with the redirect's query parameters: checks
+    /// `state`, redeems the code with the PKCE verifier, checks the ID token's `nonce`, and
+    /// caches the tokens.
+    public func acquireToken(byAuthCodeFlow flow: AuthCodeFlow, response: [String: String]) async throws(MSALError) -> AuthenticationResult {
+        try await core.redeem(flow, response: response)
+    }
+}

@@ -1,0 +1,59 @@
+public import TokenCache
+
+/// An application that can keep a secret: a web app, a web API or a daemon. It acquires
+/// tokens for itself (client credentials), on behalf of the user who called it, or signs
+/// users in with the authorization code flow (see ``ClientApplication``).
+public final class ConfidentialClientApplication: ClientApplication, @unchecked Sendable {
+    /// Creates an application.
+    ///
+    /// - Parameters:
+    ///   - clientID: The application (client) id of the app registration.
+    ///   - authority: A tenant's authority, such as
+    ///     `https://login.microsoftonline.com/TENANT_ID`.
+    ///   - credential: The client's secret, or a callback returning a signed assertion.
+    ///   - cache: Any token cache of this library.
+    public init(clientID: String, authority: String, credential: ClientCredential, cache: any TokenCacheStore = TokenCache(),
+                options: ApplicationOptions = ApplicationOptions()) throws(MSALError) {
+        super.init(core: try ClientCore(clientID: clientID, authority: authority, cache: cache, options: options, credential: credential))
+    }
+
+    /// A token for the app itself (the client credentials grant): from the cache when one
+    /// fits, else from the provider, then cached.
+    ///
+    /// - Parameter scopes: One scope ending in `/.default`.
+    public func acquireTokenForClient(scopes: [String], forceRefresh: Bool = false) async throws(MSALError) -> AuthenticationResult {
+        try ClientCore.validate(scopes, forClient: true)
+        var reason = AuthenticationResult.RefreshReason.forceRefresh
+        if !forceRefresh {
+            let query = AccessTokenQuery(clientID: core.clientID, environment: core.authority.host, realm: core.authority.tenant, homeAccountID: nil, scopes: scopes, now: ClientCore.now())
+            switch try core.cached({ try core.cache.lookupAccessToken(query) }) {
+            case .hit(let token):
+                return core.result(cached: token, account: nil)
+            case .refreshDue:
+                reason = .proactiveRefresh
+            case .miss(let expired):
+                reason = expired ? .expired : .noCachedToken
+            }
+        }
+        let now = ClientCore.now()
+        let (answer, correlationID, endpoint) = try await core.requestToken([("grant_type", "client_credentials"), ("scope", scopes.joined(separator: " "))], authority: core.authority)
+        try core.store(answer, context: core.context(scopes: scopes, tokenEndpoint: endpoint, authority: core.authority, grantType: "client_credentials", now: now))
+        return core.result(answer, scopes: scopes, now: now, correlationID: correlationID, reason: reason)
+    }
+
+    /// A token for a downstream API on behalf of the user whose token (`userAssertion`)
+    /// called this API (the on-behalf-of flow). As in MSAL Python the cache is not consulted
+    /// first; the result is cached.
+    public func acquireTokenOnBehalfOf(userAssertion: String, scopes: [String]) async throws(MSALError) -> AuthenticationResult {
+        try ClientCore.validate(scopes, forClient: false)
+        let decorated = ClientCore.decorated(scopes)
+        let now = ClientCore.now()
+        let grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        let (answer, correlationID, endpoint) = try await core.requestToken([
+            ("grant_type", grant), ("assertion", userAssertion), ("requested_token_use", "on_behalf_of"),
+            ("scope", decorated.joined(separator: " ")), ("client_info", "1"),
+        ], authority: core.authority)
+        try core.store(answer, context: core.context(scopes: decorated, tokenEndpoint: endpoint, authority: core.authority, grantType: grant, now: now))
+        return core.result(answer, scopes: scopes, now: now, correlationID: correlationID, reason: nil)
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+public import TokenCache
+
+/// An application that cannot keep a secret: a desktop or command-line app, or a device
+/// without a browser. It signs users in with the device code flow, the authorization code
+/// flow (see ``ClientApplication``), or (not recommended) a username and password.
+public final class PublicClientApplication: ClientApplication, @unchecked Sendable {
+    /// Creates an application.
+    ///
+    /// - Parameters:
+    ///   - clientID: The application (client) id of the app registration.
+    ///   - authority: For example `https://login.microsoftonline.com/common`, a tenant's
+    ///     authority, a B2C or AD FS authority.
+    ///   - cache: Any token cache of this library (in memory, file, encrypted, keyring,
+    ///     SQLite, PostgreSQL).
+    /// - Throws: ``MSALError`` `invalidArgument` for a bad client id or authority,
+    ///   `insecureAuthority` for an `http://` authority not allowed by the options.
+    public init(clientID: String, authority: String = "https://login.microsoftonline.com/common", cache: any TokenCacheStore = TokenCache(),
+                options: ApplicationOptions = ApplicationOptions()) throws(MSALError) {
+        super.init(core: try ClientCore(clientID: clientID, authority: authority, cache: cache, options: options, credential: nil))
+    }
+
+    /// Starts a device code flow: show ``DeviceCodeFlow/message`` to the user, then call
+    /// ``acquireToken(byDeviceFlow:)``.
+    public func initiateDeviceFlow(scopes: [String]) async throws(MSALError) -> DeviceCodeFlow {
+        try ClientCore.validate(scopes, forClient: false)
+        let endpoints = try await core.discovery.endpoints(of: core.authority)
+        guard let endpoint = endpoints.deviceCodeEndpoint ?? URL(string: "\(core.authority.url)/oauth2/v2.0/devicecode") else {
+            throw MSALError(code: .invalidArgument, reason: "the authority has no device code endpoint")
+        }
+        let (answer, _) = try await core.connection.postForm(endpoint, form: [("client_id", core.clientID), ("scope", ClientCore.decorated(scopes).joined(separator: " "))], what: "the device code endpoint")
+        guard let deviceCode = answer.string("device_code"), let userCode = answer.string("user_code"),
+              let verification = answer.string("verification_uri") ?? answer.string("verification_url") else {
+            throw MSALError(code: .invalidResponse, reason: "the device code endpoint's answer lacks device_code, user_code or verification_uri. Check that the authority supports the device code flow")
+        }
+        let expiresIn = answer["expires_in"]?.wholeNumber ?? 900
+        let interval = max(1, answer["interval"]?.wholeNumber ?? 5)
+        return DeviceCodeFlow(userCode: userCode, verificationURI: verification,
+                              message: answer.string("message") ?? "To sign in, open \(verification) and enter the code \(userCode).",
+                              expiresOn: ClientCore.now() + expiresIn, interval: Int(interval), scopes: scopes, deviceCode: deviceCode)
+    }
+
+    /// Polls until the user finishes the device code flow (honouring `slow_down`), then
+    /// caches the tokens.
+    ///
+    /// - Throws: ``MSALError`` `deviceCodeExpired` when the code expires first, `cancelled`
+    ///   when the user declines or the task is cancelled.
+    public func acquireToken(byDeviceFlow flow: DeviceCodeFlow) async throws(MSALError) -> AuthenticationResult {
+        var interval = flow.interval
+        let grant = "urn:ietf:params:oauth:grant-type:device_code"
+        let decorated = ClientCore.decorated(flow.scopes)
+        while true {
+            do {
+                try await Task.sleep(for: .seconds(interval))
+            } catch {
+                throw MSALError(code: .cancelled, reason: "the task was cancelled while waiting for the user to sign in")
+            }
+            if ClientCore.now() > flow.expiresOn {
+                throw MSALError(code: .deviceCodeExpired, reason: "the device code expired before the sign-in finished; start a new device flow")
+            }
+            let now = ClientCore.now()
+            do {
+                let (answer, correlationID, endpoint) = try await core.requestToken([("grant_type", grant), ("device_code", flow.deviceCode), ("client_info", "1")], authority: core.authority)
+                try core.store(answer, context: core.context(scopes: decorated, tokenEndpoint: endpoint, authority: core.authority, grantType: grant, now: now))
+                return core.result(answer, scopes: flow.scopes, now: now, correlationID: correlationID, reason: nil)
+            } catch where error.code == .serverError {
+                switch error.server?.error {
+                case "authorization_pending":
+                    continue
+                case "slow_down":
+                    interval += 5
+                case "expired_token", "code_expired":
+                    throw MSALError(code: .deviceCodeExpired, reason: "the device code expired before the sign-in finished; start a new device flow", server: error.server)
+                case "authorization_declined", "access_denied":
+                    throw MSALError(code: .cancelled, reason: "the user declined the sign-in", server: error.server)
+                default:
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// Signs a user in with a username and password (OAuth's resource owner password
+    /// grant). Not recommended: it bypasses multi-factor authentication and consent, and
+    /// fails for federated and MFA-protected accounts. Prefer the device code flow.
+    public func acquireToken(byUsername username: String, password: String, scopes: [String]) async throws(MSALError) -> AuthenticationResult {
+        try ClientCore.validate(scopes, forClient: false)
+        let decorated = ClientCore.decorated(scopes)
+        let now = ClientCore.now()
+        let (answer, correlationID, endpoint) = try await core.requestToken([
+            ("grant_type", "password"), ("username", username), ("password", password),
+            ("scope", decorated.joined(separator: " ")), ("client_info", "1"),
+        ], authority: core.authority)
+        try core.store(answer, context: core.context(scopes: decorated, tokenEndpoint: endpoint, authority: core.authority, grantType: "password",
+                                                     requestData: ["username": username], username: username, now: now))
+        return core.result(answer, scopes: scopes, now: now, correlationID: correlationID, reason: nil)
+    }
+
+    /// Imports a refresh token obtained elsewhere (a migration from another library): it
+    /// is redeemed once, and the answer (account, tokens, the new refresh token) cached.
+    public func acquireToken(byRefreshToken refreshToken: String, scopes: [String]) async throws(MSALError) -> AuthenticationResult {
+        try ClientCore.validate(scopes, forClient: false)
+        let decorated = ClientCore.decorated(scopes)
+        let now = ClientCore.now()
+        let (answer, correlationID, endpoint) = try await core.requestToken([
+            ("grant_type", "refresh_token"), ("refresh_token", refreshToken), ("scope", decorated.joined(separator: " ")), ("client_info", "1"),
+        ], authority: core.authority)
+        try core.store(answer, context: core.context(scopes: decorated, tokenEndpoint: endpoint, authority: core.authority, grantType: "refresh_token", now: now))
+        return core.result(answer, scopes: scopes, now: now, correlationID: correlationID, reason: nil)
+    }
+}
+
+/// A device code flow in progress: what to show the user, and what to poll with.
+public struct DeviceCodeFlow: Sendable {
+    /// The code the user types at ``verificationURI``.
+    public let userCode: String
+    /// Where the user signs in.
+    public let verificationURI: String
+    /// The provider's instructions for the user.
+    public let message: String
+    /// When the code expires, in Unix seconds.
+    public let expiresOn: Int64
+    /// How many seconds to wait between polls.
+    public let interval: Int
+    /// The scopes asked for.
+    public let scopes: [String]
+    let deviceCode: String
+}

@@ -1,0 +1,78 @@
+public import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The local identity server of the tests (`Tests/IdentityServer/identity_server.py`), run
+/// on a free loopback port for the lifetime of this object, and steered through its
+/// `/_control` endpoints.
+public final class IdentityServer: @unchecked Sendable {
+    // @unchecked: the fields are set in `init` and only read afterwards.
+    private let process: BackgroundProcess
+    /// The port it listens on.
+    public let port: Int
+
+    /// Starts a server over plain HTTP.
+    public init() throws {
+        let script = PythonPeer.repositoryRoot.appendingPathComponent("Tests/IdentityServer/identity_server.py").path
+        process = try BackgroundProcess(PythonPeer.python, ["-u", script])
+        guard process.waitForOutput("PORT ", timeout: 20),
+              let line = process.currentOutput().split(separator: "\n").first(where: { $0.hasPrefix("PORT ") }),
+              let port = Int(line.dropFirst(5)) else {
+            let result = process.wait()
+            throw IdentityServerError(reason: "the identity server did not start: \(result.stderr.suffix(500))")
+        }
+        self.port = port
+    }
+
+    deinit { process.send(SIGKILL) }
+
+    /// `http://127.0.0.1:PORT`.
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    /// The authority of `tenant` on this server.
+    public func authority(_ tenant: String = "common") -> String { "\(baseURL)/\(tenant)" }
+
+    /// Sends `body` to `/_control/<what>`.
+    public func control(_ what: String, _ body: [String: Any] = [:]) async throws {
+        var request = URLRequest(url: URL(string: "\(baseURL)/_control/\(what)")!)
+        request.httpMethod = "POST"
+        request.httpBody = try JSONSerialization.data(withJSONObject: body)
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        let (_, response) = try await URLSession.shared.data(for: request)
+        guard (response as? HTTPURLResponse)?.statusCode == 200 else { throw IdentityServerError(reason: "control \(what) failed") }
+    }
+
+    /// The requests the server received: endpoint, grant_type, client_id, scope, anchor.
+    public func requests() async throws -> [[String: String]] {
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "\(baseURL)/_control/requests")!)
+        let list = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] ?? []
+        return list.map { $0.compactMapValues { $0 as? String } }
+    }
+
+    /// Follows the authorize URL as a browser would, without following the redirect, and
+    /// returns the redirect's query parameters.
+    public func signIn(at authorizationURL: String) async throws -> [String: String] {
+        final class NoRedirect: NSObject, URLSessionTaskDelegate {
+            func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                            newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
+                completionHandler(nil)
+            }
+        }
+        let session = URLSession(configuration: .ephemeral, delegate: NoRedirect(), delegateQueue: nil)
+        defer { session.finishTasksAndInvalidate() }
+        let (_, response) = try await session.data(from: URL(string: authorizationURL)!)
+        guard let http = response as? HTTPURLResponse, let location = http.value(forHTTPHeaderField: "Location"),
+              let items = URLComponents(string: location)?.queryItems else {
+            throw IdentityServerError(reason: "the authorize endpoint did not redirect")
+        }
+        return Dictionary(items.map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+    }
+}
+
+/// A failure of the test identity server itself.
+public struct IdentityServerError: Error, CustomStringConvertible {
+    /// What went wrong.
+    public let reason: String
+    public var description: String { reason }
+}
