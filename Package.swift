@@ -39,7 +39,7 @@ let package = Package(
             ]
         ),
         // Token acquisition on top of the cache: discovery, the OAuth flows, HTTP.
-        .target(name: "MSALLite", dependencies: ["TokenCache", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "MSALLite", dependencies: ["TokenCache", "COpenSSL", .product(name: "Logging", package: "swift-log")]),
         .executableTarget(
             name: "tokencache",
             dependencies: [

@@ -9,6 +9,36 @@ public enum ClientCredential: Sendable {
     /// A signed JWT the caller supplies for each request (`client_assertion`), such as a
     /// federated workload identity token.
     case assertion(@Sendable () async throws -> String)
+    /// A certificate: each request carries a fresh RS256 assertion signed with its private
+    /// key, naming the certificate by its thumbprints (`x5t`, `x5t#S256`).
+    case certificate(CertificateCredential)
+}
+
+/// A certificate and its private key, for ``ClientCredential/certificate(_:)``.
+public struct CertificateCredential: Sendable {
+    let signer: CertificateSigner
+
+    /// Reads an RSA private key and its certificate from PEM text.
+    ///
+    /// - Parameter passphrase: The key's passphrase, if the PEM is encrypted.
+    /// - Throws: ``MSALError`` `invalidArgument` when either cannot be read or they do not
+    ///   belong together (the message never quotes the key).
+    public init(privateKeyPEM: String, certificatePEM: String, passphrase: String? = nil) throws(MSALError) {
+        signer = try CertificateSigner(privateKeyPEM: privateKeyPEM, certificatePEM: certificatePEM, passphrase: passphrase)
+    }
+
+    /// A client assertion for `audience` (the token endpoint), valid for ten minutes.
+    func assertion(clientID: String, audience: String, now: Int64) throws(MSALError) -> String {
+        let header = ["alg": "RS256", "typ": "JWT", "x5t": Base64URL.encode(signer.sha1Thumbprint), "x5t#S256": Base64URL.encode(signer.sha256Thumbprint)]
+        let claims: [String: Any] = ["aud": audience, "iss": clientID, "sub": clientID, "jti": UUID().uuidString.lowercased(),
+                                     "nbf": now, "iat": now, "exp": now + 600]
+        func part(_ object: Any) -> String {
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+            return Base64URL.encode(Array(data))
+        }
+        let signingInput = part(header) + "." + part(claims)
+        return signingInput + "." + Base64URL.encode(try signer.signRS256(Array(signingInput.utf8)))
+    }
 }
 
 /// What public and confidential applications share: the configuration, discovery, the
@@ -65,10 +95,13 @@ final class ClientCore: Sendable {
     // MARK: - Token requests
 
     /// The body fields that authenticate a confidential client.
-    func clientAuthentication() async throws(MSALError) -> [(String, String)] {
+    func clientAuthentication(tokenEndpoint: URL) async throws(MSALError) -> [(String, String)] {
         switch credential {
         case nil:
             return []
+        case .certificate(let certificate):
+            let assertion = try certificate.assertion(clientID: clientID, audience: tokenEndpoint.absoluteString, now: ClientCore.now())
+            return [("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", assertion)]
         case .secret(let secret):
             return [("client_secret", secret)]
         case .assertion(let make):
@@ -86,7 +119,7 @@ final class ClientCore: Sendable {
     /// checked to carry an access token.
     func requestToken(_ form: [(String, String)], authority: Authority, headers: [String: String] = [:]) async throws(MSALError) -> (JSONObject, correlationID: String, tokenEndpoint: URL) {
         let endpoints = try await discovery.endpoints(of: authority)
-        let body = [("client_id", clientID)] + form + (try await clientAuthentication())
+        let body = [("client_id", clientID)] + form + (try await clientAuthentication(tokenEndpoint: endpoints.tokenEndpoint))
         let (answer, correlationID) = try await connection.postForm(endpoints.tokenEndpoint, form: body, headers: headers, what: "the token endpoint")
         guard case .string(let token)? = answer["access_token"], !token.isEmpty else {
             throw MSALError(code: .invalidResponse, reason: "the token endpoint answered without an access_token (correlation id \(correlationID)). Nothing was cached; retry, and report it to the provider if it persists")

@@ -75,4 +75,9 @@ public struct IdentityServerError: Error, CustomStringConvertible {
     /// What went wrong.
     public let reason: String
     public var description: String { reason }
+
+    /// Creates an error.
+    public init(reason: String) {
+        self.reason = reason
+    }
 }

@@ -192,6 +192,59 @@ struct AcquisitionTests {
 
     static let tenant = "7e0ab0d0-0000-4000-8000-00000000a1d0"
 
+    /// A new RSA key and self-signed certificate, made by the openssl command.
+    static func makeCertificate(in folder: URL, name: String) throws -> (key: String, certificate: String) {
+        let key = folder.appendingPathComponent("\(name).key").path
+        let certificate = folder.appendingPathComponent("\(name).pem").path
+        let result = try CLIProcess.runProcess("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+                                                          "-subj", "/CN=\(name)", "-days", "2"])
+        guard result.status == 0 else { throw IdentityServerError(reason: "openssl failed: \(result.stderr)") }
+        return (try String(contentsOfFile: key, encoding: .utf8), try String(contentsOfFile: certificate, encoding: .utf8))
+    }
+
+    @Test("Client credentials with a certificate (an RS256 assertion with the thumbprints, verified by the server) and with a caller's assertion; a foreign certificate or a mismatched key is refused")
+    func certificateCredentials() async throws {
+        let server = try IdentityServer()
+        try await withTemporaryDirectoryAsync { folder in
+            let registered = try Self.makeCertificate(in: folder, name: "daemon")
+            let other = try Self.makeCertificate(in: folder, name: "other")
+            try await server.control("client", ["client_id": "cert-daemon", "certificate_pem": registered.certificate])
+            let credential = try CertificateCredential(privateKeyPEM: registered.key, certificatePEM: registered.certificate)
+            let app = try ConfidentialClientApplication(clientID: "cert-daemon", authority: server.authority(AcquisitionTests.tenant), credential: .certificate(credential),
+                                                        cache: TokenCache(), options: Self.options())
+            let token = try await app.acquireTokenForClient(scopes: ["https://graph.example/.default"])
+            #expect(token.tokenSource == .identityProvider)
+            _ = try await app.acquireTokenForClient(scopes: ["https://graph.example/.default"], forceRefresh: true)
+
+            // A caller-supplied assertion (here signed with the same key).
+            let endpoint = "\(server.authority(AcquisitionTests.tenant))/oauth2/v2.0/token"
+            let supplied = try ConfidentialClientApplication(clientID: "cert-daemon", authority: server.authority(AcquisitionTests.tenant),
+                                                             credential: .assertion { try credential.assertion(clientID: "cert-daemon", audience: endpoint, now: Int64(Date().timeIntervalSince1970)) },
+                                                             cache: TokenCache(), options: Self.options())
+            _ = try await supplied.acquireTokenForClient(scopes: ["https://graph.example/.default"])
+
+            // Another certificate than the registered one: refused by the server.
+            let foreign = try ConfidentialClientApplication(clientID: "cert-daemon", authority: server.authority(AcquisitionTests.tenant),
+                                                            credential: .certificate(try CertificateCredential(privateKeyPEM: other.key, certificatePEM: other.certificate)),
+                                                            cache: TokenCache(), options: Self.options())
+            do {
+                _ = try await foreign.acquireTokenForClient(scopes: ["https://graph.example/.default"])
+                Issue.record("a foreign certificate was accepted")
+            } catch let error as MSALError {
+                #expect(error.server?.error == "invalid_client")
+            }
+            // A key that does not belong to the certificate: refused before any request.
+            do {
+                _ = try CertificateCredential(privateKeyPEM: other.key, certificatePEM: registered.certificate)
+                Issue.record("a mismatched key was accepted")
+            } catch let error as MSALError {
+                #expect(error.code == .invalidArgument)
+                #expect(!error.description.contains("PRIVATE KEY-----\n"))
+            }
+            #expect(throws: MSALError.self) { _ = try CertificateCredential(privateKeyPEM: "not a key", certificatePEM: registered.certificate) }
+        }
+    }
+
     @Test("On-behalf-of: a user's token for the API is exchanged and cached; a token for another audience is refused and caches nothing")
     func onBehalfOf() async throws {
         let server = try IdentityServer()
