@@ -73,6 +73,11 @@ public final class BackgroundProcess: @unchecked Sendable {
         (try? String(contentsOf: outputURL, encoding: .utf8)) ?? ""
     }
 
+    /// What the process printed on standard error so far.
+    public func currentErrors() -> String {
+        (try? String(contentsOf: errorURL, encoding: .utf8)) ?? ""
+    }
+
     /// Waits until the process printed `text` on standard output, or `timeout` passed.
     public func waitForOutput(_ text: String, timeout: TimeInterval = 10) -> Bool {
         let end = Date().addingTimeInterval(timeout)

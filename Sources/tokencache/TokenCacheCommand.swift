@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// `tokencache`: inspect and change MSAL token caches from the command line.
 @main
-struct TokenCacheCommand: ParsableCommand {
+struct TokenCacheCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokencache",
         abstract: "Inspect and change MSAL-compatible token caches.",
@@ -12,12 +12,15 @@ struct TokenCacheCommand: ParsableCommand {
         encrypted with AES-256-GCM (?passphrase-env=VAR, ?passphrase-file=PATH or \
         ?key-file=PATH; without them the key is kept in the keyring).
 
-        Exit codes: 0 ok, 3 miss, 64 usage, 65 bad data, 66 missing input file, \
-        69 storage unavailable, 75 lock timeout, 77 permission denied or wrong key.
+        Exit codes: 0 ok, 3 miss (or sign in again), 64 usage, 65 bad data (or a refusal \
+        from the identity provider), 66 missing input file, 69 storage or provider \
+        unavailable, 75 lock timeout or time-out, 77 permission denied, wrong key or a \
+        refused client credential.
         """,
         subcommands: [
             AccountsCommand.self, TokensCommand.self, AddResponseCommand.self, LookupCommand.self,
             RemoveAccountCommand.self, PruneCommand.self, CopyCommand.self, WithLockCommand.self, RekeyCommand.self, DoctorCommand.self,
+            LoginCommand.self, TokenCommand.self, LogoutCommand.self,
         ]
     )
 }

@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+import TokenCacheTesting
+
+/// `tokencache login`, `token` and `logout` against the local identity server, with the
+/// tokens in a file store.
+@Suite("The CLI signs in, hands out tokens and signs out")
+struct SignInCLITests {
+    @Test("login (device code) then token (cache, then a forced refresh) then logout; token after logout exits 3; a bad authority 64; an unreachable provider 69")
+    func loginTokenLogout() async throws {
+        let server = try IdentityServer()
+        try await withTemporaryDirectoryAsync { folder in
+            let store = "file:" + folder.appendingPathComponent("tokens.json").path
+            let app = ["--client-id", "cli-app", "--authority", server.authority("organizations"), "--allow-loopback-http"]
+            let scopes = ["--scopes", "https://graph.example/User.Read"]
+
+            let login = try BackgroundProcess(CLIProcess.executable, ["login", "--store", store, "--device-code"] + app + scopes)
+            var userCode: String?
+            for _ in 0..<100 where userCode == nil {
+                try await Task.sleep(for: .milliseconds(100))
+                userCode = login.currentErrors().split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: "."))) }.flatMap { $0.isEmpty ? nil : $0 }
+            }
+            try await server.control("device", ["user_code": try #require(userCode), "user": "ann"])
+            let signedIn = login.wait()
+            #expect(signedIn.status == 0, "\(signedIn.stderr)")
+            #expect(signedIn.stdout.contains("ann@contoso.example"))
+
+            let cached = try CLIProcess.run(["token", "--store", store, "--json", "--show-secrets"] + app + scopes)
+            #expect(cached.status == 0, "\(cached.stderr)")
+            #expect(cached.stdout.contains("\"token_source\": \"cache\""))
+            let quiet = try CLIProcess.run(["token", "--store", store] + app + scopes)
+            #expect(quiet.status == 0 && !quiet.stdout.contains("eyJ"), "no token without --show-secrets")
+            let refreshed = try CLIProcess.run(["token", "--store", store, "--json", "--force-refresh"] + app + scopes)
+            #expect(refreshed.stdout.contains("\"token_source\": \"identity_provider\""), "\(refreshed.stderr)")
+
+            let logout = try CLIProcess.run(["logout", "--store", store, "--client-id", "cli-app", "--authority", server.authority("organizations"), "--allow-loopback-http"])
+            #expect(logout.status == 0 && logout.stdout.contains("signed out 1 account"), "\(logout.stderr)")
+            let after = try CLIProcess.run(["token", "--store", store] + app + scopes)
+            #expect(after.status == 3)
+            #expect(after.stderr.contains("tokencache login"))
+
+            let insecure = try CLIProcess.run(["token", "--store", store, "--client-id", "cli-app", "--authority", server.authority("organizations")] + scopes)
+            #expect(insecure.status == 64, "plain http without --allow-loopback-http: \(insecure.stderr)")
+            let unreachable = try CLIProcess.run(["login", "--store", store, "--client-id", "cli-app", "--authority", "http://127.0.0.1:9/organizations", "--allow-loopback-http"] + scopes)
+            #expect(unreachable.status == 69, "\(unreachable.stderr)")
+        }
+    }
+}
