@@ -88,13 +88,7 @@ final class PostgresLink {
         configuration.options.additionalStartupParameters = [("statement_timeout", String(max(100, nanoseconds(timeout) / 1_250_000)))]
         let id = PostgresLink.connectionIDs.add(1, ordering: .relaxed).newValue
         let future = PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: id, logger: PostgresLink.logger)
-        do {
-            connection = try wait(future, closing: nil, doing: "connect")
-        } catch {
-            // A connection that completes after the time-out is closed at once.
-            future.whenSuccess { late in _ = late.close() as EventLoopFuture<Void> }
-            throw error
-        }
+        connection = try waitForConnection(future)
     }
 
     /// Closes the connection; the next call opens a new one.
@@ -186,25 +180,18 @@ final class PostgresLink {
         CacheStorageError(code: .timedOut, location: endpoint.location, reason: "the server did not answer within \(timeout) (\(what)); the connection was closed, and the server rolls back whatever of this call it had not committed. Check the server's load, or raise connect_timeout")
     }
 
-    /// Waits for `future` (a connection being opened) at most ``timeout``; on time-out
-    /// closes `closing` (which fails the call) and reports `timedOut`.
-    private func wait<T: Sendable>(_ future: EventLoopFuture<T>, closing: PostgresConnection?, doing what: String) throws(CacheStorageError) -> T {
-        let timedOut = Atomic<Bool>(false)
-        let timer = future.eventLoop.scheduleTask(in: .nanoseconds(nanoseconds(timeout))) {
-            timedOut.store(true, ordering: .relaxed)
-            _ = closing?.close() as EventLoopFuture<Void>?
-        }
-        defer { timer.cancel() }
+    /// Waits for a connection being opened; when that took longer than ``timeout`` (the
+    /// connect time-out PostgresNIO enforces), reports `timedOut`.
+    private func waitForConnection(_ future: EventLoopFuture<PostgresConnection>) throws(CacheStorageError) -> PostgresConnection {
+        let started = ContinuousClock.now
         do {
             return try future.wait()
         } catch {
-            if timedOut.load(ordering: .relaxed) {
+            if ContinuousClock.now - started >= timeout {
                 close()
-                throw timedOutError(what)
+                throw timedOutError("connect")
             }
-            let mapped = map(error, doing: what)
-            if connection?.isClosed ?? false { close() }
-            throw mapped
+            throw map(error, doing: "connect")
         }
     }
 
