@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # SQLite store; a Secret Service that runs headless (gnome-keyring on a private D-Bus
 # session) with libsecret, and the GObject bindings msal-extensions' LibsecretPersistence
 # needs; and PostgreSQL's server and psql, which the tests start in a private cluster.
-packages=(python3 python3-venv python3-pip ca-certificates pkg-config libssl-dev libsqlite3-dev
+packages=(python3 python3-venv python3-pip ca-certificates openssl pkg-config libssl-dev libsqlite3-dev
   dbus-daemon dbus-bin libglib2.0-bin gnome-keyring libsecret-1-0 libsecret-tools gir1.2-secret-1 python3-gi
   postgresql-15 postgresql-client-15)
 missing=()

@@ -65,19 +65,14 @@ extension ClientCore {
         guard let code = response["code"], !code.isEmpty else {
             throw MSALError(code: .invalidResponse, reason: "the redirect carries neither a code nor an error; pass all of its query parameters")
         }
-        let now = ClientCore.now()
-        let decorated = ClientCore.decorated(flow.scopes)
-        let (answer, correlationID, tokenEndpoint) = try await requestToken([
-            ("grant_type", "authorization_code"), ("code", code), ("redirect_uri", flow.redirectURI),
-            ("code_verifier", flow.codeVerifier), ("scope", decorated.joined(separator: " ")), ("client_info", "1"),
-        ], authority: authority)
-        guard let idToken = answer.string("id_token"), let claims = ClientCore.claims(of: idToken) else {
-            throw MSALError(code: .invalidResponse, reason: "the token endpoint answered without a readable id_token, so the nonce cannot be checked (correlation id \(correlationID)). Nothing was cached")
+        return try await acquire(grantType: "authorization_code", [("code", code), ("redirect_uri", flow.redirectURI), ("code_verifier", flow.codeVerifier), ("client_info", "1")],
+                                 scopes: flow.scopes, sentScopes: ClientCore.decorated(flow.scopes)) { answer, correlationID throws(MSALError) in
+            guard let idToken = answer.string("id_token"), let claims = ClientCore.claims(of: idToken) else {
+                throw MSALError(code: .invalidResponse, reason: "the token endpoint answered without a readable id_token, so the nonce cannot be checked (correlation id \(correlationID)). Nothing was cached")
+            }
+            guard claims.string("nonce") == flow.nonce else {
+                throw MSALError(code: .nonceMismatch, reason: "the ID token's nonce is not this flow's: the tokens may have been replayed. Nothing was cached; start a new flow")
+            }
         }
-        guard claims.string("nonce") == flow.nonce else {
-            throw MSALError(code: .nonceMismatch, reason: "the ID token's nonce is not this flow's: the tokens may have been replayed. Nothing was cached; start a new flow")
-        }
-        try store(answer, context: context(scopes: decorated, tokenEndpoint: tokenEndpoint, authority: authority, grantType: "authorization_code", now: now))
-        return result(answer, scopes: flow.scopes, now: now, correlationID: correlationID, reason: nil)
     }
 }

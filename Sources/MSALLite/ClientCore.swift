@@ -154,6 +154,22 @@ final class ClientCore: Sendable {
         }
     }
 
+    /// Sends a token request of `grantType` with `fields` and (unless `scopeInRequest` is
+    /// off, as for a device code, whose scopes the provider remembers) the scope
+    /// `sentScopes`, runs `check` on the answer, caches it as MSAL Python's `add()` would
+    /// with `sentScopes` as the requested ones, and returns it as a result for `scopes`.
+    func acquire(grantType: String, _ fields: [(String, String)], scopes: [String], sentScopes: [String], scopeInRequest: Bool = true,
+                 requestData: [String: String] = [:], username: String? = nil, reason: AuthenticationResult.RefreshReason? = nil,
+                 checking check: (JSONObject, _ correlationID: String) throws(MSALError) -> Void = { _, _ in }) async throws(MSALError) -> AuthenticationResult {
+        let now = ClientCore.now()
+        let form = [("grant_type", grantType)] + fields + (scopeInRequest ? [("scope", sentScopes.joined(separator: " "))] : [])
+        let (answer, correlationID, endpoint) = try await requestToken(form, authority: authority)
+        try check(answer, correlationID)
+        try store(answer, context: context(scopes: sentScopes, tokenEndpoint: endpoint, authority: authority, grantType: grantType,
+                                           requestData: requestData, username: username, now: now))
+        return result(answer, scopes: scopes, now: now, correlationID: correlationID, reason: reason)
+    }
+
     /// Saves a refresh grant's answer update-only (see `TokenCacheStore.saveRefreshResult`).
     private func saveRefresh(_ answer: JSONObject, context: TokenResponseContext, refreshTokenKey: String) throws(MSALError) {
         do {
@@ -263,7 +279,7 @@ final class ClientCore: Sendable {
 
     private func silent(in authority: Authority, scopes: [String], homeAccountID: String, account: Account, forceRefresh: Bool, claims: String?) async throws(MSALError) -> SilentOutcome {
         var fallback: AccessToken?
-        var reason: AuthenticationResult.RefreshReason
+        let reason: AuthenticationResult.RefreshReason
         if forceRefresh {
             reason = .forceRefresh
         } else if claims != nil {

@@ -35,10 +35,7 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
                 reason = expired ? .expired : .noCachedToken
             }
         }
-        let now = ClientCore.now()
-        let (answer, correlationID, endpoint) = try await core.requestToken([("grant_type", "client_credentials"), ("scope", scopes.joined(separator: " "))], authority: core.authority)
-        try core.store(answer, context: core.context(scopes: scopes, tokenEndpoint: endpoint, authority: core.authority, grantType: "client_credentials", now: now))
-        return core.result(answer, scopes: scopes, now: now, correlationID: correlationID, reason: reason)
+        return try await core.acquire(grantType: "client_credentials", [], scopes: scopes, sentScopes: scopes, reason: reason)
     }
 
     /// A token for a downstream API on behalf of the user whose token (`userAssertion`)
@@ -46,14 +43,8 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
     /// first; the result is cached.
     public func acquireTokenOnBehalfOf(userAssertion: String, scopes: [String]) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: false)
-        let decorated = ClientCore.decorated(scopes)
-        let now = ClientCore.now()
-        let grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-        let (answer, correlationID, endpoint) = try await core.requestToken([
-            ("grant_type", grant), ("assertion", userAssertion), ("requested_token_use", "on_behalf_of"),
-            ("scope", decorated.joined(separator: " ")), ("client_info", "1"),
-        ], authority: core.authority)
-        try core.store(answer, context: core.context(scopes: decorated, tokenEndpoint: endpoint, authority: core.authority, grantType: grant, now: now))
-        return core.result(answer, scopes: scopes, now: now, correlationID: correlationID, reason: nil)
+        return try await core.acquire(grantType: "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                                      [("assertion", userAssertion), ("requested_token_use", "on_behalf_of"), ("client_info", "1")],
+                                      scopes: scopes, sentScopes: ClientCore.decorated(scopes))
     }
 }

@@ -48,7 +48,6 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     public func acquireToken(byDeviceFlow flow: DeviceCodeFlow) async throws(MSALError) -> AuthenticationResult {
         var interval = flow.interval
         let grant = "urn:ietf:params:oauth:grant-type:device_code"
-        let decorated = ClientCore.decorated(flow.scopes)
         while true {
             do {
                 try await Task.sleep(for: .seconds(interval))
@@ -58,11 +57,9 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
             if ClientCore.now() > flow.expiresOn {
                 throw MSALError(code: .deviceCodeExpired, reason: "the device code expired before the sign-in finished; start a new device flow")
             }
-            let now = ClientCore.now()
             do {
-                let (answer, correlationID, endpoint) = try await core.requestToken([("grant_type", grant), ("device_code", flow.deviceCode), ("client_info", "1")], authority: core.authority)
-                try core.store(answer, context: core.context(scopes: decorated, tokenEndpoint: endpoint, authority: core.authority, grantType: grant, now: now))
-                return core.result(answer, scopes: flow.scopes, now: now, correlationID: correlationID, reason: nil)
+                return try await core.acquire(grantType: grant, [("device_code", flow.deviceCode), ("client_info", "1")],
+                                              scopes: flow.scopes, sentScopes: ClientCore.decorated(flow.scopes), scopeInRequest: false)
             } catch where error.code == .serverError {
                 switch error.server?.error {
                 case "authorization_pending":
@@ -85,28 +82,16 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     /// fails for federated and MFA-protected accounts. Prefer the device code flow.
     public func acquireToken(byUsername username: String, password: String, scopes: [String]) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: false)
-        let decorated = ClientCore.decorated(scopes)
-        let now = ClientCore.now()
-        let (answer, correlationID, endpoint) = try await core.requestToken([
-            ("grant_type", "password"), ("username", username), ("password", password),
-            ("scope", decorated.joined(separator: " ")), ("client_info", "1"),
-        ], authority: core.authority)
-        try core.store(answer, context: core.context(scopes: decorated, tokenEndpoint: endpoint, authority: core.authority, grantType: "password",
-                                                     requestData: ["username": username], username: username, now: now))
-        return core.result(answer, scopes: scopes, now: now, correlationID: correlationID, reason: nil)
+        return try await core.acquire(grantType: "password", [("username", username), ("password", password), ("client_info", "1")],
+                                      scopes: scopes, sentScopes: ClientCore.decorated(scopes), requestData: ["username": username], username: username)
     }
 
     /// Imports a refresh token obtained elsewhere (a migration from another library): it
     /// is redeemed once, and the answer (account, tokens, the new refresh token) cached.
     public func acquireToken(byRefreshToken refreshToken: String, scopes: [String]) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: false)
-        let decorated = ClientCore.decorated(scopes)
-        let now = ClientCore.now()
-        let (answer, correlationID, endpoint) = try await core.requestToken([
-            ("grant_type", "refresh_token"), ("refresh_token", refreshToken), ("scope", decorated.joined(separator: " ")), ("client_info", "1"),
-        ], authority: core.authority)
-        try core.store(answer, context: core.context(scopes: decorated, tokenEndpoint: endpoint, authority: core.authority, grantType: "refresh_token", now: now))
-        return core.result(answer, scopes: scopes, now: now, correlationID: correlationID, reason: nil)
+        return try await core.acquire(grantType: "refresh_token", [("refresh_token", refreshToken), ("client_info", "1")],
+                                      scopes: scopes, sentScopes: ClientCore.decorated(scopes))
     }
 }
 

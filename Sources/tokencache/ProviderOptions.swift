@@ -2,25 +2,16 @@ import ArgumentParser
 import Foundation
 import MSALLite
 
-/// The options of the commands that talk to an identity provider: the app, its scopes, and
-/// the store its tokens live in.
-struct SignInOptions: ParsableArguments {
-    @Option(name: .customLong("client-id"), help: "The app's client id.")
-    var clientID: String
-    @Option(help: "The app's authority, e.g. https://login.microsoftonline.com/organizations.")
-    var authority: String
-    @Option(help: "The scopes to ask for, space-separated, e.g. \"https://graph.microsoft.com/User.Read\".")
-    var scopes: String
+/// How the commands that talk to an identity provider reach it.
+struct ProviderOptions: ParsableArguments {
     @Flag(name: .customLong("allow-loopback-http"), help: "Allow an http:// authority on 127.0.0.1 (a local test identity server only).")
     var allowLoopbackHTTP = false
 
-    /// The public client application these options describe, over `session`'s store.
-    func application(_ session: StoreSession) throws -> PublicClientApplication {
-        try PublicClientApplication(clientID: clientID, authority: authority, cache: session.store,
-                                    options: ApplicationOptions(http: HTTPOptions(allowsPlainHTTPOnLoopback: allowLoopbackHTTP)))
+    /// The public client application of `app`, over `session`'s store.
+    func application(_ app: AppOptions, _ session: StoreSession, instanceDiscovery: Bool = true) throws -> PublicClientApplication {
+        try PublicClientApplication(clientID: app.clientID, authority: app.authority, cache: session.store,
+                                    options: ApplicationOptions(http: HTTPOptions(allowsPlainHTTPOnLoopback: allowLoopbackHTTP), instanceDiscovery: instanceDiscovery))
     }
-
-    var scopeList: [String] { splitScopes(scopes) }
 }
 
 extension MSALError {

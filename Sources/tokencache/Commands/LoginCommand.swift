@@ -17,15 +17,18 @@ struct LoginCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var store: StoreOptions
-    @OptionGroup var app: SignInOptions
+    @OptionGroup var app: AppOptions
+    @Option(help: "The scopes to ask for, space-separated, e.g. \"https://graph.microsoft.com/User.Read\".")
+    var scopes: String
+    @OptionGroup var provider: ProviderOptions
     @Flag(name: .customLong("device-code"), help: "Use the device code flow (the default, and today the only one).")
     var deviceCode = false
 
     func run() async throws {
         try await reportingErrors {
             let session = try store.open()
-            let application = try app.application(session)
-            let flow = try await application.initiateDeviceFlow(scopes: app.scopeList)
+            let application = try provider.application(app, session)
+            let flow = try await application.initiateDeviceFlow(scopes: splitScopes(scopes))
             FileHandle.standardError.write(Data((flow.message + "\n").utf8))
             let result = try await application.acquireToken(byDeviceFlow: flow)
             emit("signed in: \(result.username ?? "?") (account \(result.homeAccountID ?? "?")), tokens kept in \(session.location)")

@@ -16,7 +16,10 @@ struct TokenCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var store: StoreOptions
-    @OptionGroup var app: SignInOptions
+    @OptionGroup var app: AppOptions
+    @Option(help: "The scopes to ask for, space-separated, e.g. \"https://graph.microsoft.com/User.Read\".")
+    var scopes: String
+    @OptionGroup var provider: ProviderOptions
     @Option(help: "The account's username; the default is the only account in the store.")
     var username: String?
     @Flag(name: .customLong("force-refresh"), help: "Skip the cached access token and refresh.")
@@ -30,7 +33,7 @@ struct TokenCommand: AsyncParsableCommand {
         var signInNeeded = false
         try await reportingErrors {
             let session = try store.open()
-            let application = try app.application(session)
+            let application = try provider.application(app, session)
             let accounts = try await application.accounts(username: username)
             guard accounts.count == 1, let account = accounts.first else {
                 FileHandle.standardError.write(Data("tokencache: \(accounts.isEmpty ? "no signed-in account for this app; run tokencache login" : "\(accounts.count) accounts; choose one with --username")\n".utf8))
@@ -38,7 +41,7 @@ struct TokenCommand: AsyncParsableCommand {
                 if !accounts.isEmpty { throw ExitCode(64) }
                 return
             }
-            guard let result = try await application.acquireTokenSilent(scopes: app.scopeList, account: account, forceRefresh: forceRefresh) else {
+            guard let result = try await application.acquireTokenSilent(scopes: splitScopes(scopes), account: account, forceRefresh: forceRefresh) else {
                 FileHandle.standardError.write(Data("tokencache: nothing in the store can be used silently; run tokencache login\n".utf8))
                 signInNeeded = true
                 return
