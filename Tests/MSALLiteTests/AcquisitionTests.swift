@@ -50,14 +50,17 @@ struct AcquisitionTests {
             #expect(accounts.map(\.username) == ["ann@contoso.example"])
             let silent = try #require(try await again.acquireTokenSilent(scopes: Self.scopes, account: accounts[0]))
             #expect(silent.tokenSource == .cache)
-            #expect(silent.accessToken == signedIn.accessToken)
+            // Compared outside #expect, which would print the tokens on a failure.
+            let sameToken = silent.accessToken == signedIn.accessToken
+            #expect(sameToken)
 
             let before = try cache.snapshot().entries(RefreshToken.self).map(\.secret)
             let forced = try #require(try await again.acquireTokenSilent(scopes: Self.scopes, account: accounts[0], forceRefresh: true))
             #expect(forced.tokenSource == .identityProvider)
             #expect(forced.refreshReason == .forceRefresh)
             let after = try cache.snapshot().entries(RefreshToken.self).map(\.secret)
-            #expect(before.count == 1 && after.count == 1 && before != after, "the rotated refresh token replaces the used one in place")
+            let rotatedInPlace = before.count == 1 && after.count == 1 && before != after
+            #expect(rotatedInPlace, "the rotated refresh token replaces the used one in place")
 
             let requests = try await server.requests().filter { $0["endpoint"] == "token" }
             #expect(requests.contains { $0["grant_type"] == "urn:ietf:params:oauth:grant-type:device_code" && $0["anchor"] == nil })
@@ -174,7 +177,8 @@ struct AcquisitionTests {
             let first = try await app.acquireTokenForClient(scopes: ["https://graph.example/.default"])
             let second = try await app.acquireTokenForClient(scopes: ["https://graph.example/.default"])
             #expect(first.tokenSource == .identityProvider && first.refreshReason == .noCachedToken)
-            #expect(second.tokenSource == .cache && second.accessToken == first.accessToken)
+            let sameToken = second.accessToken == first.accessToken
+            #expect(second.tokenSource == .cache && sameToken)
             #expect(try await server.requests().filter { $0["grant_type"] == "client_credentials" }.count == 1)
 
             let wrong = try ConfidentialClientApplication(clientID: "daemon", authority: server.authority(AcquisitionTests.tenant), credential: .secret("not-the-secret"),
@@ -277,7 +281,8 @@ struct AcquisitionTests {
         let app = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), cache: cache, options: Self.options())
         _ = try await app.acquireToken(byRefreshToken: oldRefreshToken, scopes: Self.scopes)
         #expect(cache.snapshot().entries(Account.self).count == 1)
-        #expect(cache.snapshot().entries(RefreshToken.self).first?.secret != oldRefreshToken)
+        let replaced = cache.snapshot().entries(RefreshToken.self).first?.secret != oldRefreshToken
+        #expect(replaced)
     }
 
     @Test("Bad answers: garbage, a missing access token, 429 with Retry-After, 500s, a slow server, plain http without opting in: typed errors, no crash, nothing cached")
@@ -339,9 +344,9 @@ struct AcquisitionTests {
         var secrets = ["web-secret-value", "pw-ann-1", signedIn.accessToken, redirect["code"] ?? "code-", flow.codeVerifier, "rt-"]
         secrets += cache.snapshot().entries(RefreshToken.self).compactMap(\.secret)
         secrets += cache.snapshot().entries(AccessToken.self).compactMap(\.secret)
-        for secret in secrets {
-            #expect(!log.contains(secret), "a secret appeared in the log")
-        }
+        // Counted outside #expect, which would print a leaked secret on a failure.
+        let leaked = secrets.filter { log.contains($0) }.count
+        #expect(leaked == 0, "a secret appeared in the log")
     }
 }
 

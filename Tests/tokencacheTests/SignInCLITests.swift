@@ -25,11 +25,16 @@ struct SignInCLITests {
             #expect(signedIn.status == 0, "\(signedIn.stderr)")
             #expect(signedIn.stdout.contains("ann@contoso.example"))
 
-            let cached = try CLIProcess.run(["token", "--store", store, "--json", "--show-secrets"] + app + scopes)
+            let cached = try CLIProcess.run(["token", "--store", store, "--json"] + app + scopes)
             #expect(cached.status == 0, "\(cached.stderr)")
             #expect(cached.stdout.contains("\"token_source\": \"cache\""))
+            // Judged outside #expect, which would print the token on a failure.
+            let shown = try CLIProcess.run(["token", "--store", store, "--show-secrets"] + app + scopes)
+            let printsToken = shown.status == 0 && shown.stdout.hasPrefix("eyJ")
+            #expect(printsToken, "--show-secrets prints the token")
             let quiet = try CLIProcess.run(["token", "--store", store] + app + scopes)
-            #expect(quiet.status == 0 && !quiet.stdout.contains("eyJ"), "no token without --show-secrets")
+            let hidesToken = quiet.status == 0 && !quiet.stdout.contains("eyJ")
+            #expect(hidesToken, "no token without --show-secrets")
             let refreshed = try CLIProcess.run(["token", "--store", store, "--json", "--force-refresh"] + app + scopes)
             #expect(refreshed.stdout.contains("\"token_source\": \"identity_provider\""), "\(refreshed.stderr)")
 
