@@ -178,8 +178,10 @@ final class PostgresRowWriter {
         case .value(let name, let value):
             let body = try codec.body(value, section: "", key: name)
             try link.run(sql.upsertMember, [.text(name), .bytes(Array(body))])
-        case .entries(let type, let entries):
+        case .entries(let type, let entries) where entries.isEmpty:
             try ensureSections([type.rawValue])
+        case .entries(let type, let entries):
+            // The upsert statement adds the section too.
             try upsert(entries.map { Row(type: type, key: $0.key, fields: $0.fields) }, announcing: false)
         }
         changed.insert("*")
