@@ -6,7 +6,18 @@ struct KeyringDataKeys: Sendable {
     let cachePath: String
 
     private var storage: KeyringStorage {
-        KeyringStorage(profile: KeyringProfile(schema: "io.tokencache.data-key", attributes: ["path": cachePath], label: "tokencache data key for \(cachePath)", encoding: .base64), signalPath: cachePath + ".keysignal")
+        KeyringStorage(profile: KeyringProfile(schema: "io.tokencache.data-key", attributes: ["path": cachePath], label: "tokencache data key for \(cachePath)", encoding: .base64),
+                       signalPath: KeyringDataKeys.signalPath(for: cachePath))
+    }
+
+    /// Where the keyring item's signal file goes: beside a cache file; for a cache that is
+    /// not a file (a `postgres://` URL), in the user's cache folder under the SHA-256 of the
+    /// URL, never a path made of the URL (which would create folders in the current one).
+    static func signalPath(for cachePath: String) -> String {
+        guard cachePath.contains("://") else { return cachePath + ".keysignal" }
+        let digest = Array(cachePath.utf8).withUnsafeBytes { OpenSSL.sha256([$0]) }.map { String(format: "%02x", $0) }.joined()
+        let cacheHome = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "~/.cache"
+        return "\(cacheHome)/tokencache/key-signals/\(digest).keysignal"
     }
 
     /// The cache's key; a new random one is stored when there is none and `creating` is set.
