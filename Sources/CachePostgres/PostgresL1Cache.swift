@@ -41,6 +41,8 @@ final class PostgresL1Cache: @unchecked Sendable {
         /// Bumped when everything is dropped (the channel lost, or a `*` notification).
         var epoch: UInt64 = 0
         var serving = false
+        /// The `sync:` markers received (see ``PostgresTokenCache/synchronizeL1``).
+        var markers: Set<String> = []
     }
 
     private let endpoint: PostgresEndpoint
@@ -97,7 +99,9 @@ final class PostgresL1Cache: @unchecked Sendable {
     func invalidate(_ partitions: some Sequence<String>) {
         stateLock.withLock {
             for partition in partitions {
-                if partition == "*" {
+                if partition.hasPrefix(PostgresL1Cache.markerPrefix) {
+                    state.markers.insert(partition)
+                } else if partition == "*" {
                     state.partitions.removeAll()
                     state.epoch &+= 1
                 } else {
@@ -106,6 +110,20 @@ final class PostgresL1Cache: @unchecked Sendable {
                 }
             }
         }
+    }
+
+    /// The prefix of a marker notification, which names no partition.
+    static let markerPrefix = "sync:"
+
+    /// Waits until the marker `marker` has arrived on the channel (then every notification
+    /// committed before it has arrived too: PostgreSQL delivers them in commit order).
+    func waitForMarker(_ marker: String, timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if stateLock.withLock({ state.markers.remove(marker) != nil }) { return true }
+            Thread.sleep(forTimeInterval: 0.001)
+        }
+        return false
     }
 
     /// Stops serving and empties the cache (the notification channel is gone).

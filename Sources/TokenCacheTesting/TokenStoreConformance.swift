@@ -39,8 +39,17 @@ public enum TokenStoreConformance {
 
     /// Runs every check on the store `make` opens (a new instance on the same location
     /// each call; it must start empty) and returns the problems found.
-    public static func check(_ make: () throws -> any TokenCacheStore) -> [String] {
+    ///
+    /// `synchronize` runs on an instance before it reads what the other one just wrote:
+    /// for a store whose instances learn of each other's writes by notification (the
+    /// PostgreSQL L1), it waits until every notification sent so far has arrived, so the
+    /// read must then see the write. Stores that read the shared state directly need none.
+    public static func check(_ make: () throws -> any TokenCacheStore, synchronize: (any TokenCacheStore) throws -> Void = { _ in }) -> [String] {
         var found = ProblemList()
+        func seen(_ store: any TokenCacheStore) throws -> any TokenCacheStore {
+            try synchronize(store)
+            return store
+        }
         func secret(_ store: any TokenCacheStore, _ user: String, now: Int64 = now) throws -> String? {
             try store.lookupAccessToken(query(user, now: now)).token?.secret
         }
@@ -66,7 +75,7 @@ public enum TokenStoreConformance {
         let (annResponse, annContext) = signIn("ann")
         found.expect(try first.add(response: annResponse, context: annContext).written.count == 5, "a sign-in writes AT, Account, IdToken, RT and AppMetadata")
         found.expect(try secret(first, "ann") == "at-ann", "the writer finds its access token")
-        found.expect(try secret(second, "ann") == "at-ann", "another instance finds the access token")
+        found.expect(try secret(seen(second), "ann") == "at-ann", "another instance finds the access token")
         let (bobResponse, bobContext) = signIn("bob")
         found.expect(try { try second.add(response: bobResponse, context: bobContext); return true }(), "the second instance can write")
         found.expect(try first.accounts(environment: environment).compactMap(\.homeAccountID) == ["ann.tenant", "bob.tenant"], "both accounts are listed, in order")
@@ -81,13 +90,13 @@ public enum TokenStoreConformance {
             refreshed["refresh_token"] = "rt-ann-2"
             let outcome = try first.saveRefreshResult(response: refreshed, context: signIn("ann", now: now + 100).1, refreshTokenKey: used.key)
             found.expect(outcome != .accountRemoved, "a refresh of a present account is saved")
-            found.expect(try second.refreshTokenCandidates(clientID: client, environment: environment, homeAccountID: "ann.tenant").map(\.secret) == ["rt-ann-2"], "the rotated refresh token replaces the old one")
-            found.expect(try secret(second, "ann") == "at-ann-2", "the refreshed access token is found")
+            found.expect(try seen(second).refreshTokenCandidates(clientID: client, environment: environment, homeAccountID: "ann.tenant").map(\.secret) == ["rt-ann-2"], "the rotated refresh token replaces the old one")
+            found.expect(try secret(seen(second), "ann") == "at-ann-2", "the refreshed access token is found")
 
             // Sign-out removes the account; a late refresh does not bring it back.
             let removed = try second.removeAccount(homeAccountID: "ann.tenant", environment: environment, clientID: client, now: now)
             found.expect(removed.removed.count == 4, "sign-out removes the account's AT, RT, IdToken and Account (removed \(removed.removed.count))")
-            found.expect(try secret(first, "ann") == nil, "a signed-out account's token is gone for the other instance")
+            found.expect(try secret(seen(first), "ann") == nil, "a signed-out account's token is gone for the other instance")
             let late = try first.saveRefreshResult(response: refreshed, context: signIn("ann", now: now + 100).1, refreshTokenKey: used.key)
             found.expect(late == .accountRemoved, "a refresh saved after sign-out is dropped")
             found.expect(try first.accounts(environment: environment).compactMap(\.homeAccountID) == ["bob.tenant"], "the signed-out account stays gone")
@@ -108,7 +117,7 @@ public enum TokenStoreConformance {
 
         // Expired access tokens are pruned; refresh tokens and accounts stay.
         found.expect(try first.removeExpiredAccessTokens(now: now + 7200).removed.count == 1, "pruning removes the expired access token")
-        found.expect(try second.refreshTokenCandidates(clientID: client, environment: environment, homeAccountID: "bob.tenant").count == 1, "pruning keeps refresh tokens")
+        found.expect(try seen(second).refreshTokenCandidates(clientID: client, environment: environment, homeAccountID: "bob.tenant").count == 1, "pruning keeps refresh tokens")
 
         // Export and import keep everything, in order.
         do {
@@ -123,7 +132,7 @@ public enum TokenStoreConformance {
         // Clearing empties the store for everyone.
         found.expect(try { try second.clear(); return true }(), "clear succeeds")
         found.expect(try entryCount(first) == 0, "a cleared store is empty for the other instance")
-        found.expect(try first.lookupAccessToken(query("bob")) == .miss(expired: false), "a cleared store misses")
+        found.expect(try seen(first).lookupAccessToken(query("bob")) == .miss(expired: false), "a cleared store misses")
         found.expect(!first.location.isEmpty, "a store names its location")
         return found.problems
     }
