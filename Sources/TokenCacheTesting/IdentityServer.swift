@@ -9,26 +9,52 @@ import FoundationNetworking
 public final class IdentityServer: @unchecked Sendable {
     // @unchecked: the fields are set in `init` and only read afterwards.
     private let process: BackgroundProcess
-    /// The port it listens on.
+    /// The port it listens on over plain HTTP.
     public let port: Int
+    /// The port the same server listens on over HTTPS, when started with a certificate.
+    public let securePort: Int?
 
-    /// Starts a server over plain HTTP.
-    public init() throws {
+    /// Starts a server over plain HTTP and, given a certificate and its key (PEM files),
+    /// also over HTTPS on a second port, with one state behind both.
+    public init(certificate: String? = nil, key: String? = nil) throws {
         let script = PythonPeer.repositoryRoot.appendingPathComponent("Tests/IdentityServer/identity_server.py").path
-        process = try BackgroundProcess(PythonPeer.python, ["-u", script])
-        guard process.waitForOutput("PORT ", timeout: 20),
-              let line = process.currentOutput().split(separator: "\n").first(where: { $0.hasPrefix("PORT ") }),
-              let port = Int(line.dropFirst(5)) else {
+        var arguments = ["-u", script]
+        if let certificate, let key { arguments += ["--tls", certificate, key] }
+        let process = try BackgroundProcess(PythonPeer.python, arguments)
+        self.process = process
+        let expected = certificate == nil ? "PORT " : "TLS_PORT "
+        func port(_ label: String) -> Int? {
+            // A local function of `init` may not touch `self` before every field is set.
+            process.currentOutput().split(separator: "\n").first(where: { $0.hasPrefix(label) }).flatMap { Int($0.dropFirst(label.count)) }
+        }
+        guard process.waitForOutput(expected, timeout: 20), let plain = port("PORT ") else {
             let result = process.wait()
             throw IdentityServerError(reason: "the identity server did not start: \(result.stderr.suffix(500))")
         }
-        self.port = port
+        self.port = plain
+        self.securePort = certificate == nil ? nil : port("TLS_PORT ")
+    }
+
+    /// Writes a self-signed certificate for 127.0.0.1 and localhost, and its key, into
+    /// `folder` with the openssl command, and returns their paths.
+    public static func makeCertificate(in folder: URL) throws -> (certificate: String, key: String) {
+        let certificate = folder.appendingPathComponent("server-cert.pem").path
+        let key = folder.appendingPathComponent("server-key.pem").path
+        let process = try BackgroundProcess("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                                                             "-nodes", "-keyout", key, "-out", certificate, "-days", "2", "-subj", "/CN=localhost",
+                                                             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        let result = process.wait()
+        guard result.status == 0 else { throw IdentityServerError(reason: "openssl could not make a certificate: \(result.stderr.suffix(500))") }
+        return (certificate, key)
     }
 
     deinit { process.send(SIGKILL) }
 
     /// `http://127.0.0.1:PORT`.
     public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    /// `https://127.0.0.1:TLS_PORT`, when started with a certificate.
+    public var secureBaseURL: String? { securePort.map { "https://127.0.0.1:\($0)" } }
 
     /// The authority of `tenant` on this server.
     public func authority(_ tenant: String = "common") -> String { "\(baseURL)/\(tenant)" }

@@ -26,7 +26,8 @@ The tests steer it through /_control (JSON over POST):
   /_control/config    {"refresh_in"?, "expires_in"?, "foci"?, "device_interval"?}
   /_control/reset     forget the received requests and pending failures
 
-Start: identity_server.py [--tls CERT KEY]; it prints "PORT <n>" when it listens.
+Start: identity_server.py [--tls CERT KEY]; it prints "PORT <n>" when it listens over
+plain HTTP and, with --tls, "TLS_PORT <n>" for the same server over HTTPS.
 """
 
 import base64
@@ -467,15 +468,23 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), Handler)]
+    print(f"PORT {servers[0].server_address[1]}", flush=True)
     if len(sys.argv) == 4 and sys.argv[1] == "--tls":
+        # The same server (one state) also answers over TLS on a second port, for
+        # clients that insist on https.
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(sys.argv[2], sys.argv[3])
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-    print(f"PORT {server.server_address[1]}", flush=True)
+        secure = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        secure.socket = context.wrap_socket(secure.socket, server_side=True)
+        servers.append(secure)
+        print(f"TLS_PORT {secure.server_address[1]}", flush=True)
+    for server in servers:
+        server.daemon_threads = True
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        server.serve_forever()
+        servers[0].serve_forever()
     except KeyboardInterrupt:
         pass
 
