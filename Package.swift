@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // Pure Swift: the MSAL schema, the byte-exact JSON codec and the indexed queries.
@@ -38,8 +39,16 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Token acquisition on top of the cache: discovery, the OAuth flows, HTTP.
-        .target(name: "MSALLite", dependencies: ["TokenCache", "COpenSSL", .product(name: "Logging", package: "swift-log")]),
+        // Token acquisition on top of the cache: discovery, the OAuth flows, HTTP. SwiftNIO
+        // serves the loopback redirect of desktop sign-ins.
+        .target(
+            name: "MSALLite",
+            dependencies: [
+                "TokenCache", "COpenSSL", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "tokencache",
             dependencies: [

@@ -26,7 +26,8 @@ public struct AuthCodeFlow: Sendable, Codable {
 }
 
 extension ClientCore {
-    func initiateAuthCodeFlow(scopes: [String], redirectURI: String, loginHint: String?, prompt: String?) async throws(MSALError) -> AuthCodeFlow {
+    func initiateAuthCodeFlow(scopes: [String], redirectURI: String, loginHint: String?, prompt: String?,
+                              state: String = AuthCodeFlow.randomText(bytes: 16)) async throws(MSALError) -> AuthCodeFlow {
         try ClientCore.validate(scopes, forClient: false)
         guard let redirect = URL(string: redirectURI), redirect.scheme != nil else {
             throw MSALError(code: .invalidArgument, reason: "the redirect URI is not an absolute URL; pass the one registered for the app")
@@ -34,7 +35,6 @@ extension ClientCore {
         let endpoints = try await discovery.endpoints(of: authority)
         let verifier = AuthCodeFlow.randomText(bytes: 32)
         let challenge = Base64URL.encode(SHA256.hash(Array(verifier.utf8)))
-        let state = AuthCodeFlow.randomText(bytes: 16)
         let nonce = AuthCodeFlow.randomText(bytes: 16)
         var components = URLComponents(url: endpoints.authorizationEndpoint, resolvingAgainstBaseURL: false)
         var items = components?.queryItems ?? []

@@ -34,6 +34,9 @@ public struct MSALError: Error, Sendable, CustomStringConvertible {
         public static let deviceCodeExpired = Code(name: "device code expired")
         /// The token cache failed; the message names the store's error.
         public static let cacheFailure = Code(name: "cache failure")
+        /// No browser could be opened for an interactive sign-in (set `BROWSER`, or use
+        /// the device code flow).
+        public static let noBrowser = Code(name: "no browser")
         /// The sign-in was cancelled (the task was cancelled, or the user denied consent).
         public static let cancelled = Code(name: "cancelled")
 

@@ -1,5 +1,6 @@
-import Foundation
+public import Foundation
 public import TokenCache
+import Logging
 
 /// An application that cannot keep a secret: a desktop or command-line app, or a device
 /// without a browser. It signs users in with the device code flow, the authorization code
@@ -84,6 +85,44 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
         try ClientCore.validate(scopes, forClient: false)
         return try await core.acquire(grantType: "password", [("username", username), ("password", password), ("client_info", "1")],
                                       scopes: scopes, sentScopes: ClientCore.decorated(scopes), requestData: ["username": username], username: username)
+    }
+
+    /// Signs a user in through the system browser (the authorization code flow with PKCE,
+    /// for desktop apps): listens on 127.0.0.1 for the redirect, opens the browser at the
+    /// sign-in page, waits for the browser to come back, then redeems the code and caches
+    /// the tokens.
+    ///
+    /// The redirect URI is `http://localhost:PORT`; register `http://localhost` for the app
+    /// (Entra ID accepts any port for it on public clients).
+    ///
+    /// - Parameters:
+    ///   - port: The loopback port to listen on; 0 picks a free one.
+    ///   - timeout: How long to wait for the user to finish in the browser.
+    ///   - openBrowser: Opens the sign-in URL; by default ``SystemBrowser/open(_:)``
+    ///     (`$BROWSER`, else `xdg-open`). A command-line app can print the URL instead when
+    ///     it throws.
+    /// - Throws: ``MSALError`` `timedOut` when the browser does not come back in time,
+    ///   `cancelled` when the user declines or the task is cancelled, `stateMismatch` or
+    ///   `nonceMismatch` for a forged answer, `noBrowser` when no browser can be opened.
+    public func acquireTokenInteractive(scopes: [String], loginHint: String? = nil, prompt: String? = nil, port: Int = 0, timeout: Duration = .seconds(300),
+                                        openBrowser: @Sendable (URL) async throws(MSALError) -> Void = SystemBrowser.open) async throws(MSALError) -> AuthenticationResult {
+        try ClientCore.validate(scopes, forClient: false)
+        let state = AuthCodeFlow.randomText(bytes: 16)
+        let listener = try await LoopbackRedirectListener(port: port, state: state)
+        do throws(MSALError) {
+            let flow = try await core.initiateAuthCodeFlow(scopes: scopes, redirectURI: listener.redirectURI, loginHint: loginHint, prompt: prompt, state: state)
+            guard let url = URL(string: flow.authorizationURL) else {
+                throw MSALError(code: .invalidResponse, reason: "the discovered authorization endpoint does not make a valid URL")
+            }
+            core.logger.debug("waiting for the browser's redirect", metadata: ["port": "\(listener.port)"])
+            try await openBrowser(url)
+            let response = try await listener.redirect(timeout: timeout)
+            await listener.close()
+            return try await core.redeem(flow, response: response)
+        } catch {
+            await listener.close()
+            throw error
+        }
     }
 
     /// Imports a refresh token obtained elsewhere (a migration from another library): it

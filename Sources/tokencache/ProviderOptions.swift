@@ -20,7 +20,7 @@ extension MSALError {
         switch code {
         case .invalidArgument, .insecureAuthority: return 64
         case .interactionRequired: return 3
-        case .network, .cacheFailure: return 69
+        case .network, .cacheFailure, .noBrowser: return 69
         case .timedOut, .deviceCodeExpired, .cancelled: return 75
         case .serverError where ["invalid_client", "unauthorized_client"].contains(server?.error ?? ""): return 77
         default: return 65

@@ -6,7 +6,8 @@ It speaks the endpoints MSAL uses, shaped like Microsoft Entra ID's:
   GET  /{tenant}/v2.0/.well-known/openid-configuration   OpenID discovery
   GET  /common/discovery/instance                         instance discovery (aliases)
   GET  /{tenant}/oauth2/v2.0/authorize                    signs the user in at once and
-                                                          redirects with a code
+                                                          redirects with a code (the
+                                                          login_hint "decline@..." declines)
   POST /{tenant}/oauth2/v2.0/devicecode                   device authorization
   POST /{tenant}/oauth2/v2.0/token                        authorization_code (PKCE),
        refresh_token (rotated on every use), client_credentials (secret or a verified
@@ -233,6 +234,11 @@ class Handler(BaseHTTPRequestHandler):
         if not redirect or query.get("response_type") != "code":
             return self.oauth_error("invalid_request", "redirect_uri and response_type=code are required")
         user = (query.get("login_hint") or "ann").split("@")[0]
+        if user == "decline":
+            params = {"error": "access_denied", "error_description": "The user declined to sign in."}
+            if "state" in query:
+                params["state"] = query["state"]
+            return self.redirect_to(redirect, params)
         if user not in USERS:
             user = "ann"
         code = "code-" + secrets.token_urlsafe(24)
@@ -244,6 +250,9 @@ class Handler(BaseHTTPRequestHandler):
         params = {"code": code, "client_info": self.client_info(user)}
         if "state" in query:
             params["state"] = query["state"]
+        self.redirect_to(redirect, params)
+
+    def redirect_to(self, redirect, params):
         self.send_response(302)
         self.send_header("Location", redirect + ("&" if "?" in redirect else "?") + urllib.parse.urlencode(params))
         self.send_header("Content-Length", "0")

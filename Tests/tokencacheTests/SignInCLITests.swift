@@ -50,4 +50,30 @@ struct SignInCLITests {
             #expect(unreachable.status == 69, "\(unreachable.stderr)")
         }
     }
+
+    @Test("login --browser: the browser in $BROWSER follows the sign-in to the loopback redirect; with no browser the URL is printed; a bad port exits 64")
+    func loginThroughBrowser() async throws {
+        let server = try IdentityServer()
+        try await withTemporaryDirectoryAsync { folder in
+            let store = "file:" + folder.appendingPathComponent("tokens.json").path
+            let app = ["--client-id", "desktop-app", "--authority", server.authority("organizations"), "--allow-loopback-http",
+                       "--scopes", "https://graph.example/User.Read"]
+            let browser = PythonPeer.python + " " + PythonPeer.repositoryRoot.appendingPathComponent("Tests/IdentityServer/browser.py").path
+            let login = try CLIProcess.runProcess(CLIProcess.executable, ["login", "--store", store, "--browser", "--login-hint", "bob@contoso.example"] + app,
+                                                  environment: ["BROWSER": browser])
+            #expect(login.status == 0, "\(login.stderr)")
+            #expect(login.stdout.contains("bob@contoso.example"))
+            let token = try CLIProcess.run(["token", "--store", store, "--json"] + app)
+            #expect(token.status == 0 && token.stdout.contains("\"token_source\": \"cache\""), "\(token.stderr)")
+
+            // No browser: the URL is printed to open by hand, and the wait times out (75).
+            let stranded = try CLIProcess.runProcess(CLIProcess.executable, ["login", "--store", store, "--browser", "--timeout", "1"] + app,
+                                                     environment: ["BROWSER": "/nonexistent/browser"])
+            #expect(stranded.status == 75, "\(stranded.stderr)")
+            #expect(stranded.stderr.contains("Open this URL to sign in: http://127.0.0.1:\(server.port)/organizations/oauth2/v2.0/authorize?"))
+
+            let badPort = try CLIProcess.run(["login", "--store", store, "--browser", "--redirect-port", "70000"] + app)
+            #expect(badPort.status == 64, "\(badPort.stderr)")
+        }
+    }
 }

@@ -1,0 +1,116 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A one-shot HTTP listener on 127.0.0.1 that receives the browser's redirect at the end of
+/// a desktop sign-in (RFC 8252's loopback redirect).
+///
+/// It answers every request with a small page and hands on the first redirect that carries
+/// the flow's `state` and a `code` or an `error`. Requests with another state (another
+/// local program guessing) are answered and ignored, as MSAL does, so they cannot end the
+/// sign-in.
+final class LoopbackRedirectListener: Sendable {
+    private let channel: any Channel
+    private let redirects: AsyncStream<[String: String]>
+    /// The port it listens on.
+    let port: Int
+
+    /// The redirect URI to register with the flow: `http://localhost:PORT`, the form Entra ID
+    /// accepts for any port on public clients.
+    var redirectURI: String { "http://localhost:\(port)" }
+
+    /// Listens on 127.0.0.1:`port` (0: any free port) for a redirect carrying `state`.
+    init(port: Int, state: String) async throws(MSALError) {
+        guard (0...65535).contains(port) else {
+            throw MSALError(code: .invalidArgument, reason: "the redirect port \(port) is not a TCP port; pass 0 for any free port")
+        }
+        let (redirects, continuation) = AsyncStream.makeStream(of: [String: String].self)
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(RedirectHandler(state: state, continuation: continuation))
+                }
+            }
+        do {
+            channel = try await bootstrap.bind(host: "127.0.0.1", port: port).get()
+        } catch {
+            throw MSALError(code: .invalidArgument, reason: "cannot listen on 127.0.0.1:\(port) for the browser's redirect (\(error)); pass another port, or 0 for any free one")
+        }
+        self.redirects = redirects
+        self.port = channel.localAddress?.port ?? port
+    }
+
+    /// The redirect's query parameters, once a browser delivers them.
+    ///
+    /// - Throws: ``MSALError`` `timedOut` when none arrives within `timeout`, `cancelled`
+    ///   when the task is cancelled.
+    func redirect(timeout: Duration) async throws(MSALError) -> [String: String] {
+        let redirects = self.redirects
+        let received: [String: String]? = await withTaskGroup(of: [String: String]?.self) { group in
+            group.addTask {
+                var iterator = redirects.makeAsyncIterator()
+                return await iterator.next()
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        if let received { return received }
+        if Task.isCancelled {
+            throw MSALError(code: .cancelled, reason: "the task was cancelled while waiting for the browser to come back")
+        }
+        throw MSALError(code: .timedOut, reason: "the browser did not come back to \(redirectURI) within \(timeout); sign in again, or use the device code flow on machines without a browser")
+    }
+
+    /// Stops listening.
+    func close() async {
+        try? await channel.close()
+    }
+}
+
+/// Answers each request on the listener and passes on a redirect with the right state.
+private final class RedirectHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let state: String
+    private let continuation: AsyncStream<[String: String]>.Continuation
+
+    init(state: String, continuation: AsyncStream<[String: String]>.Continuation) {
+        self.state = state
+        self.continuation = continuation
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(let head) = unwrapInboundIn(data) else { return }
+        let items = URLComponents(string: head.uri)?.queryItems ?? []
+        let query = Dictionary(items.map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { first, _ in first })
+        let status: HTTPResponseStatus
+        let page: String
+        if query["state"] == state, query["code"] != nil || query["error"] != nil {
+            continuation.yield(query)
+            continuation.finish()
+            if query["code"] != nil {
+                (status, page) = (.ok, "Signed in. You can close this window and go back to the app.")
+            } else {
+                (status, page) = (.ok, "The sign-in did not finish. You can close this window; the app says why.")
+            }
+        } else {
+            (status, page) = (.notFound, "This is not the sign-in you started. You can close this window.")
+        }
+        var body = context.channel.allocator.buffer(capacity: page.utf8.count + 64)
+        body.writeString("<!doctype html><title>Sign-in</title><p>\(page)</p>")
+        var headers = HTTPHeaders([("Content-Type", "text/html; charset=utf-8"), ("Connection", "close"), ("Cache-Control", "no-store")])
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in bound.value.close(promise: nil) }
+    }
+}

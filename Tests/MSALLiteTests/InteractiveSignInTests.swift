@@ -1,0 +1,107 @@
+import CacheBackends
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import MSALLite
+import Synchronization
+import Testing
+import TokenCache
+import TokenCacheTesting
+
+/// The desktop sign-in: a loopback listener on 127.0.0.1 receives the browser's redirect.
+/// The "browser" here is a real HTTP client that follows the identity server's redirect to
+/// the listener, as a browser does.
+@Suite("Interactive sign-in through a loopback redirect")
+struct InteractiveSignInTests {
+    static let scopes = ["https://graph.example/User.Read"]
+
+    /// Loads `url` following redirects, as a browser would; returns the last page's status
+    /// and text.
+    static func browse(_ url: URL) async throws -> (Int, String) {
+        let session = URLSession(configuration: .ephemeral)
+        defer { session.finishTasksAndInvalidate() }
+        let (data, response) = try await session.data(from: url)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test("The browser comes back with a code: tokens cached in a file; a request with another state is answered and ignored")
+    func signsIn() async throws {
+        let server = try IdentityServer()
+        try await withTemporaryDirectoryAsync { folder in
+            let cache = try StoreSpec.open("file:" + folder.appendingPathComponent("cache.json").path)
+            let app = try PublicClientApplication(clientID: "desktop-app", authority: server.authority("organizations"), cache: cache, options: AcquisitionTests.options())
+            let pages = Mutex<[(Int, String)]>([])
+            let result = try await app.acquireTokenInteractive(scopes: Self.scopes, loginHint: "bob@contoso.example", timeout: .seconds(30)) { url throws(MSALError) in
+                do {
+                    let query = Dictionary((URLComponents(url: url, resolvingAgainstBaseURL: false)?.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+                    let redirect = try #require(query["redirect_uri"].flatMap(URL.init(string:)))
+                    #expect(redirect.host == "localhost" && redirect.port != nil)
+                    // Another local program guessing: wrong state, a made-up code.
+                    let noise = try #require(URL(string: "http://127.0.0.1:\(redirect.port!)/?code=made-up&state=guess"))
+                    let answer = try await Self.browse(noise)
+                    let page = try await Self.browse(url)
+                    pages.withLock { $0 += [answer, page] }
+                } catch {
+                    throw MSALError(code: .noBrowser, reason: "the test browser failed: \(error)")
+                }
+            }
+            #expect(result.tokenSource == .identityProvider)
+            #expect(result.username == "bob@contoso.example")
+            let seen = pages.withLock { $0 }
+            #expect(seen.first?.0 == 404, "a redirect with another state is refused")
+            #expect(seen.last?.0 == 200 && seen.last?.1.contains("Signed in") == true)
+
+            // The tokens are in the file: a new app answers silently from it.
+            let again = try PublicClientApplication(clientID: "desktop-app", authority: server.authority("organizations"),
+                                                    cache: try StoreSpec.open("file:" + folder.appendingPathComponent("cache.json").path), options: AcquisitionTests.options())
+            let account = try #require(try await again.accounts().first)
+            let silent = try await again.acquireTokenSilent(scopes: Self.scopes, account: account)
+            #expect(silent?.tokenSource == .cache)
+            let redeemed = try await server.requests().contains { $0["endpoint"] == "token" && $0["grant_type"] == "authorization_code" }
+            #expect(redeemed)
+        }
+    }
+
+    @Test("No browser comes back: timedOut, and the port is closed; the user declines: cancelled; no browser: noBrowser; nothing cached")
+    func failures() async throws {
+        let server = try IdentityServer()
+        let cache = TokenCache()
+        let app = try PublicClientApplication(clientID: "desktop-app", authority: server.authority("organizations"), cache: cache, options: AcquisitionTests.options())
+
+        let port = Mutex<Int?>(nil)
+        do {
+            _ = try await app.acquireTokenInteractive(scopes: Self.scopes, timeout: .seconds(1)) { url in
+                let redirect = URLComponents(url: url, resolvingAgainstBaseURL: false)?.queryItems?.first { $0.name == "redirect_uri" }?.value
+                port.withLock { $0 = redirect.flatMap(URL.init(string:))?.port }
+            }
+            Issue.record("a sign-in nobody finished succeeded")
+        } catch {
+            #expect(error.code == .timedOut)
+        }
+        let listened = try #require(port.withLock { $0 })
+        await #expect(throws: (any Error).self, "the listener is closed after the flow") {
+            _ = try await Self.browse(URL(string: "http://127.0.0.1:\(listened)/")!)
+        }
+
+        do {
+            _ = try await app.acquireTokenInteractive(scopes: Self.scopes, loginHint: "decline@contoso.example", timeout: .seconds(30)) { url in
+                _ = try? await Self.browse(url)
+            }
+            Issue.record("a declined sign-in succeeded")
+        } catch {
+            #expect(error.code == .cancelled)
+            #expect(error.server?.error == "access_denied")
+        }
+
+        do {
+            _ = try await app.acquireTokenInteractive(scopes: Self.scopes, timeout: .seconds(5)) { _ throws(MSALError) in
+                throw MSALError(code: .noBrowser, reason: "no browser here")
+            }
+            Issue.record("a sign-in without a browser succeeded")
+        } catch {
+            #expect(error.code == .noBrowser)
+        }
+        #expect(cache.snapshot().entryCounts.values.reduce(0, +) == 0)
+    }
+}
