@@ -75,7 +75,7 @@ if Context.environment["TOKENCACHE_FUZZ"] != nil {
 
 // The benchmark harness, built only by Benchmarks/run.sh.
 if Context.environment["TOKENCACHE_BENCHMARKS"] != nil {
-    package.targets.append(.executableTarget(name: "TokenCacheBenchmarks", dependencies: ["TokenCache", "CacheBackends", "CachePostgres"], path: "Benchmarks/TokenCacheBenchmarks"))
+    package.targets.append(.executableTarget(name: "TokenCacheBenchmarks", dependencies: ["TokenCache", "CacheBackends", "CachePostgres", "MSALLite"], path: "Benchmarks/TokenCacheBenchmarks"))
     package.products.append(.executable(name: "TokenCacheBenchmarks", targets: ["TokenCacheBenchmarks"]))
 }
 

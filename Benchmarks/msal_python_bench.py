@@ -3,6 +3,8 @@
 Usage: python msal_python_bench.py measure PATH USERS
        python msal_python_bench.py load-memory PATH
        python msal_python_bench.py persistent PATH USERS   msal-extensions on the same file
+       python msal_python_bench.py silent PATH USERS   acquire_token_silent at the real clock,
+                                                       in memory and through msal-extensions
 
 Prints JSON. The silent lookup is msal's own acquire_token_silent() (a real
 PublicClientApplication whose HTTP client only answers OIDC discovery), asking for a strict
@@ -129,8 +131,33 @@ def first_lookup(path, users):
     print(json.dumps({"first_lookup_s": time.perf_counter() - start}))
 
 
+def silent(path, users):
+    """acquire_token_silent() served from the cache (tokens cached at the current time), on
+    a SerializableTokenCache in memory and on msal-extensions' PersistedTokenCache."""
+    from msal_extensions import FilePersistence, PersistedTokenCache
+    memory = msal.SerializableTokenCache()
+    with open(path, encoding="utf-8") as handle:
+        memory.deserialize(handle.read())
+    figures = {}
+    for name, cache in (("memory", memory), ("file", PersistedTokenCache(FilePersistence(path)))):
+        app = msal.PublicClientApplication(CLIENT_ID, authority=AUTHORITY, token_cache=cache, http_client=StubHttp(),
+                                           instance_discovery=False)
+        calls = []
+        for _ in range(20):
+            account = {"home_account_id": "%s.%s" % (uid(random.randrange(users)), TENANT),
+                       "environment": "login.microsoftonline.com"}
+            start = time.perf_counter()
+            result = app.acquire_token_silent(["User.Read"], account)
+            calls.append(time.perf_counter() - start)
+            assert result and result.get("token_source") == "cache", "every call must be served from the cache"
+        figures[name + "_median_s"] = median(calls)
+    print(json.dumps(figures))
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "first-lookup":
+    if sys.argv[1] == "silent":
+        silent(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1] == "first-lookup":
         first_lookup(sys.argv[2], int(sys.argv[3]))
     elif sys.argv[1] == "measure":
         measure(sys.argv[2], int(sys.argv[3]))

@@ -1,7 +1,8 @@
 // The benchmark harness: builds caches of N users and measures this library on them.
 // Benchmarks/run.sh runs it next to MSAL Python on the same files and prints the table.
 //
-//   TokenCacheBenchmarks generate USERS PATH   write a USERS-user cache in MSAL Python's format
+//   TokenCacheBenchmarks generate USERS PATH [NOW]  write a USERS-user cache in MSAL Python's format,
+//                                              its tokens cached at NOW (Unix seconds; a fixed date by default)
 //   TokenCacheBenchmarks measure PATH USERS    time lookup, accounts, serialize, deserialize (JSON)
 //   TokenCacheBenchmarks load-memory PATH      peak memory of loading PATH, in a fresh process (JSON)
 //   TokenCacheBenchmarks persistent PATH USERS time a locked write, a hit with nothing changed and
@@ -17,11 +18,15 @@
 //                                              10,000 users per transaction
 //   TokenCacheBenchmarks postgres SPEC USERS   time lookup without and with a warm L1, one response
 //                                              written, and 4 concurrent writers, on a PostgreSQL store (JSON)
+//   TokenCacheBenchmarks silent PATH USERS     time MSALLite's acquireTokenSilent served from the cache,
+//                                              in memory and through the file store (JSON); PATH must
+//                                              have been generated with NOW = the current time
 //   TokenCacheBenchmarks first-lookup SPEC USERS   open a store in this fresh process and answer one
 //                                              lookup (JSON)
 import CacheBackends
 import CachePostgres
 import Foundation
+import MSALLite
 import TokenCache
 
 let authority = "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -55,11 +60,11 @@ func fakeToken(_ seed: Int, length: Int) -> String {
     return text
 }
 
-func generate(users: Int) throws -> TokenCache {
-    try generate(users: 0..<users)
+func generate(users: Int, now: Int64 = baseNow) throws -> TokenCache {
+    try generate(users: 0..<users, now: now)
 }
 
-func generate(users: Range<Int>) throws -> TokenCache {
+func generate(users: Range<Int>, now: Int64 = baseNow) throws -> TokenCache {
     let cache = TokenCache()
     for user in users {
         let id = uid(user)
@@ -76,7 +81,7 @@ func generate(users: Range<Int>) throws -> TokenCache {
             if index == 0 { response["refresh_token"] = .string(fakeToken(user * 7 + 5, length: 900)) }
             try cache.add(response: response, context: TokenResponseContext(
                 clientID: clientID, requestedScopes: scopes, tokenEndpoint: tokenEndpoint, environment: environment,
-                grantType: "authorization_code", now: baseNow))
+                grantType: "authorization_code", now: now))
         }
     }
     return cache
@@ -167,7 +172,7 @@ guard arguments.count >= 3 else {
 }
 switch arguments[1] {
 case "generate":
-    let cache = try generate(users: Int(arguments[2])!)
+    let cache = try generate(users: Int(arguments[2])!, now: arguments.count > 4 ? Int64(arguments[4])! : baseNow)
     try FileStorage(path: arguments[3]).save(Data(cache.serialize()))
 case "measure":
     let path = arguments[2]
@@ -202,6 +207,40 @@ case "measure":
         "file_bytes": Double(bytes.count), "deserialize_s": deserialize, "serialize_s": serialize,
         "lookup_median_s": median(lookups), "lookup_p99_s": percentile(lookups, 0.99), "accounts_s": accounts,
     ])
+case "silent":
+    let path = arguments[2]
+    let users = Int(arguments[3])!
+    /// Every hit is served from the cache: a request to the network fails the run.
+    struct NoNetwork: HTTPTransport {
+        func send(_ request: HTTPRequest, timeout: Duration) async throws -> HTTPResponse {
+            throw CocoaError(.featureUnsupported)
+        }
+    }
+    func silentCalls(_ cache: any TokenCacheStore) async throws -> [Double] {
+        let app = try PublicClientApplication(clientID: clientID, authority: authority, cache: cache,
+                                              options: ApplicationOptions(http: HTTPOptions(transport: NoNetwork())))
+        let accounts = try await app.accounts()
+        precondition(accounts.count == users, "every user has an account")
+        var random = SystemRandomNumberGenerator()
+        let picks = (0..<4096).map { _ in accounts[Int.random(in: 0..<users, using: &random)] }
+        var perCall: [Double] = []
+        var hits = 0
+        for batch in 0..<200 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            for call in 0..<256 {
+                // A strict subset of the stored scopes, as in MSAL Python's measurement.
+                let result = try await app.acquireTokenSilent(scopes: ["User.Read"], account: picks[(batch * 256 + call) % picks.count])
+                if result?.tokenSource == .cache, result?.accessToken.isEmpty == false { hits += 1 }
+            }
+            perCall.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / 256)
+        }
+        precondition(hits == 200 * 256, "every call must be served from the cache")
+        return perCall
+    }
+    let memory = try await silentCalls(try TokenCache(serialized: try FileStorage(path: path).load()!))
+    let file = try await silentCalls(try StoreSpec.open("file:" + path))
+    printJSON(["memory_median_s": median(memory), "memory_p99_s": percentile(memory, 0.99),
+               "file_median_s": median(file), "file_p99_s": percentile(file, 0.99)])
 case "persistent":
     let path = arguments[2]
     let users = Int(arguments[3])!

@@ -36,7 +36,10 @@ public struct AuthenticationResult: Sendable, CustomStringConvertible {
     /// When the app should refresh it ahead of expiry (`refresh_on`), if the provider said.
     public let refreshOn: Int64?
     /// The scopes the token grants.
-    public let scopes: [String]
+    public var scopes: [String] { scopeText.split(separator: " ").map(String.init) }
+    /// The scopes as the cache keeps them, space-separated (split only when asked for: a
+    /// result served from the cache stays cheap).
+    let scopeText: String
     /// The raw ID token, for flows that sign a user in.
     public let idToken: String?
     /// The ID token's claims, decoded without validation (as MSAL does).
@@ -53,17 +56,17 @@ public struct AuthenticationResult: Sendable, CustomStringConvertible {
     public let correlationID: String?
 
     public var description: String {
-        "AuthenticationResult(source: \(tokenSource.rawValue), scopes: \(scopes.joined(separator: " ")), expiresOn: \(expiresOn), account: \(homeAccountID ?? "none")\(refreshReason.map { ", refreshReason: \($0.rawValue)" } ?? ""), token: <redacted>)"
+        "AuthenticationResult(source: \(tokenSource.rawValue), scopes: \(scopeText), expiresOn: \(expiresOn), account: \(homeAccountID ?? "none")\(refreshReason.map { ", refreshReason: \($0.rawValue)" } ?? ""), token: <redacted>)"
     }
 
-    init(accessToken: String, tokenType: String, expiresOn: Int64, refreshOn: Int64?, scopes: [String], idToken: String?,
+    init(accessToken: String, tokenType: String, expiresOn: Int64, refreshOn: Int64?, scopeText: String, idToken: String?,
          idTokenClaims: JSONObject?, homeAccountID: String?, username: String?, tokenSource: TokenSource,
          refreshReason: RefreshReason?, correlationID: String?) {
         self.accessToken = accessToken
         self.tokenType = tokenType
         self.expiresOn = expiresOn
         self.refreshOn = refreshOn
-        self.scopes = scopes
+        self.scopeText = scopeText
         self.idToken = idToken
         self.idTokenClaims = idTokenClaims
         self.homeAccountID = homeAccountID

@@ -53,6 +53,7 @@ final class AuthorityDiscovery: Sendable {
     /// The other hosts of `authority`'s cloud: the well-known Microsoft groups without a
     /// request, other Entra-style hosts from their instance discovery endpoint, none for
     /// AD FS and B2C or when instance discovery is off.
+    nonisolated(nonsending)
     func aliases(of authority: Authority) async throws(MSALError) -> [String] {
         guard instanceDiscovery, !authority.isADFS, !authority.isB2C else { return [] }
         if Authority.knownAliasGroups.contains(where: { $0.contains(authority.host) }) { return authority.aliases }

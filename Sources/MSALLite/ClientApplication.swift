@@ -28,6 +28,7 @@ public class ClientApplication: @unchecked Sendable {
 
     /// The accounts signed in to this authority's cloud, optionally only `username`'s, as
     /// MSAL Python's `get_accounts()` lists them.
+    nonisolated(nonsending)
     public func accounts(username: String? = nil) async throws(MSALError) -> [Account] {
         let aliases = try await core.discovery.aliases(of: core.authority)
         return try core.cached { try core.cache.accounts(environment: core.authority.host, aliases: aliases, username: username) }
@@ -41,6 +42,10 @@ public class ClientApplication: @unchecked Sendable {
     /// - Throws: ``MSALError`` `interactionRequired` (with the provider's answer) when every
     ///   refresh token was refused; `network` or `timedOut` when the provider is unreachable
     ///   and no cached token can stand in.
+    ///
+    /// It runs on the caller's executor (`nonisolated(nonsending)`): a token served from the
+    /// cache costs no hop to another thread.
+    nonisolated(nonsending)
     public func acquireTokenSilent(scopes: [String], account: Account, forceRefresh: Bool = false, claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult? {
         try await core.acquireTokenSilent(scopes: scopes, account: account, forceRefresh: forceRefresh, claimsChallenge: claimsChallenge)
     }

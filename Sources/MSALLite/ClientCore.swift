@@ -189,7 +189,7 @@ final class ClientCore: Sendable {
         let granted = response.string("scope").map { $0.split(separator: " ").map(String.init) } ?? scopes
         return AuthenticationResult(
             accessToken: response.string("access_token") ?? "", tokenType: response.string("token_type") ?? "Bearer",
-            expiresOn: now + expiresIn, refreshOn: response["refresh_in"]?.wholeNumber.map { now + $0 }, scopes: granted,
+            expiresOn: now + expiresIn, refreshOn: response["refresh_in"]?.wholeNumber.map { now + $0 }, scopeText: granted.joined(separator: " "),
             idToken: idToken, idTokenClaims: claims, homeAccountID: ClientCore.homeAccountID(response: response, claims: claims),
             username: claims?.string("preferred_username") ?? claims?.string("upn"), tokenSource: .identityProvider,
             refreshReason: reason, correlationID: correlationID)
@@ -199,7 +199,7 @@ final class ClientCore: Sendable {
     func result(cached token: AccessToken, account: Account?) -> AuthenticationResult {
         AuthenticationResult(
             accessToken: token.secret ?? "", tokenType: token.tokenType ?? "Bearer", expiresOn: token.expiresOn ?? 0,
-            refreshOn: token.refreshOn, scopes: token.scopes, idToken: nil, idTokenClaims: nil,
+            refreshOn: token.refreshOn, scopeText: token.target ?? "", idToken: nil, idTokenClaims: nil,
             homeAccountID: token.homeAccountID, username: account?.username, tokenSource: .cache, refreshReason: nil, correlationID: nil)
     }
 
@@ -232,6 +232,7 @@ final class ClientCore: Sendable {
     /// token in MSAL's order, then the same in each alias environment that holds refresh
     /// tokens. `nil` when the cache holds nothing usable; throws `interactionRequired` (with
     /// the provider's last answer) when every refresh was refused.
+    nonisolated(nonsending)
     func acquireTokenSilent(scopes: [String], account: Account, forceRefresh: Bool, claimsChallenge: String?) async throws(MSALError) -> AuthenticationResult? {
         try ClientCore.validate(scopes, forClient: false)
         guard let homeAccountID = account.homeAccountID else {
@@ -277,6 +278,7 @@ final class ClientCore: Sendable {
         }
     }
 
+    nonisolated(nonsending)
     private func silent(in authority: Authority, scopes: [String], homeAccountID: String, account: Account, forceRefresh: Bool, claims: String?) async throws(MSALError) -> SilentOutcome {
         var fallback: AccessToken?
         let reason: AuthenticationResult.RefreshReason

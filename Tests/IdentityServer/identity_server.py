@@ -15,7 +15,8 @@ It speaks the endpoints MSAL uses, shaped like Microsoft Entra ID's:
        jwt-bearer on-behalf-of
 
 Tokens are JWTs signed with a key of this process; ID tokens carry the nonce, and the
-response carries client_info, as Entra ID's do.
+response carries client_info, as Entra ID's do. Every endpoint also answers under a B2C
+tenant/policy path, and under /adfs/ in AD FS's shape (no "v2.0", a upn, no client_info).
 
 The tests steer it through /_control (JSON over POST):
   /_control/client    {"client_id", "secret"?, "certificate_pem"?}     a confidential client
@@ -161,9 +162,19 @@ class Handler(BaseHTTPRequestHandler):
         with STATE.lock:
             STATE.requests.append({"endpoint": endpoint, "grant_type": form.get("grant_type"),
                                    "client_id": form.get("client_id"), "scope": form.get("scope"),
+                                   "claims": form.get("claims"), "path": urllib.parse.urlsplit(self.path).path,
                                    "anchor": self.headers.get("X-AnchorMailbox")})
 
     # -- routes ---------------------------------------------------------------------
+
+    @staticmethod
+    def route(parts, v2_suffix, adfs_suffix):
+        """The tenant path (B2C: tenant/policy; AD FS: adfs) of a request for an endpoint."""
+        if len(parts) > len(v2_suffix) and parts[-len(v2_suffix):] == v2_suffix:
+            return "/".join(parts[:-len(v2_suffix)])
+        if parts[:1] == ["adfs"] and parts[1:] == adfs_suffix:
+            return "adfs"
+        return None
 
     def do_GET(self):
         url = urllib.parse.urlsplit(self.path)
@@ -172,11 +183,6 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_control/requests":
             with STATE.lock:
                 return self.send_json(200, STATE.requests)
-        if parts[-3:] == ["v2.0", ".well-known", "openid-configuration"] and len(parts) == 4:
-            self.record("openid-configuration")
-            if self.injected_fault("openid-configuration"):
-                return
-            return self.send_json(200, self.openid_configuration(parts[0]))
         if parts == ["common", "discovery", "instance"]:
             self.record("instance-discovery")
             if self.injected_fault("instance-discovery"):
@@ -187,8 +193,15 @@ class Handler(BaseHTTPRequestHandler):
                 "api-version": "1.1",
                 "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
             })
-        if len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "authorize"]:
-            return self.authorize(parts[0], query)
+        tenant = self.route(parts, ["v2.0", ".well-known", "openid-configuration"], [".well-known", "openid-configuration"])
+        if tenant:
+            self.record("openid-configuration")
+            if self.injected_fault("openid-configuration"):
+                return
+            return self.send_json(200, self.openid_configuration(tenant))
+        tenant = self.route(parts, ["oauth2", "v2.0", "authorize"], ["oauth2", "authorize"])
+        if tenant:
+            return self.authorize(tenant, query)
         self.send_json(404, {"error": "not_found"})
 
     def do_POST(self):
@@ -197,20 +210,26 @@ class Handler(BaseHTTPRequestHandler):
         if parts and parts[0] == "_control":
             return self.control(parts[1] if len(parts) > 1 else "")
         form = self.form()
-        if len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "devicecode"]:
+        tenant = self.route(parts, ["oauth2", "v2.0", "devicecode"], ["oauth2", "devicecode"])
+        if tenant:
             self.record("devicecode", form)
             if self.injected_fault("devicecode"):
                 return
-            return self.device_code(parts[0], form)
-        if len(parts) == 4 and parts[1:] == ["oauth2", "v2.0", "token"]:
+            return self.device_code(tenant, form)
+        tenant = self.route(parts, ["oauth2", "v2.0", "token"], ["oauth2", "token"])
+        if tenant:
             self.record("token", form)
             if self.injected_fault("token"):
                 return
-            return self.token(parts[0], form)
+            return self.token(tenant, form)
         self.send_json(404, {"error": "not_found"})
 
     def openid_configuration(self, tenant):
         base = f"{self.base_url()}/{tenant}"
+        if tenant == "adfs":
+            # AD FS: endpoints without "v2.0", an issuer without a tenant.
+            return {"issuer": base, "authorization_endpoint": f"{base}/oauth2/authorize",
+                    "token_endpoint": f"{base}/oauth2/token", "device_authorization_endpoint": f"{base}/oauth2/devicecode"}
         issuer_tenant = TENANT_ID if tenant in ("common", "organizations", "consumers") else tenant
         return {
             "issuer": f"{self.base_url()}/{issuer_tenant}/v2.0",
@@ -436,11 +455,19 @@ class Handler(BaseHTTPRequestHandler):
                      "ver": "2.0"}
         if nonce:
             id_claims["nonce"] = nonce
+        adfs = self.path.startswith("/adfs/")
+        if adfs:
+            # AD FS: a upn instead of preferred_username, no tenant, and no client_info.
+            id_claims["upn"] = id_claims.pop("preferred_username")
+            id_claims["iss"] = f"{self.base_url()}/adfs"
+            del id_claims["tid"]
         refresh = "rt-" + secrets.token_urlsafe(32)
         foci = STATE.config.get("foci")
         with STATE.lock:
             STATE.refresh_tokens[refresh] = {"client_id": client_id, "user": user, "foci": foci}
-        body.update({"id_token": make_jwt(id_claims), "refresh_token": refresh, "client_info": self.client_info(user)})
+        body.update({"id_token": make_jwt(id_claims), "refresh_token": refresh})
+        if not adfs:
+            body["client_info"] = self.client_info(user)
         if foci:
             body["foci"] = foci
         return self.send_json(200, body)

@@ -52,7 +52,7 @@ package enum FieldName {
             (credentialType, true, false, false, false), (secret, true, false, false, false),
             (homeAccountID, true, false, true, true), (environment, true, false, true, true),
             (clientID, true, false, true, true), (target, true, false, true, true), (realm, true, false, true, true),
-            (tokenType, true, false, false, false), (cachedAt, false, true, false, false),
+            (tokenType, true, false, true, true), (cachedAt, false, true, false, false),
             (expiresOn, false, true, true, false), (extendedExpiresOn, false, true, false, false),
             (keyID, true, false, true, false), (extCacheKey, true, false, true, false),
             (refreshOn, false, true, true, false), (lastModificationTime, false, true, true, false),
