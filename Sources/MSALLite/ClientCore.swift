@@ -167,7 +167,16 @@ final class ClientCore: Sendable {
         try check(answer, correlationID)
         try store(answer, context: context(scopes: sentScopes, tokenEndpoint: endpoint, authority: authority, grantType: grantType,
                                            requestData: requestData, username: username, now: now))
-        return result(answer, scopes: scopes, now: now, correlationID: correlationID, reason: reason)
+        let acquired = result(answer, scopes: scopes, now: now, correlationID: correlationID, reason: reason)
+        logger.debug("tokens cached", metadata: ["grant_type": "\(grantType)", "account": personal(acquired.homeAccountID),
+                                                 "username": personal(acquired.username), "correlation_id": "\(correlationID)"])
+        return acquired
+    }
+
+    /// `value` for a log line when the app opted in to personal data
+    /// (``ApplicationOptions/logsPersonalData``), else a placeholder.
+    func personal(_ value: String?) -> Logger.MetadataValue {
+        options.logsPersonalData ? "\(value ?? "none")" : "<personal data hidden>"
     }
 
     /// Saves a refresh grant's answer update-only (see `TokenCacheStore.saveRefreshResult`).
@@ -289,7 +298,7 @@ final class ClientCore: Sendable {
         } else {
             switch try cached({ try cache.lookupAccessToken(query(scopes: scopes, environment: authority.host, homeAccountID: homeAccountID)) }) {
             case .hit(let token):
-                logger.debug("silent: served from the cache")
+                logger.debug("silent: served from the cache", metadata: ["account": personal(homeAccountID)])
                 return .token(result(cached: token, account: account))
             case .refreshDue(let token):
                 fallback = token

@@ -14,8 +14,8 @@ struct AcquisitionTests {
     static let scopes = ["https://graph.example/User.Read"]
 
     /// Options for the loopback server, logging into `lines` when given.
-    static func options(logging lines: LogLines? = nil, timeout: Duration = .seconds(10)) -> ApplicationOptions {
-        var options = ApplicationOptions(http: HTTPOptions(timeout: timeout, allowsPlainHTTPOnLoopback: true))
+    static func options(logging lines: LogLines? = nil, timeout: Duration = .seconds(10), personalData: Bool = false) -> ApplicationOptions {
+        var options = ApplicationOptions(http: HTTPOptions(timeout: timeout, allowsPlainHTTPOnLoopback: true), logsPersonalData: personalData)
         if let lines {
             options.logger = Logger(label: "test", factory: { _ in lines.handler() })
             options.logger.logLevel = .trace
@@ -320,7 +320,7 @@ struct AcquisitionTests {
         #expect(throws: MSALError.self) { _ = try PublicClientApplication(clientID: "cli-app", authority: "http://login.example/common", options: Self.options()) }
     }
 
-    @Test("Trace logging through a whole scenario shows no token, code, secret or password")
+    @Test("Trace logging through a whole scenario shows no token, code, secret or password, and no personal data unless the app opts in")
     func logsNoSecrets() async throws {
         let server = try IdentityServer()
         let lines = LogLines()
@@ -341,6 +341,17 @@ struct AcquisitionTests {
 
         let log = lines.all.joined(separator: "\n")
         #expect(log.contains("token endpoint"), "the scenario was logged")
+        #expect(log.contains("tokens cached") && log.contains("<personal data hidden>"))
+        #expect(!log.contains("ann@contoso.example") && !log.contains("00000000-0000-4000-8000-0000000000a1"), "no username or account id without opting in")
+
+        // Opted in: usernames and account ids appear, secrets still do not.
+        let personalLines = LogLines()
+        let personal = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"),
+                                                   options: Self.options(logging: personalLines, personalData: true))
+        _ = try await personal.acquireToken(byUsername: "bob@contoso.example", password: "pw-bob-1", scopes: Self.scopes)
+        let personalLog = personalLines.all.joined(separator: "\n")
+        #expect(personalLog.contains("bob@contoso.example"))
+        #expect(!personalLog.contains("pw-bob-1"), "the password is never logged")
         var secrets = ["web-secret-value", "pw-ann-1", signedIn.accessToken, redirect["code"] ?? "code-", flow.codeVerifier, "rt-"]
         secrets += cache.snapshot().entries(RefreshToken.self).compactMap(\.secret)
         secrets += cache.snapshot().entries(AccessToken.self).compactMap(\.secret)
