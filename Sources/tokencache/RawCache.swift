@@ -11,27 +11,30 @@ struct RawCache {
     let location: String
     let bytes: Data
     let isEncrypted: Bool
-    /// The storage behind a file, encrypted or keyring store; `nil` for a database.
-    let storage: (any CacheStorage)?
 
+    /// Reads the store named by `spec`.
     init(spec: String) throws {
-        self.spec = spec
         if PostgresEndpoint.isPostgres(spec) || spec.hasPrefix("sqlite:") {
             let session = try StoreSession(spec: spec)
-            location = session.location
-            isEncrypted = session.store.isEncrypted
-            bytes = Data(try session.store.snapshot().serialize())
-            storage = nil
+            self.init(spec: spec, location: session.location, bytes: Data(try session.store.snapshot().serialize()), isEncrypted: session.store.isEncrypted)
         } else {
-            let storage = try StoreSpec.parse(spec)
-            guard let bytes = try storage.load() else {
-                throw InputFileError(path: storage.location, missing: true, reason: "no cache is stored there. Check the SPEC")
-            }
-            self.storage = storage
-            self.bytes = bytes
-            location = storage.location
-            isEncrypted = spec.hasPrefix("encrypted:")
+            try self.init(spec: spec, storage: StoreSpec.parse(spec))
         }
+    }
+
+    /// Reads `storage`, the file, encrypted or keyring storage `spec` names.
+    init(spec: String, storage: any CacheStorage) throws {
+        guard let bytes = try storage.load() else {
+            throw InputFileError(path: storage.location, missing: true, reason: "no cache is stored there. Check the SPEC")
+        }
+        self.init(spec: spec, location: storage.location, bytes: bytes, isEncrypted: spec.hasPrefix("encrypted:"))
+    }
+
+    private init(spec: String, location: String, bytes: Data, isEncrypted: Bool) {
+        self.spec = spec
+        self.location = location
+        self.bytes = bytes
+        self.isEncrypted = isEncrypted
     }
 
     /// How the cache is protected, with the modes of its file and folder when it is one.

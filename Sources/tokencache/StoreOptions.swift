@@ -137,6 +137,15 @@ func emit(_ text: String) {
     print(text)
 }
 
+/// Prints `value` as indented JSON with snake_case keys, sorted (the `--json` output of
+/// `inspect` and `repair`).
+func emitJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    emit(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
 /// Writes a line to standard output at once, unbuffered.
 func emitNow(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))

@@ -31,9 +31,9 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let raw = try RawCache(spec: store.store)
-            let report = try CacheInspection(document: raw.bytes, now: now ?? Int64(Date().timeIntervalSince1970))
+            let report = try CacheInspection(document: raw.bytes, now: resolveNow(now))
             if json {
-                emit(try InspectionReport(raw: raw, report: report).jsonText())
+                try emitJSON(InspectionReport(raw: raw, report: report))
             } else {
                 InspectionReport(raw: raw, report: report).printText()
             }
@@ -58,13 +58,6 @@ struct InspectionReport: Encodable {
         accounts = report.accounts
         clients = report.clients
         problems = report.problems
-    }
-
-    func jsonText() throws -> String {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
     func printText() {

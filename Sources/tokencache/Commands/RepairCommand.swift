@@ -34,22 +34,19 @@ struct RepairCommand: ParsableCommand {
             guard store.store.hasPrefix("file:") || store.store.hasPrefix("encrypted:") else {
                 throw ValidationError("repair works on file: and encrypted: stores; copy a keyring item to one with `tokencache copy` first (database stores check every write and need no repair)")
             }
-            let clock = now ?? Int64(Date().timeIntervalSince1970)
+            let clock = resolveNow(now)
             let persistent = try StoreSpec.openPersistent(store.store)
             let outcome: Outcome = try persistent.lock.withLock {
-                let raw = try RawCache(spec: store.store)
+                let raw = try RawCache(spec: store.store, storage: persistent.storage)
                 let report = try CacheInspection(document: raw.bytes, now: clock)
                 guard let repaired = report.repairedDocument else { return Outcome(backup: nil, problems: report.problems) }
                 let backup = "\(raw.location).repair-backup-\(clock)"
                 try Self.writeBackup(of: raw.location, to: backup)
-                try raw.storage?.save(Data(repaired))
+                try persistent.storage.save(Data(repaired))
                 return Outcome(backup: backup, problems: report.problems)
             }
             if json {
-                let encoder = JSONEncoder()
-                encoder.keyEncodingStrategy = .convertToSnakeCase
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                emit(String(decoding: try encoder.encode(outcome), as: UTF8.self))
+                try emitJSON(outcome)
                 return
             }
             guard let backup = outcome.backup else {
