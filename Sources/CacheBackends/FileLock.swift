@@ -150,6 +150,44 @@ public struct FileLock: CacheLock {
         return CacheStorageError(code: .lockTimeout, location: path, reason: "\(holder) held the cache lock for more than \(timeout); it is still running, so the lock was not broken. Try again, or stop that process")
     }
 
+    // MARK: - Diagnosis
+
+    /// Who holds the lock, as the lock file tells, for diagnostics (`tokencache doctor`).
+    public enum Status: Equatable, Sendable {
+        /// There is no lock file: nobody is writing.
+        case free
+        /// A running process holds the lock (`pid` is 0 when the file names none, as with a
+        /// lock held through `flock` alone).
+        case held(pid: Int32, program: String)
+        /// The lock file names a process that is gone (killed while writing). This library
+        /// breaks such a lock at once; other MSAL libraries wait for it until they time out.
+        case abandoned(pid: Int32, program: String)
+        /// An empty lock file that nobody holds, older than the grace period: its creator
+        /// died before writing its pid.
+        case abandonedEmpty
+    }
+
+    /// What the lock file says now. It only reads: an abandoned lock is left in place.
+    public func status() -> Status {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return .free }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        let flocked: Bool
+        if fd >= 0 {
+            flocked = flock(fd, LOCK_SH | LOCK_NB) != 0
+            if !flocked { flock(fd, LOCK_UN) }
+            close(fd)
+        } else {
+            flocked = false
+        }
+        if let owner = LockOwner.load(path) {
+            return owner.isAlive || flocked ? .held(pid: owner.pid, program: owner.program) : .abandoned(pid: owner.pid, program: owner.program)
+        }
+        if flocked { return .held(pid: 0, program: "?") }
+        guard let age = LockOwner.emptyFileAge(path), age > FileLock.emptyLockGrace else { return .held(pid: 0, program: "?") }
+        return .abandonedEmpty
+    }
+
     /// How old an empty lock file must be before it counts as abandoned.
     static let emptyLockGrace: Duration = .seconds(2)
 

@@ -164,41 +164,66 @@ public struct KeyringStorage: CacheStorage {
     /// Tells "not found" from "locked": stores, reads and clears a probe item of its own
     /// schema (never the real item), as msal-extensions' trial run does.
     static func probe(_ library: Libsecret, location: String) throws {
+        if let failure = probeFailure(library) { throw explain(failure, location: location) }
+    }
+
+    private static func probeFailure(_ library: Libsecret) -> Libsecret.Failure? {
         let item = Libsecret.Item(schema: "io.tokencache.probe", attributes: ["probe": "\(getpid())"], flags: 0)
         do {
             try library.store(item, label: "tokencache probe", secret: "probe")
             try library.clear(item)
+            return nil
         } catch {
-            throw explain(error, location: location)
+            return error
         }
     }
 
-    /// Whether a keyring is usable here, and if not, why and how to fix it.
-    public static func diagnose() -> CacheStorageError? {
+    /// Why the keyring cannot be used here, for diagnostics (`tokencache doctor`).
+    public enum Problem: Sendable, Equatable {
+        /// libsecret (or GLib) is not installed.
+        case libsecretMissing
+        /// There is no D-Bus session bus to reach a Secret Service on.
+        case noSessionBus
+        /// No Secret Service answers on the session bus.
+        case noSecretService
+        /// The default collection is locked.
+        case locked
+        /// The Secret Service has no default collection.
+        case noDefaultCollection
+        /// Anything else the Secret Service reported.
+        case failed
+    }
+
+    /// Whether a keyring is usable here: `nil` when it is, otherwise what is wrong and the
+    /// error that says why and how to fix it.
+    public static func diagnose() -> (problem: Problem, error: CacheStorageError)? {
+        let library: Libsecret
         do {
-            try probe(try Libsecret.shared(), location: "keyring")
-            return nil
-        } catch let error as CacheStorageError {
-            return error
+            library = try Libsecret.shared()
         } catch {
-            return CacheStorageError(code: .unavailable, location: "keyring", reason: "\(error)")
+            return (.libsecretMissing, error)
         }
+        guard let failure = probeFailure(library) else { return nil }
+        let (problem, reason) = classify(failure)
+        return (problem, CacheStorageError(code: .unavailable, location: "keyring", reason: reason))
     }
 
     static func explain(_ failure: Libsecret.Failure, location: String) -> CacheStorageError {
+        CacheStorageError(code: .unavailable, location: location, reason: classify(failure).reason)
+    }
+
+    /// What a Secret Service failure means, and what to do about it.
+    private static func classify(_ failure: Libsecret.Failure) -> (problem: Problem, reason: String) {
         let message = failure.message
-        let reason: String
         if message.contains("autolaunch") || message.contains("Could not connect") || message.contains("DBUS_SESSION_BUS_ADDRESS") {
-            reason = "there is no D-Bus session bus (\(message)). Run inside a desktop session or under dbus-run-session with a Secret Service started, or use encrypted:PATH?passphrase-env=VAR"
+            return (.noSessionBus, "there is no D-Bus session bus (\(message)). Run inside a desktop session or under dbus-run-session with a Secret Service started, or use encrypted:PATH?passphrase-env=VAR")
         } else if message.contains("not provided by any .service files") || message.contains("ServiceUnknown") {
-            reason = "no Secret Service answers on the session bus (\(message)). Install and start one (Debian: apt-get install gnome-keyring), or use encrypted:PATH?passphrase-env=VAR"
+            return (.noSecretService, "no Secret Service answers on the session bus (\(message)). Install and start one (Debian: apt-get install gnome-keyring), or use encrypted:PATH?passphrase-env=VAR")
         } else if message.lowercased().contains("locked") {
-            reason = "the keyring collection is locked (\(message)). Unlock it (for example gnome-keyring-daemon --unlock, or log in to the desktop), then try again"
+            return (.locked, "the keyring collection is locked (\(message)). Unlock it (for example gnome-keyring-daemon --unlock, or log in to the desktop), then try again")
         } else if message.contains("Object does not exist") || message.contains("No such") {
-            reason = "the Secret Service has no default collection (\(message)). Create and unlock the login keyring (printf PASSWORD | gnome-keyring-daemon --unlock), then try again"
-        } else {
-            reason = "the Secret Service failed: \(failure.domain) \(failure.code): \(message)"
+            return (.noDefaultCollection, "the Secret Service has no default collection (\(message)). Create and unlock the login keyring (printf PASSWORD | gnome-keyring-daemon --unlock), then try again")
         }
-        return CacheStorageError(code: .unavailable, location: location, reason: reason)
+        return (.failed, "the Secret Service failed: \(failure.domain) \(failure.code): \(message)")
     }
 }

@@ -10,15 +10,22 @@ struct DoctorCommand: ParsableCommand {
         commandName: "doctor",
         abstract: "Check which store kinds work here, and say how to fix the ones that do not.",
         discussion: """
-        With --store, also checks that store: that it opens and reads, its protection, its \
-        file modes and, for sqlite:, the database's integrity (PRAGMA quick_check) and size; \
-        for postgres://, the server's version, the schema version, size and partitions, and \
-        that every entry decodes.
+        Checks libsecret, the D-Bus session and the keyring (and why it cannot be reached), \
+        SQLite and OpenSSL. With --store, also checks that store: its file and folder modes, \
+        its lock file (who holds it, and whether that process still runs), that it opens \
+        and reads and its entries follow MSAL's rules; for sqlite:, the database's integrity \
+        (PRAGMA quick_check) and size; for postgres://, the server's version, the schema \
+        version, size and partitions, and that every entry decodes. Each problem is printed \
+        with the command that fixes it.
 
-        Exit status 0 when everything works, 69 when a store kind is unavailable, 65 when \
-        the store is damaged, 77 when its key is wrong.
+        Exit status 0 when everything works; with --store, 1 when the store has something \
+        to fix, 65 when it is damaged, 77 when its key is wrong or it cannot be read, 69 \
+        when it or (without --store) the keyring is unavailable.
 
-        Example: tokencache doctor --store sqlite:~/.cache/tokens.db
+        Examples:
+          tokencache doctor
+          tokencache doctor --store file:~/.azure/msal_token_cache.json
+          tokencache doctor --store sqlite:~/.cache/tokens.db
         """
     )
 
@@ -26,70 +33,56 @@ struct DoctorCommand: ParsableCommand {
     var store: String?
 
     func run() throws {
-        if let store { try check(store) }
-        var healthy = true
-        emit("file: ok (plain MSAL JSON, atomic writes, <path>.lockfile)")
-        emit("sqlite: ok (libsqlite3 \(SQLiteTokenCache.libraryVersion), WAL)")
-        emit("encrypted (passphrase-env, passphrase-file, key-file): ok (AES-256-GCM, scrypt)")
-        if let problem = KeyringStorage.diagnose() {
-            healthy = false
-            emit("keyring: unavailable: \(problem.reason)")
-            emit("encrypted (key in the keyring, the default): unavailable, for the same reason")
-        } else {
-            emit("keyring: ok (Secret Service reachable, default collection unlocked)")
-            emit("encrypted (key in the keyring, the default): ok")
+        var status: Int32 = 0
+        if let store {
+            var checkup = StoreCheckup(spec: store)
+            checkup.run()
+            printFindings(checkup.findings)
+            status = checkup.status
         }
-        emit(ProcessInfo.processInfo.environment["DBUS_SESSION_BUS_ADDRESS"].map { _ in "D-Bus session: DBUS_SESSION_BUS_ADDRESS is set" } ?? "D-Bus session: DBUS_SESSION_BUS_ADDRESS is not set")
-        if !healthy { throw ExitCode(69) }
+        emit("This machine")
+        let keyring = KeyringStorage.diagnose()
+        emit("  file: ok (plain MSAL JSON, atomic writes, <path>.lockfile)")
+        emit("  sqlite: ok (libsqlite3 \(SQLiteTokenCache.libraryVersion), WAL)")
+        emit("  encrypted (passphrase-env, passphrase-file, key-file): ok (AES-256-GCM, scrypt)")
+        emit("  libsecret: \(keyring?.problem == .libsecretMissing ? "not installed" : "ok (libsecret-1.so.0)")")
+        let bus = ProcessInfo.processInfo.environment["DBUS_SESSION_BUS_ADDRESS"]
+        emit("  D-Bus session: \(bus == nil ? "DBUS_SESSION_BUS_ADDRESS is not set" : "DBUS_SESSION_BUS_ADDRESS is set")")
+        var machine: [DoctorFinding] = []
+        if let (problem, error) = keyring {
+            emit("  keyring: unavailable")
+            emit("  encrypted (key in the keyring, the default): unavailable, for the same reason")
+            machine.append(DoctorFinding(problem: error.reason, fix: Self.fix(for: problem), status: 69))
+        } else {
+            emit("  keyring: ok (Secret Service reachable, default collection unlocked)")
+            emit("  encrypted (key in the keyring, the default): ok")
+        }
+        printFindings(machine)
+        // With --store, the exit status is the store's (the keyring counts only if it uses it).
+        let usesKeyring = store.map { $0.hasPrefix("keyring:") || ($0.hasPrefix("encrypted:") && !$0.contains("?")) } ?? true
+        if usesKeyring, keyring != nil { status = max(status, 69) }
+        if status != 0 { throw ExitCode(status) }
     }
 
-    private func emitEntries(_ counts: [CredentialType: Int]) {
-        emit("entries: " + CredentialType.allCases.map { "\($0.rawValue) \(counts[$0] ?? 0)" }.joined(separator: ", "))
+    private func printFindings(_ findings: [DoctorFinding]) {
+        guard !findings.isEmpty else { return }
+        emit("  problems: \(findings.count)")
+        findings.forEach { $0.print() }
     }
 
-    /// Reports on one store; throws (and so exits non-zero) when it is damaged or locked.
-    private func check(_ spec: String) throws {
-        try reportingErrors {
-            let session = try StoreSession(spec: spec)
-            emit("store: \(session.location)")
-            emit("encrypted: \(session.store.isEncrypted ? "yes" : "no")")
-            for file in [session.location, session.location + "-wal", session.location + "-shm"] {
-                var info = stat()
-                guard lstat(file, &info) == 0 else { continue }
-                let mode = info.st_mode & 0o777
-                emit("mode \(file): \(String(mode, radix: 8))\(mode & 0o077 == 0 ? "" : " (others can read it: chmod 600 \(file))")")
-            }
-            if let database = session.store as? PostgresTokenCache {
-                let health = try database.health()
-                emit("server: PostgreSQL \(health.serverVersion)")
-                guard health.exists else {
-                    emit("store: not created yet (its tables are created on the first write)")
-                    return
-                }
-                emit("schema version: \(health.schemaVersion)")
-                emit("size: \(health.sizeBytes) bytes")
-                emit("partitions: \(health.partitions)")
-                emitEntries(health.entryCounts)
-                _ = try session.store.snapshot()
-                emit("readable: ok (every entry decoded)")
-            } else if let database = session.store as? SQLiteTokenCache {
-                let health = try database.health()
-                guard health.exists else {
-                    emit("database: not created yet (it is created on the first write)")
-                    return
-                }
-                emit("schema version: \(health.schemaVersion)")
-                emit("size: \(health.sizeBytes) bytes")
-                emitEntries(health.entryCounts)
-                emit("integrity: \(health.isOK ? "ok" : health.problems.prefix(5).joined(separator: "; "))")
-                if !health.isOK {
-                    emit("fix: restore the database from a backup, or export what is readable with tokencache copy and start a new one")
-                    throw ExitCode(65)
-                }
-            } else {
-                emitEntries(try session.store.snapshot().entryCounts)
-                emit("readable: ok")
-            }
+    /// The command that gets the keyring working, by what is wrong with it.
+    static func fix(for problem: KeyringStorage.Problem) -> String {
+        switch problem {
+        case .libsecretMissing:
+            return "sudo apt-get install libsecret-1-0 gnome-keyring"
+        case .noSessionBus:
+            return "run inside a desktop session, or start one with a keyring: dbus-run-session -- sh -c 'printf \"$KEYRING_PASSWORD\" | gnome-keyring-daemon --unlock --components=secrets >/dev/null; exec tokencache doctor' (or use encrypted:PATH?passphrase-env=VAR, which needs no keyring)"
+        case .noSecretService:
+            return "sudo apt-get install gnome-keyring, then log in again (or start gnome-keyring-daemon --start --components=secrets in this session)"
+        case .locked, .noDefaultCollection:
+            return "printf \"$KEYRING_PASSWORD\" | gnome-keyring-daemon --unlock --components=secrets (or unlock the login keyring in the desktop's Passwords and Keys)"
+        case .failed:
+            return "restart the Secret Service (log out and in), or use encrypted:PATH?passphrase-env=VAR, which needs no keyring"
         }
     }
 }
