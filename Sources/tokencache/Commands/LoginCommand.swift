@@ -19,8 +19,9 @@ struct LoginCommand: AsyncParsableCommand {
         Examples:
           tokencache login --client-id ID --authority https://login.microsoftonline.com/organizations \
             --scopes "https://graph.microsoft.com/User.Read" --store file:~/.cache/tokens.json --device-code
-          tokencache login --client-id ID --scopes "https://graph.microsoft.com/User.Read" \
-            --store keyring: --browser --login-hint ann@contoso.com
+          tokencache login --client-id ID --authority https://login.microsoftonline.com/organizations \
+            --scopes "https://graph.microsoft.com/User.Read" \
+            --store "keyring:msal-extensions?signal=$HOME/.cache/tokens.signal" --browser --login-hint ann@contoso.com
         """
     )
 
