@@ -53,7 +53,7 @@ let package = Package(
             name: "tokencache",
             dependencies: [
                 "TokenCache", "CacheBackends", "CachePostgres", "MSALLite",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Helpers for this package's tests: the real Python peers, temporary folders.

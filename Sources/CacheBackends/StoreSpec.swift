@@ -42,7 +42,7 @@ public enum StoreSpec {
     private static func sqlite(_ spec: String, busyTimeout: Duration) throws(CacheStorageError) -> SQLiteTokenCache {
         let (path, options) = try splitQuery(String(spec.dropFirst("sqlite:".count)), spec: spec)
         guard !path.isEmpty else {
-            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "sqlite: needs a path, for example sqlite:~/.cache/tokens.db")
+            throw CacheStorageError(code: .invalidSpec, location: shown(spec), reason: "sqlite: needs a path, for example sqlite:~/.cache/tokens.db")
         }
         let source: EncryptionKeySource?
         if options.count == 1, options[0] == ("encrypt", "keyring") {
@@ -53,6 +53,19 @@ public enum StoreSpec {
         return SQLiteTokenCache(path: path, keySource: source, options: SQLiteTokenCache.Options(busyTimeout: busyTimeout))
     }
 
+    /// `spec` as an error may show it: the values of options other than the known,
+    /// non-secret ones are replaced by `***`, in case a passphrase was typed into one.
+    static func shown(_ spec: String) -> String {
+        guard let question = spec.firstIndex(of: "?") else { return spec }
+        let known: Set<String> = ["passphrase-env", "passphrase-file", "key-file", "signal", "schema", "label", "encoding", "cae", "encrypt"]
+        let options = spec[spec.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map { option -> String in
+            guard let equals = option.firstIndex(of: "=") else { return String(option) }
+            let name = String(option[..<equals])
+            return known.contains(name) || name.hasPrefix("attr.") ? String(option) : name + "=***"
+        }
+        return String(spec[...question]) + options.joined(separator: "&")
+    }
+
     /// The key source named by `passphrase-env`, `passphrase-file` or `key-file`; `nil` for
     /// no options.
     package static func keySource(_ options: [(key: String, value: String)], spec: String, usage: String) throws(CacheStorageError) -> EncryptionKeySource? {
@@ -61,7 +74,7 @@ public enum StoreSpec {
         case (1, "passphrase-env"): return .passphraseEnvironment(options[0].value)
         case (1, "passphrase-file"): return .passphraseFile((options[0].value as NSString).expandingTildeInPath)
         case (1, "key-file"): return .keyFile((options[0].value as NSString).expandingTildeInPath)
-        default: throw CacheStorageError(code: .invalidSpec, location: spec, reason: usage)
+        default: throw CacheStorageError(code: .invalidSpec, location: shown(spec), reason: usage)
         }
     }
 
@@ -69,7 +82,7 @@ public enum StoreSpec {
         let (name, options) = try splitQuery(rest, spec: spec)
         func value(_ key: String) -> String? { options.last { $0.key == key }?.value }
         guard let signal = value("signal"), !signal.isEmpty else {
-            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "keyring: needs ?signal=PATH, the file whose time tells other processes the item changed (msal-extensions' location)")
+            throw CacheStorageError(code: .invalidSpec, location: shown(spec), reason: "keyring: needs ?signal=PATH, the file whose time tells other processes the item changed (msal-extensions' location)")
         }
         let profile: KeyringProfile
         switch name {
@@ -81,16 +94,16 @@ public enum StoreSpec {
             profile = .msalDotNet
         case "custom":
             guard let schema = value("schema"), !schema.isEmpty else {
-                throw CacheStorageError(code: .invalidSpec, location: spec, reason: "keyring:custom needs &schema=NAME")
+                throw CacheStorageError(code: .invalidSpec, location: shown(spec), reason: "keyring:custom needs &schema=NAME")
             }
             var attributes: [String: String] = [:]
             for option in options where option.key.hasPrefix("attr.") { attributes[String(option.key.dropFirst(5))] = option.value }
             guard let encoding = KeyringProfile.Encoding(rawValue: value("encoding") ?? "raw") else {
-                throw CacheStorageError(code: .invalidSpec, location: spec, reason: "encoding= takes raw or base64")
+                throw CacheStorageError(code: .invalidSpec, location: shown(spec), reason: "encoding= takes raw or base64")
             }
             profile = KeyringProfile(schema: schema, attributes: attributes, label: value("label") ?? "", encoding: encoding)
         default:
-            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "unknown keyring profile \"\(name)\"; use msal-extensions, azure-identity, msal-dotnet or custom")
+            throw CacheStorageError(code: .invalidSpec, location: shown(spec), reason: "unknown keyring profile \"\(name)\"; use msal-extensions, azure-identity, msal-dotnet or custom")
         }
         return KeyringStorage(profile: profile, signalPath: signal)
     }
@@ -101,7 +114,7 @@ public enum StoreSpec {
         var options: [(key: String, value: String)] = []
         for pair in text[text.index(after: mark)...].split(separator: "&") {
             guard let equals = pair.firstIndex(of: "="), equals != pair.startIndex else {
-                throw CacheStorageError(code: .invalidSpec, location: spec, reason: "\"\(pair)\" is not NAME=VALUE")
+                throw CacheStorageError(code: .invalidSpec, location: shown(spec), reason: "\"\(pair)\" is not NAME=VALUE")
             }
             let value = String(pair[pair.index(after: equals)...])
             options.append((String(pair[..<equals]), value.removingPercentEncoding ?? value))
@@ -115,29 +128,29 @@ public enum StoreSpec {
     /// - Throws: ``CacheStorageError`` with code `invalidSpec` for an unknown form.
     public static func parse(_ spec: String) throws(CacheStorageError) -> any CacheStorage {
         guard let colon = spec.firstIndex(of: ":") else {
-            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "a store is written KIND:LOCATION, for example file:~/.azure/msal_token_cache.json")
+            throw CacheStorageError(code: .invalidSpec, location: shown(spec), reason: "a store is written KIND:LOCATION, for example file:~/.azure/msal_token_cache.json")
         }
         let kind = spec[..<colon]
         let rest = String(spec[spec.index(after: colon)...])
         switch kind {
         case "file":
             guard !rest.isEmpty else {
-                throw CacheStorageError(code: .invalidSpec, location: spec, reason: "file: needs a path, for example file:~/.azure/msal_token_cache.json")
+                throw CacheStorageError(code: .invalidSpec, location: shown(spec), reason: "file: needs a path, for example file:~/.azure/msal_token_cache.json")
             }
             return FileStorage(path: rest)
         case "encrypted":
             let (path, options) = try splitQuery(rest, spec: spec)
             guard !path.isEmpty else {
-                throw CacheStorageError(code: .invalidSpec, location: spec, reason: "encrypted: needs a path, for example encrypted:~/.cache/tokens.bin?passphrase-env=TOKENCACHE_PASSPHRASE")
+                throw CacheStorageError(code: .invalidSpec, location: shown(spec), reason: "encrypted: needs a path, for example encrypted:~/.cache/tokens.bin?passphrase-env=TOKENCACHE_PASSPHRASE")
             }
             let source = try keySource(options, spec: spec, usage: "encrypted: takes one of ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH (none: the key is kept in the keyring)") ?? .keyring
             return EncryptedFileStorage(path: path, keySource: source)
         case "keyring":
             return try keyring(rest, spec: spec)
         case "sqlite":
-            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "sqlite: is a database of entries, not a serialized store; open it with StoreSpec.open, or export it with tokencache copy")
+            throw CacheStorageError(code: .invalidSpec, location: shown(spec), reason: "sqlite: is a database of entries, not a serialized store; open it with StoreSpec.open, or export it with tokencache copy")
         default:
-            throw CacheStorageError(code: .invalidSpec, location: spec, reason: "unknown store kind \"\(kind)\"; supported: file:PATH, encrypted:PATH[?passphrase-env=VAR|passphrase-file=PATH|key-file=PATH], keyring:PROFILE?signal=PATH, sqlite:PATH[?encrypt=keyring|passphrase-env=VAR|passphrase-file=PATH|key-file=PATH]")
+            throw CacheStorageError(code: .invalidSpec, location: shown(spec), reason: "unknown store kind \"\(kind)\"; supported: file:PATH, encrypted:PATH[?passphrase-env=VAR|passphrase-file=PATH|key-file=PATH], keyring:PROFILE?signal=PATH, sqlite:PATH[?encrypt=keyring|passphrase-env=VAR|passphrase-file=PATH|key-file=PATH]")
         }
     }
 }

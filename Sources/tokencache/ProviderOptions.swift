@@ -10,7 +10,7 @@ struct ProviderOptions: ParsableArguments {
     /// The public client application of `app`, over `session`'s store.
     func application(_ app: AppOptions, _ session: StoreSession, instanceDiscovery: Bool = true) throws -> PublicClientApplication {
         try PublicClientApplication(clientID: app.clientID, authority: app.authority, cache: session.store,
-                                    options: ApplicationOptions(http: HTTPOptions(allowsPlainHTTPOnLoopback: allowLoopbackHTTP), instanceDiscovery: instanceDiscovery))
+                                    options: ApplicationOptions(http: HTTPOptions(allowsPlainHTTPOnLoopback: allowLoopbackHTTP), logger: VerboseLog.logger, instanceDiscovery: instanceDiscovery))
     }
 }
 

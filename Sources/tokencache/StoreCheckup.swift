@@ -13,7 +13,7 @@ struct DoctorFinding {
     let status: Int32
 
     func print() {
-        emit("  problem: \(problem)")
+        emit("  " + Terminal.problem("problem:") + " \(problem)")
         emit("    fix: \(fix)")
     }
 }

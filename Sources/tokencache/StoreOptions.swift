@@ -45,12 +45,14 @@ struct StoreSession {
     let lockTimeout: Duration
 
     init(spec: String, lockTimeout: Duration = .seconds(5)) throws {
+        VerboseLog.debug("opening the store", ["kind": "\(spec.prefix(while: { $0 != ":" }))", "lock_timeout": "\(lockTimeout)"])
         if PostgresEndpoint.isPostgres(spec) {
             store = try PostgresTokenCache(spec: spec, options: .init(retryFor: lockTimeout))
         } else {
             store = try StoreSpec.open(spec, lockTimeout: lockTimeout)
         }
         self.lockTimeout = lockTimeout
+        VerboseLog.debug("store opened", ["location": "\(store.location)", "encrypted": "\(store.isEncrypted)"])
     }
 
     var location: String { store.location }
@@ -115,11 +117,19 @@ func readInputFile(_ path: String) throws -> Data {
     guard FileManager.default.fileExists(atPath: path) else {
         throw InputFileError(path: path, missing: true, reason: "no such file. Check the path")
     }
+    var isFolder: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+        throw InputFileError(path: path, missing: false, reason: "it is a folder, not a file. Name the file itself")
+    }
     guard let handle = FileHandle(forReadingAtPath: path) else {
         throw InputFileError(path: path, missing: false, reason: "the file cannot be read. Check its permissions")
     }
     defer { try? handle.close() }
-    return handle.readDataToEndOfFile()
+    do {
+        return try handle.readToEnd() ?? Data()
+    } catch {
+        throw InputFileError(path: path, missing: false, reason: "the file cannot be read: \(error.localizedDescription)")
+    }
 }
 
 /// The current time in Unix seconds, or `--now` when given.

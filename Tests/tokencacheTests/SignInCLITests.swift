@@ -38,6 +38,17 @@ struct SignInCLITests {
             let refreshed = try CLIProcess.run(["token", "--store", store, "--json", "--force-refresh"] + app + scopes)
             #expect(refreshed.stdout.contains("\"token_source\": \"identity_provider\""), "\(refreshed.stderr)")
 
+            // --verbose logs what happens, and no token from the file or the answer.
+            let verbose = try CLIProcess.run(["--verbose", "token", "--store", store, "--json", "--force-refresh", "--show-secrets"] + app + scopes)
+            #expect(verbose.status == 0, "\(verbose.stderr)")
+            #expect(verbose.stderr.contains("tokencache: debug: opening the store"), "\(verbose.stderr)")
+            #expect(verbose.stderr.contains("tokencache: debug: POST"), "\(verbose.stderr)")
+            let file = try String(contentsOfFile: String(store.dropFirst("file:".count)), encoding: .utf8)
+            let secrets = file.matches(of: /"secret": "([^"]+)"/).map { String($0.output.1) }
+            #expect(secrets.count >= 3)
+            #expect(!secrets.contains { verbose.stderr.contains($0) }, "no secret in the log")
+            #expect(!verbose.stderr.contains("eyJ"), "no JWT in the log")
+
             let logout = try CLIProcess.run(["logout", "--store", store, "--client-id", "cli-app", "--authority", server.authority("organizations"), "--allow-loopback-http"])
             #expect(logout.status == 0 && logout.stdout.contains("signed out 1 account"), "\(logout.stderr)")
             let after = try CLIProcess.run(["token", "--store", store] + app + scopes)

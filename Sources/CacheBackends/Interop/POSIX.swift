@@ -13,6 +13,8 @@ enum POSIX {
         switch code {
         case EACCES, EPERM:
             return CacheStorageError(code: .permissionDenied, location: path, reason: "cannot \(action): \(message). Check the owner and mode of the file and its folder", errno: code)
+        case EISDIR:
+            return CacheStorageError(code: .invalidSpec, location: path, reason: "cannot \(action): it is a folder, not a file. Name the cache file itself in the SPEC", errno: code)
         case ENOSPC, EDQUOT, EROFS:
             return CacheStorageError(code: .unavailable, location: path, reason: "cannot \(action): \(message). Free space or choose a writable location", errno: code)
         default:

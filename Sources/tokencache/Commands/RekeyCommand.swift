@@ -28,8 +28,8 @@ struct RekeyCommand: ParsableCommand {
                 throw ValidationError("rekey works on encrypted: files; to re-encrypt a sqlite: store, copy it to a new path with the new key source (tokencache copy --from OLD --to NEW)")
             }
             let count = try oldCache.lock.withLock { () -> Int in
-                guard let plaintext = try oldCache.storage.load() else { return 0 }
-                try newCache.storage.save(plaintext)
+                guard let plaintext = try Progress.step("decrypting with the old key", { try oldCache.storage.load() }) else { return 0 }
+                try Progress.step("encrypting with the new key and writing") { try newCache.storage.save(plaintext) }
                 return try TokenCache(serialized: plaintext).entryCounts.values.reduce(0, +)
             }
             emit("Re-encrypted \(count) entries in \(new.location).")

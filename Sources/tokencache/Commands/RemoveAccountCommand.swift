@@ -71,7 +71,7 @@ struct CopyCommand: ParsableCommand {
         try reportingErrors {
             let source = try StoreSession(spec: from)
             let destination = try StoreSession(spec: to)
-            let copied = try source.store.snapshot()
+            let copied = try Progress.step("reading \(source.location)") { try source.store.snapshot() }
             let count = copied.entryCounts.values.reduce(0, +)
             if !force {
                 let existing = try destination.store.snapshot().entryCounts.values.reduce(0, +)
@@ -79,7 +79,7 @@ struct CopyCommand: ParsableCommand {
                     throw ValidationError("\(destination.location) already holds \(existing) entries; pass --force to replace them")
                 }
             }
-            try destination.store.replaceContents(with: copied)
+            try Progress.step("writing \(count) entries to \(destination.location)") { try destination.store.replaceContents(with: copied) }
             emit("Copied \(count) entries to \(destination.location).")
         }
     }

@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+import TokenCacheTesting
+
+/// The everyday CLI: `bench`, progress and colour only on a terminal, shell completions,
+/// examples in every command's help.
+@Suite("CLI polish")
+struct CLIPolishTests {
+    static let commands = ["accounts", "tokens", "add-response", "lookup", "remove-account", "prune", "copy", "with-lock", "rekey",
+                           "doctor", "bench", "inspect", "repair", "login", "token", "logout"]
+
+    @Test("bench on every store kind prints a median and a p99, as text and as JSON", arguments: ["memory", "file", "encrypted", "sqlite"])
+    func bench(_ kind: String) throws {
+        let text = try CLIProcess.run(["bench", "--users", "50", "--kind", kind, "--seconds", "0.2"])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("50 users, \(kind) store"))
+        #expect(text.stdout.contains("lookup: median ") && text.stdout.contains(", p99 "), "\(text.stdout)")
+        #expect(text.stderr.isEmpty, "no progress when standard error is not a terminal: \(text.stderr)")
+        let json = try CLIProcess.run(["bench", "--users", "50", "--kind", kind, "--seconds", "0.2", "--json"])
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let median = try #require(result["lookup_median_microseconds"] as? Double)
+        let p99 = try #require(result["lookup_p99_microseconds"] as? Double)
+        #expect(median > 0 && p99 >= median)
+        #expect(result["users"] as? Int == 50 && result["kind"] as? String == kind)
+    }
+
+    /// Runs the CLI on a pseudo-terminal (util-linux `script`) and returns what the terminal showed.
+    static func onTerminal(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
+        let command = ([CLIProcess.executable] + arguments).map { "'\($0)'" }.joined(separator: " ")
+        let result = try CLIProcess.runProcess("/usr/bin/script", ["-qec", command, "/dev/null"], environment: ["TERM": "xterm"].merging(environment) { $1 },
+                                              unsetting: environment["NO_COLOR"] == nil ? ["NO_COLOR"] : [])
+        return result.stdout
+    }
+
+    @Test("On a terminal, copy and bench draw progress and doctor colours its problems; NO_COLOR and a pipe turn them off")
+    func terminalOnly() throws {
+        try withTemporaryDirectory { folder in
+            chmod(folder.path, 0o700)
+            let source = folder.appendingPathComponent("a.json").path
+            try FileManager.default.copyItem(atPath: PythonPeer.repositoryRoot.appendingPathComponent("Tests/Fixtures/doctor/healthy.json").path, toPath: source)
+            chmod(source, 0o644)
+            let copy = try Self.onTerminal(["copy", "--from", "file:" + source, "--to", "sqlite:" + folder.appendingPathComponent("b.db").path])
+            #expect(copy.contains("\r\u{1B}[Kreading "), "progress of the copy: \(copy.debugDescription)")
+            let bench = try Self.onTerminal(["bench", "--users", "300", "--seconds", "0.3"])
+            #expect(bench.contains("timing lookups: "), "\(bench.debugDescription)")
+            let doctor = try Self.onTerminal(["doctor", "--store", "file:" + source])
+            #expect(doctor.contains("\u{1B}[31mproblem:\u{1B}[0m"), "\(doctor.debugDescription)")
+            let plain = try Self.onTerminal(["doctor", "--store", "file:" + source], environment: ["NO_COLOR": "1"])
+            #expect(!plain.contains("\u{1B}[31m"))
+            let piped = try CLIProcess.run(["copy", "--from", "file:" + source, "--to", "file:" + folder.appendingPathComponent("c.json").path])
+            #expect(!piped.stdout.contains("\u{1B}") && !piped.stderr.contains("\u{1B}") && !piped.stderr.contains("\r"))
+            let pipedDoctor = try CLIProcess.run(["doctor", "--store", "file:" + source])
+            #expect(!pipedDoctor.stdout.contains("\u{1B}"))
+        }
+    }
+
+    @Test("Completion scripts for bash, zsh and fish name every command", arguments: ["bash", "zsh", "fish"])
+    func completions(_ shell: String) throws {
+        let result = try CLIProcess.run(["--generate-completion-script", shell])
+        #expect(result.status == 0, "\(result.stderr)")
+        for command in Self.commands {
+            #expect(result.stdout.contains(command), "\(shell) completes \(command)")
+        }
+    }
+
+    @Test("Every command's --help shows an example")
+    func helpExamples() throws {
+        for command in Self.commands {
+            let help = try CLIProcess.run([command, "--help"])
+            #expect(help.status == 0)
+            #expect(help.stdout.contains("Example"), "\(command) --help has an example")
+            #expect(help.stdout.contains("tokencache \(command)"), "\(command) --help shows the command in use")
+        }
+    }
+}
