@@ -6,7 +6,9 @@
 #
 # Each size's cache is written once (about 10.8 KB per user) into a temporary folder. A
 # size ending in "s" (1000000s) measures only the SQLite store, written directly: no JSON
-# file of that size fits in memory here (about 11 GB of tokens).
+# file of that size fits in memory here (about 11 GB of tokens). With TOKENCACHE_BENCH_RESULTS
+# set, the results (one JSON line per size) are kept in that file; Benchmarks/report.py prints
+# the tables from them.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -18,7 +20,8 @@ bench="$root/.build/bench/release/TokenCacheBenchmarks"
 python="$root/.venv/bin/python"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-results="$work/results.jsonl"
+results=${TOKENCACHE_BENCH_RESULTS:-$work/results.jsonl}
+: > "$results"
 head -c 32 /dev/urandom > "$work/key" && chmod 600 "$work/key"
 for size in "${sizes[@]}"; do
   users=${size%s}
@@ -72,85 +75,4 @@ for size in "${sizes[@]}"; do
     "$users" "$ours" "$ours_memory" "$theirs" "$theirs_memory" "$persistent_ours" "$persistent_theirs" "$stores" "$sqlite" >> "$results"
   rm -f "$file"
 done
-"$python" - "$results" <<'PY'
-import json, platform, os, sys
-every = [json.loads(line) for line in open(sys.argv[1])]
-rows = [r for r in every if not r.get("sqlite_only")]
-def t(seconds):
-    if seconds >= 1: return "%.2f s" % seconds
-    if seconds >= 1e-3: return "%.1f ms" % (seconds * 1e3)
-    return "%.2f µs" % (seconds * 1e6)
-def mb(n): return "%.1f MB" % (n / 1e6)
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
-print("Measured on %s, %d cores, %s; MSAL Python %s." % (cpu, os.cpu_count(), platform.platform(terse=True), "1.39.0"))
-print()
-print("| users | file | lookup (ours / MSAL Python) | ratio | accounts | ratio | deserialize | ratio | serialize | ratio | peak memory loading (× file) |")
-print("|---:|---:|---|---:|---|---:|---|---:|---|---:|---|")
-for r in rows:
-    o, m = r["ours"], r["msal"]
-    size = r["ours_memory"]["file_bytes"]
-    def pair(key):
-        ratio = m[key] / o[key] if o[key] else 0
-        return "%s / %s" % (t(o[key]), t(m[key])), ("%.0f×" if ratio >= 10 else "%.1f×") % ratio
-    lk, lr = pair("lookup_median_s"); ac, ar = pair("accounts_s"); de, dr = pair("deserialize_s"); se, sr = pair("serialize_s")
-    memory = "%s (%.2f×) / %s (%.2f×)" % (mb(r["ours_memory"]["peak_bytes"]), r["ours_memory"]["peak_bytes"] / size,
-                                         mb(r["msal_memory"]["peak_bytes"]), r["msal_memory"]["peak_bytes"] / size)
-    if size < 5e6:
-        memory = "– (below the processes' own noise)"
-    print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (f"{r['users']:,}", mb(size), lk, lr, ac, ar, de, dr, se, sr, memory))
-print()
-print("Lookup: median of 400 batches of 256 silent lookups of random users (ours, p99 of batches: %s at the largest size); MSAL Python: median of its own acquire_token_silent()." % t(rows[-1]["ours"]["lookup_p99_s"]))
-print()
-print("Through the file store, shared with msal-extensions 1.3.1 (FilePersistence + PersistedTokenCache) on copies of the same file:")
-print()
-print("| users | one token response written | ratio | cache hit, nothing changed | ratio | reload after another process's write | ratio |")
-print("|---:|---|---:|---|---:|---|---:|")
-for r in rows:
-    o, m = r.get("persistent_ours"), r.get("persistent_msal")
-    if not o: continue
-    cells = []
-    for key in ("write_median_s", "hit_median_s", "reload_median_s"):
-        cells += ["%s / %s" % (t(o[key]), t(m[key])), "%.1f×" % (m[key] / o[key])]
-    print("| %s | %s |" % (f"{r['users']:,}", " | ".join(cells)))
-print()
-print("Ours: a locked write saves once, atomically (temporary file, fsync, rename); a hit checks the file's change token and looks up in memory, asking for a strict subset of the stored scopes. msal-extensions: add() rewrites the file five times; its hit is its best case, the exact stored scopes (a subset makes it scan every token).")
-print()
-print("Stores, same run: load (read and parse) and save (serialize and write) through the plain file, the encrypted file (AES-256-GCM, key file; a passphrase costs one scrypt per process on top) and an unchanged hit through each, and through the keyring (msal-extensions profile, private gnome-keyring):")
-print()
-print("| users | load plain / encrypted | ratio | save plain / encrypted | ratio | unchanged hit: plain / encrypted / keyring |")
-print("|---:|---|---:|---|---:|---|")
-for r in rows:
-    st = r.get("stores")
-    if not st: continue
-    keyring = t(st["keyring_hit_s"]) if "keyring_hit_s" in st else "–"
-    print("| %s | %s / %s | %.2f× | %s / %s | %.2f× | %s / %s / %s |" % (
-        f"{r['users']:,}", t(st["plain_load_s"]), t(st["encrypted_load_s"]), st["encrypted_load_s"] / st["plain_load_s"],
-        t(st["plain_save_s"]), t(st["encrypted_save_s"]), st["encrypted_save_s"] / st["plain_save_s"],
-        t(st["plain_hit_s"]), t(st["encrypted_hit_s"]), keyring))
-print()
-print("The SQLite store (sqlite:PATH), plain and encrypted (per-row AES-256-GCM, key file), imported from the same cache; the file store and msal-extensions measured in the same run where they still run:")
-print()
-print("| users | database (per user) | lookup plain / encrypted | one token response written: SQLite plain / encrypted / file store / msal-extensions | lookup right after another process's write | new process, open and first lookup: SQLite plain / encrypted / file store / msal-extensions |")
-print("|---:|---|---|---|---|---|")
-for r in every:
-    sq = r.get("sqlite")
-    if not sq: continue
-    p = sq["plain"]
-    users = r["users"]
-    size = "%s (%.1f KB)" % (mb(p["db_bytes"]), p["db_bytes"] / users / 1e3)
-    if r.get("sqlite_only"):
-        print("| %s | %s | %s / – | %s / – / – / – | %s | %s / – / – / – |" % (f"{users:,}", size, t(p["lookup_median_s"]), t(p["write_median_s"]),
-              t(p["after_write_median_s"]), t(sq["first"]["first_lookup_s"])))
-        continue
-    e = sq["sealed"]
-    po, pm = r.get("persistent_ours"), r.get("persistent_msal")
-    file_write = t(po["write_median_s"]) if po else "–"
-    msal_write = t(pm["write_median_s"]) if pm else "–"
-    print("| %s | %s | %s / %s | %s / %s / %s / %s | %s / %s | %s / %s / %s / %s |" % (
-        f"{users:,}", size, t(p["lookup_median_s"]), t(e["lookup_median_s"]),
-        t(p["write_median_s"]), t(e["write_median_s"]), file_write, msal_write,
-        t(p["after_write_median_s"]), t(e["after_write_median_s"]),
-        t(sq["first"]["first_lookup_s"]), t(sq["first_sealed"]["first_lookup_s"]), t(sq["first_file"]["first_lookup_s"]), t(sq["first_msal"]["first_lookup_s"])))
-print()
-print("Lookup: median of 200 batches of 64 silent lookups of random users, through SQLiteTokenCache (indexed queries, no cache in memory). Written: median of 40 new users' sign-ins, each one transaction flushed to disk (synchronous=FULL). After a write: another connection adds a token, then this one looks up (median of 40). First lookup: inside a fresh process, from opening the store to the answer.")
-PY
+"$python" Benchmarks/report.py run "$results"

@@ -8,7 +8,8 @@
 //   TokenCacheBenchmarks persistent PATH USERS time a locked write, a hit with nothing changed and
 //                                              a reload after another writer, through the file store
 //   TokenCacheBenchmarks stores PATH USERS     load and save through the plain, encrypted and keyring
-//                                              stores, and an unchanged hit through each (JSON)
+//                                              stores, an unchanged hit and one response written
+//                                              through each (JSON)
 //   TokenCacheBenchmarks sqlite-import JSON DB [KEYFILE]   import a JSON cache into a SQLite store (JSON)
 //   TokenCacheBenchmarks sqlite-generate USERS DB [KEYFILE] write a USERS-user SQLite store directly,
 //                                              10,000 users per transaction (for sizes no JSON file fits)
@@ -300,7 +301,10 @@ case "stores":
     let (plainLoad, plainSave) = try loadAndSave(plain)
     let (encryptedLoad, encryptedSave) = try loadAndSave(encrypted)
     var random = SystemRandomNumberGenerator()
-    func hits(_ storage: any CacheStorage) throws -> Double {
+    var newUser = 1_500_000_000
+    /// An unchanged hit, then one token response written (lock, check, add, one save) through
+    /// the store: medians, in seconds.
+    func hitsAndWrites(_ storage: any CacheStorage) throws -> (hit: Double, write: Double) {
         let cache = PersistentTokenCache(storage: storage, lock: FileLock(forCacheAt: storage.location))
         let queries = (0..<4096).map { _ in
             AccessTokenQuery(clientID: clientID, environment: environment, realm: tenant, homeAccountID: "\(uid(Int.random(in: 0..<users, using: &random))).\(tenant)", scopes: ["User.Read"], now: baseNow + 60)
@@ -308,18 +312,29 @@ case "stores":
         _ = try cache.lookupAccessToken(queries[0])
         usleep(50_000)
         _ = try cache.lookupAccessToken(queries[1])
-        return median(batches(200, batch: 256) { call in _ = try? cache.lookupAccessToken(queries[call % queries.count]) })
+        let hit = median(batches(200, batch: 256) { call in _ = try? cache.lookupAccessToken(queries[call % queries.count]) })
+        let write = median(try (0..<runs).map { _ in
+            let (response, context) = newUserResponse(newUser)
+            newUser += 1
+            return try seconds { _ = try cache.add(response: response, context: context) }
+        })
+        return (hit, write)
     }
+    let plainFigures = try hitsAndWrites(plain)
+    let encryptedFigures = try hitsAndWrites(encrypted)
     var result: [String: Double] = [
         "plain_load_s": plainLoad, "plain_save_s": plainSave, "encrypted_load_s": encryptedLoad, "encrypted_save_s": encryptedSave,
-        "plain_hit_s": try hits(plain), "encrypted_hit_s": try hits(encrypted),
+        "plain_hit_s": plainFigures.hit, "encrypted_hit_s": encryptedFigures.hit,
+        "plain_write_s": plainFigures.write, "encrypted_write_s": encryptedFigures.write,
     ]
     // A keyring item travels in one D-Bus message, which the bus caps (128 MiB by default);
     // the keyring column stops at caches well below that.
     if KeyringStorage.diagnose() == nil, text.count < 32_000_000 {
         let keyring = KeyringStorage(profile: .msalExtensions(signalPath: path + ".signal"), signalPath: path + ".signal")
         try keyring.save(text)
-        result["keyring_hit_s"] = try hits(keyring)
+        let keyringFigures = try hitsAndWrites(keyring)
+        result["keyring_hit_s"] = keyringFigures.hit
+        result["keyring_write_s"] = keyringFigures.write
         try keyring.remove()
     }
     try? FileManager.default.removeItem(atPath: keyPath)
