@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        // `swift package generate-documentation` (scripts/docs.sh).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // Pure Swift: the MSAL schema, the byte-exact JSON codec and the indexed queries.
@@ -55,6 +57,12 @@ let package = Package(
                 "TokenCache", "CacheBackends", "CachePostgres", "MSALLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // The README's Swift examples, compiled so they stay true to the API.
+        .executableTarget(
+            name: "ReadmeExamples",
+            dependencies: ["TokenCache", "CacheBackends", "MSALLite"],
+            path: "Examples/ReadmeExamples"
         ),
         // Helpers for this package's tests: the real Python peers, temporary folders.
         .target(name: "TokenCacheTesting", dependencies: ["TokenCache"]),

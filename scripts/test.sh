@@ -35,6 +35,9 @@ fi
 echo "== thread sanitizer: the concurrency tests of the cache, the persistent cache, the lock and the SQLite store"
 swift test --scratch-path .build/tsan --sanitize=thread --filter "Concurrency|hundredTasks|threadsTakeTurns|concurrentTasks" 2>&1 | tail -n 3
 
+echo "== DocC: swift package generate-documentation for every library module"
+"$root/scripts/docs.sh"
+
 echo "== fuzz the cache reader (bounded)"
 "$root/scripts/fuzz.sh" "${FUZZ_SECONDS:-30}"
 echo "All tests passed."

@@ -18,7 +18,7 @@ public enum EncryptionKeySource: Sendable, Equatable {
     case keyFile(String)
 }
 
-/// An MSAL cache encrypted with AES-256-GCM in the envelope of ``EncryptedEnvelope``,
+/// An MSAL cache encrypted with AES-256-GCM in the envelope of `EncryptedEnvelope`,
 /// written atomically like ``FileStorage`` (and locked the same way by ``FileLock``).
 ///
 /// Every write uses a fresh random nonce. A wrong key gives a ``CacheStorageError`` with

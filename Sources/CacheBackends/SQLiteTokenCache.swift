@@ -11,7 +11,7 @@ public import TokenCache
 /// transaction. So a lookup costs the same at a hundred thousand users as at ten, and
 /// another process's write is seen by the next lookup without reloading anything.
 ///
-/// - **Format.** The tables are described in ``SQLiteSchema``: every entry keeps every
+/// - **Format.** The tables are described in `SQLiteSchema`: every entry keeps every
 ///   field, known or not, and the cache's order, so ``snapshot()`` gives back exactly what
 ///   MSAL Python would write (see `tokencache copy`).
 /// - **Encryption.** With a key source, each entry's JSON is sealed with AES-256-GCM under
@@ -190,7 +190,7 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
     /// The version of the SQLite library in use, such as `3.40.1`.
     public static var libraryVersion: String { SQLiteConnection.libraryVersion }
 
-    /// What ``health()`` found.
+    /// What ``SQLiteTokenCache/health(full:)`` found.
     public struct Health: Sendable {
         /// `PRAGMA quick_check`'s findings: `["ok"]` for a sound database.
         public var problems: [String]

@@ -22,7 +22,7 @@ public import TokenCache
 /// | `sqlite:PATH?passphrase-env=VAR`, `?passphrase-file=FILE`, `?key-file=FILE` | ... with the key from a passphrase or key file |
 public enum StoreSpec {
     /// The token cache a SPEC names: a ``SQLiteTokenCache`` for `sqlite:`, otherwise a
-    /// ``PersistentTokenCache`` over the store with the cross-process lock its peers use.
+    /// `PersistentTokenCache` over the store with the cross-process lock its peers use.
     ///
     /// - Throws: ``CacheStorageError`` with code `invalidSpec` for an unknown form.
     public static func open(_ spec: String, options: PersistentTokenCache.Options = .init(), lockTimeout: Duration = .seconds(5)) throws(CacheStorageError) -> any TokenCacheStore {

@@ -87,7 +87,7 @@ public struct PostgresEndpoint: Sendable, Equatable {
     /// Parses a SPEC, filling what it leaves out from `environment` (the process's when
     /// `nil`) and the password file.
     ///
-    /// - Throws: ``CacheStorageError`` `invalidSpec` for a malformed SPEC or one that carries
+    /// - Throws: `CacheStorageError` `invalidSpec` for a malformed SPEC or one that carries
     ///   a password, `insecurePath` for a password file others can read.
     public init(spec: String, environment: [String: String]? = nil) throws(CacheStorageError) {
         let environment = environment ?? ProcessInfo.processInfo.environment

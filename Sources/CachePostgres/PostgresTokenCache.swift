@@ -7,7 +7,7 @@ public import TokenCache
 ///
 /// - **Rows.** Each entry's row holds its partition (`user:HOME_ACCOUNT_ID`, or
 ///   `app:CLIENT_ID` for an app's own tokens and metadata), its lookup columns and its whole
-///   JSON, every unknown field included (see ``PostgresSchema``). A lookup reads only the
+///   JSON, every unknown field included (see `PostgresSchema`). A lookup reads only the
 ///   rows of the user or app it is for.
 /// - **Many writers.** Every change is one transaction of row-level upserts and deletes,
 ///   never a read-modify-write of a whole blob, so instances writing at once never undo
@@ -18,7 +18,7 @@ public import TokenCache
 ///   bound to its row, exactly as in the SQLite store; the key sources are the same.
 /// - **L1.** With ``PostgresEndpoint/inProcessCache`` (`?l1=on`), lookups are answered from
 ///   an in-process cache of whole partitions, kept coherent with LISTEN/NOTIFY (see
-///   ``PostgresL1Cache``). Without it, every lookup queries the server.
+///   `PostgresL1Cache`). Without it, every lookup queries the server.
 /// - **Faults.** A call that loses its connection reconnects and runs again while it is
 ///   safe to (a read, or a write whose effect is the same when applied twice), for up to
 ///   ``Options/retryFor``; then it fails with `unavailable`. A server that does not answer

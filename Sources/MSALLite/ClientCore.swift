@@ -20,7 +20,10 @@ public struct CertificateCredential: Sendable {
 
     /// Reads an RSA private key and its certificate from PEM text.
     ///
-    /// - Parameter passphrase: The key's passphrase, if the PEM is encrypted.
+    /// - Parameters:
+    ///   - privateKeyPEM: The RSA private key, PEM.
+    ///   - certificatePEM: The certificate registered for the app, PEM.
+    ///   - passphrase: The key's passphrase, if the PEM is encrypted.
     /// - Throws: ``MSALError`` `invalidArgument` when either cannot be read or they do not
     ///   belong together (the message never quotes the key).
     public init(privateKeyPEM: String, certificatePEM: String, passphrase: String? = nil) throws(MSALError) {

@@ -12,6 +12,7 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
     ///     `https://login.microsoftonline.com/TENANT_ID`.
     ///   - credential: The client's secret, or a callback returning a signed assertion.
     ///   - cache: Any token cache of this library.
+    ///   - options: HTTP, logging and discovery settings.
     public init(clientID: String, authority: String, credential: ClientCredential, cache: any TokenCacheStore = TokenCache(),
                 options: ApplicationOptions = ApplicationOptions()) throws(MSALError) {
         super.init(core: try ClientCore(clientID: clientID, authority: authority, cache: cache, options: options, credential: credential))
@@ -20,7 +21,9 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
     /// A token for the app itself (the client credentials grant): from the cache when one
     /// fits, else from the provider, then cached.
     ///
-    /// - Parameter scopes: One scope ending in `/.default`.
+    /// - Parameters:
+    ///   - scopes: One scope ending in `/.default`.
+    ///   - forceRefresh: Skip the cached token and ask the provider.
     public func acquireTokenForClient(scopes: [String], forceRefresh: Bool = false) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: true)
         var reason = AuthenticationResult.RefreshReason.forceRefresh

@@ -14,6 +14,7 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     ///     authority, a B2C or AD FS authority.
     ///   - cache: Any token cache of this library (in memory, file, encrypted, keyring,
     ///     SQLite, PostgreSQL).
+    ///   - options: HTTP, logging and discovery settings.
     /// - Throws: ``MSALError`` `invalidArgument` for a bad client id or authority,
     ///   `insecureAuthority` for an `http://` authority not allowed by the options.
     public init(clientID: String, authority: String = "https://login.microsoftonline.com/common", cache: any TokenCacheStore = TokenCache(),
@@ -96,6 +97,9 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     /// (Entra ID accepts any port for it on public clients).
     ///
     /// - Parameters:
+    ///   - scopes: The scopes to ask for; `openid`, `profile` and `offline_access` are added.
+    ///   - loginHint: The username to prefill on the sign-in page, if known.
+    ///   - prompt: The `prompt` parameter (`select_account`, `login`, `consent`), if any.
     ///   - port: The loopback port to listen on; 0 picks a free one.
     ///   - timeout: How long to wait for the user to finish in the browser.
     ///   - openBrowser: Opens the sign-in URL; by default ``SystemBrowser/open(_:)``

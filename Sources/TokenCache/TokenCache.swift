@@ -20,7 +20,7 @@ public import Foundation
 /// ### Queries
 /// - ``accounts(environment:aliases:username:)``
 /// - ``lookupAccessToken(_:)``
-/// - ``refreshTokenCandidates(_:)``
+/// - ``refreshTokenCandidates(clientID:environment:homeAccountID:)``
 /// ### Removal
 /// - ``removeAccount(homeAccountID:environment:clientID:now:)``
 /// - ``removeExpiredAccessTokens(now:)``

@@ -18,7 +18,7 @@ final class SourceText: Sendable {
 /// it was loaded from plus the few fields that queries read.
 ///
 /// Entries loaded from a file MSAL Python (or this library) wrote stay as text: loading
-/// decodes only the fields in ``EntryStorage/summaryFields``, saving copies the text back
+/// decodes only the fields in `EntryStorage.summaryFields`, saving copies the text back
 /// unchanged, and the secret is decoded only when asked for.
 public struct EntryStorage: @unchecked Sendable {
     // @unchecked: `box` is a ManagedBuffer (never Sendable by declaration) that is fully
