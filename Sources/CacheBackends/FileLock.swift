@@ -38,7 +38,7 @@ public struct FileLock: CacheLock {
     public func withLock<R>(_ body: () throws -> R) throws -> R {
         let deadline = ContinuousClock.now + timeout
         let local = ProcessLocks.lock(for: path)
-        guard local.lock(before: Date(timeIntervalSinceNow: timeout.seconds)) else {
+        guard local.lock(before: Date(timeIntervalSinceNow: timeout.timeInterval)) else {
             throw CacheStorageError(code: .lockTimeout, location: path, reason: "other threads of this process held the lock for \(timeout); try again")
         }
         defer { local.unlock() }
@@ -79,7 +79,7 @@ public struct FileLock: CacheLock {
             }
             guard ContinuousClock.now < deadline else { throw timeoutError() }
             try? Task.checkCancellation()
-            Thread.sleep(forTimeInterval: (delay + .milliseconds(Int.random(in: 0...5))).seconds)
+            Thread.sleep(forTimeInterval: (delay + .milliseconds(Int.random(in: 0...5))).timeInterval)
             delay = min(delay * 2, .milliseconds(100))
         }
     }
@@ -284,13 +284,5 @@ enum ProcessLocks {
         let created = NSLock()
         locks[path] = created
         return created
-    }
-}
-
-extension Duration {
-    /// The duration in seconds.
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

@@ -369,7 +369,7 @@ public final class PostgresTokenCache: TokenCacheStore, @unchecked Sendable {
                     }
                     throw error
                 }
-                Thread.sleep(forTimeInterval: Double(pause.components.attoseconds) / 1e18 + Double(pause.components.seconds))
+                Thread.sleep(forTimeInterval: pause.timeInterval)
                 pause = min(pause * 2, .seconds(1))
             }
         }

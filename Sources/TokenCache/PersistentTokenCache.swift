@@ -289,8 +289,10 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
 }
 
 extension Duration {
-    var timeInterval: TimeInterval {
+    /// The duration in seconds, for the APIs that take a `TimeInterval` (shared by the
+    /// package's modules).
+    package var timeInterval: Double {
         let (seconds, attoseconds) = components
-        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+        return Double(seconds) + Double(attoseconds) / 1e18
     }
 }

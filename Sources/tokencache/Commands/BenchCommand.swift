@@ -69,8 +69,8 @@ struct BenchCommand: ParsableCommand {
                         throw BenchMiss()
                     }
                 }
-                perLookup.append(Self.inSeconds(ContinuousClock.now - batchStart) / 64)
-                let elapsed = Int(Self.inSeconds(ContinuousClock.now - started) * 1000)
+                perLookup.append((ContinuousClock.now - batchStart).timeInterval / 64)
+                let elapsed = Int((ContinuousClock.now - started).timeInterval * 1000)
                 progress.update(min(elapsed, Int(seconds * 1000)), of: Int(seconds * 1000))
             }
             progress.finish()
@@ -78,10 +78,10 @@ struct BenchCommand: ParsableCommand {
             let median = perLookup[perLookup.count / 2]
             let p99 = perLookup[min(perLookup.count - 1, Int(Double(perLookup.count) * 0.99))]
             if json {
-                try emitJSON(BenchResult(users: users, kind: kind.rawValue, buildSeconds: Self.inSeconds(buildTime), batches: perLookup.count,
+                try emitJSON(BenchResult(users: users, kind: kind.rawValue, buildSeconds: buildTime.timeInterval, batches: perLookup.count,
                                          lookupMedianMicroseconds: median * 1e6, lookupP99Microseconds: p99 * 1e6))
             } else {
-                emit("\(users) users, \(kind.rawValue) store: built in \(String(format: "%.2f", Self.inSeconds(buildTime))) s")
+                emit("\(users) users, \(kind.rawValue) store: built in \(String(format: "%.2f", buildTime.timeInterval)) s")
                 emit("lookup: median \(Self.format(median)), p99 \(Self.format(p99)) (\(perLookup.count) batches of 64 random users)")
             }
         }
@@ -97,17 +97,15 @@ struct BenchCommand: ParsableCommand {
             spec = "file:\(folder)/cache.json"
         case .encrypted:
             let key = "\(folder)/cache.key"
-            FileManager.default.createFile(atPath: key, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }), attributes: [.posixPermissions: 0o600])
+            guard FileManager.default.createFile(atPath: key, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }), attributes: [.posixPermissions: 0o600]) else {
+                throw InputFileError(path: key, missing: false, reason: "the benchmark's key file could not be written. Check the temporary folder (TMPDIR)")
+            }
             spec = "encrypted:\(folder)/cache.bin?key-file=\(key)"
         case .sqlite:
             spec = "sqlite:\(folder)/cache.db"
         }
         try StoreSpec.open(spec).replaceContents(with: cache)
         return try StoreSpec.open(spec)
-    }
-
-    static func inSeconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     static func format(_ seconds: Double) -> String {
