@@ -6,13 +6,9 @@
 #
 #   Benchmarks/postgres.sh [USERS ...]     (default: 10000 100000)
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-"$root/scripts/setup.sh"
+source "$(dirname "$0")/harness.sh"
 sizes=("${@:-10000 100000}")
 [ "$#" -gt 0 ] || sizes=(10000 100000)
-TOKENCACHE_BENCHMARKS=1 swift build -c release --scratch-path .build/bench --product TokenCacheBenchmarks >/dev/null
-bench="$root/.build/bench/release/TokenCacheBenchmarks"
 work=$(mktemp -d)
 chmod 0711 "$work"
 trap '"$root/scripts/postgres.sh" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT

@@ -10,14 +10,9 @@
 # set, the results (one JSON line per size) are kept in that file; Benchmarks/report.py prints
 # the tables from them.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-"$root/scripts/setup.sh"
+source "$(dirname "$0")/harness.sh"
 sizes=("$@")
 [ "${#sizes[@]}" -gt 0 ] || sizes=(1 100 1000 10000 100000 1000000s)
-TOKENCACHE_BENCHMARKS=1 swift build -c release --scratch-path .build/bench --product TokenCacheBenchmarks >/dev/null
-bench="$root/.build/bench/release/TokenCacheBenchmarks"
-python="$root/.venv/bin/python"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 results=${TOKENCACHE_BENCH_RESULTS:-$work/results.jsonl}

@@ -8,14 +8,9 @@
 # clock here; every call must be a cache hit (MSALLite's run has no network at all). With
 # TOKENCACHE_BENCH_RESULTS set, the results (one JSON line per size) are kept in that file.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-"$root/scripts/setup.sh"
+source "$(dirname "$0")/harness.sh"
 sizes=("$@")
 [ "${#sizes[@]}" -gt 0 ] || sizes=(10000)
-TOKENCACHE_BENCHMARKS=1 swift build -c release --scratch-path .build/bench --product TokenCacheBenchmarks >/dev/null
-bench="$root/.build/bench/release/TokenCacheBenchmarks"
-python="$root/.venv/bin/python"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 results=${TOKENCACHE_BENCH_RESULTS:-$work/results.jsonl}
