@@ -48,14 +48,20 @@ struct RawCache {
         }
         guard spec.hasPrefix("file:") || spec.hasPrefix("encrypted:") || spec.hasPrefix("sqlite:") else { return kind }
         func mode(_ path: String) -> String? {
-            var info = stat()
-            return stat(path, &info) == 0 ? String(format: "%04o", info.st_mode & 0o777) : nil
+            fileMode(path).map { String(format: "%04o", $0) }
         }
         let folder = (location as NSString).deletingLastPathComponent
         var text = kind + " (file \(mode(location) ?? "?"), folder \(mode(folder.isEmpty ? "." : folder) ?? "?"))"
-        if let fileMode = mode(location), let bits = Int(fileMode, radix: 8), bits & 0o077 != 0 {
+        if let bits = fileMode(location), bits & 0o077 != 0 {
             text += "; others can read it: chmod 600 \(location)"
         }
         return text
     }
+}
+
+/// The permission bits of `path` (following a symbolic link, as opening it would), or
+/// `nil` when it does not exist.
+func fileMode(_ path: String) -> mode_t? {
+    var info = stat()
+    return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil
 }

@@ -68,7 +68,7 @@ struct StoreCheckup {
 
     private mutating func checkModes(of location: String) {
         for file in [location, location + "-wal", location + "-shm"] {
-            guard let mode = Self.mode(file) else { continue }
+            guard let mode = fileMode(file) else { continue }
             emit("  mode \(file): \(String(format: "%04o", mode))")
             if mode & 0o077 != 0 {
                 findings.append(DoctorFinding(problem: "other users can read or change \(file) (mode \(String(format: "%04o", mode)))", fix: "chmod 600 \(Shell.quote(file))", status: 1))
@@ -76,7 +76,7 @@ struct StoreCheckup {
         }
         let folder = (location as NSString).deletingLastPathComponent
         let path = folder.isEmpty ? "." : folder
-        guard let mode = Self.mode(path) else { return }
+        guard let mode = fileMode(path) else { return }
         emit("  mode \(path): \(String(format: "%04o", mode))")
         if mode & 0o022 != 0 {
             findings.append(DoctorFinding(problem: "other users can add or replace files in \(path) (mode \(String(format: "%04o", mode))), so they could swap the cache", fix: "chmod 700 \(Shell.quote(path))", status: 1))
@@ -182,11 +182,6 @@ struct StoreCheckup {
             }
         }
         findings.append(DoctorFinding(problem: "\(error)", fix: fix, status: status))
-    }
-
-    private static func mode(_ path: String) -> mode_t? {
-        var info = stat()
-        return lstat(path, &info) == 0 ? info.st_mode & 0o777 : nil
     }
 }
 

@@ -16,11 +16,6 @@ enum Terminal {
     static func problem(_ text: String) -> String {
         colorsOutput ? "\u{1B}[31m\(text)\u{1B}[0m" : text
     }
-
-    /// `text` in green (all is well) on a colour terminal, plain otherwise.
-    static func good(_ text: String) -> String {
-        colorsOutput ? "\u{1B}[32m\(text)\u{1B}[0m" : text
-    }
 }
 
 /// Progress of a long operation (copy, rekey, bench): one line on standard error that is
