@@ -156,11 +156,17 @@ final class PostgresLink {
         }
         let timedOut = done.wait(timeout: .now() + .nanoseconds(Int(nanoseconds(timeout)))) == .timedOut
         if timedOut {
-            // Closing fails the call, whose callback then runs.
+            // Closing fails the call, whose callback then runs. The wait for it is bounded
+            // too: a call the driver never completes (seen once with the server killed in
+            // the middle of a write) must not hang this thread for ever.
             _ = connection.close() as EventLoopFuture<Void>
-            done.wait()
+            _ = done.wait(timeout: .now() + .seconds(5))
         }
-        switch outcome.withLock({ $0 })! {
+        guard let result = outcome.withLock({ $0 }) else {
+            close()
+            throw timedOutError(what)
+        }
+        switch result {
         case .success(let value):
             // An answer that beat the close is still the answer.
             if timedOut { close() }
