@@ -1,13 +1,14 @@
-"""The benchmarks' tables and plots, from the JSON lines Benchmarks/run.sh, postgres.sh and
-silent.sh write (one line per size).
+"""The benchmarks' tables and plots, from the JSON lines Benchmarks/run.sh, postgres.sh,
+silent.sh and refresh.sh write (one line per size, or per number of processes).
 
 Usage: python report.py run RESULTS        print run.sh's tables
        python report.py postgres RESULTS   print postgres.sh's table
        python report.py silent RESULTS     print silent.sh's table
+       python report.py refresh RESULTS    print refresh.sh's table
        python report.py machine STARTED SECONDS   the machine, date and versions (JSON), for doc
        python report.py doc FOLDER MARKDOWN       write MARKDOWN (docs/benchmarks.md) from
                                                   FOLDER/{machine.json,run.jsonl,postgres.jsonl,
-                                                  silent.jsonl}, its plots next to it in a
+                                                  silent.jsonl,refresh.jsonl}, its plots next to it in a
                                                   folder of its name (docs/benchmarks/*.png)
 
 Only doc needs matplotlib (Benchmarks/requirements.txt); the tables need the standard library.
@@ -218,6 +219,63 @@ def silent_table(rows):
             ratio(m["memory_median_s"], o["memory_median_s"]),
             t(o["file_median_s"]), t(o["file_p99_s"]), t(m["file_median_s"]), ratio(m["file_median_s"], o["file_median_s"])))
     return out + ["", SILENT_NOTE]
+
+
+# ---------------------------------------------------------------------------------------------
+# refresh.sh: N processes at once refreshing one expired access token.
+
+REFRESH_CLIENTS = (("ours_file", "ours (`file:`)"), ("ours_sqlite", "ours (`sqlite:`)"),
+                   ("msal", "MSAL Python + msal-extensions (file)"))
+REFRESH_NOTE = ("All N processes are started together and ask for the same user's access token (same client, same scopes), "
+                "which expires in 120 s, inside MSAL's 5-minute margin: each must refresh, unless another process's new "
+                "token is already in the store. Before each case the user signs in afresh (MSAL Python's password flow "
+                "through msal-extensions; the `sqlite:` store is a `tokencache copy` of that file). Refresh requests: "
+                "requests with grant_type refresh_token that reached the identity server (`Tests/IdentityServer`; TLS for "
+                "MSAL Python, loopback http for ours). Times run from one common start, a barrier all N processes wait on, "
+                "to the token in hand, over the processes that got one; every process is killed after 60 s. Ours: until "
+                "`tokencache token` exits with its token, the executable's start-up included. MSAL Python: until "
+                "`acquire_token_silent` returns, read inside the process; the interpreter's start-up and the imports of "
+                "msal and msal_extensions happen before the barrier, with all N starting at once, and are not included "
+                "(their median is the last column). p99 is the nearest rank: up to 100 processes, the slowest one, as max. "
+                "Every process has its token: the slowest process's time, when all N got one.")
+
+
+def exits(case):
+    """"7 of 10 (exit 3: 3)": the processes that exited 0, and the others by exit code."""
+    others = ", ".join("exit %s: %d" % (code, count) for code, count in sorted(case["exit_codes"].items()) if code != "0")
+    return "%d of %d%s" % (case["exited_0"], case["processes"], " (%s)" % others if others else "")
+
+
+def maybe(seconds):
+    return t(seconds) if seconds is not None else "–"
+
+
+def refresh_table(rows):
+    out = ["| processes | client and store | refresh requests at the server | exited 0 | time to the token: median / p99 / max | every process has its token | process start-up |",
+           "|---:|---|---:|---|---|---|---|"]
+    for r in rows:
+        for key, label in REFRESH_CLIENTS:
+            c = r.get(key)
+            if not c:
+                continue
+            failed = c["processes"] - c["exited_0"]
+            every = t(c["all_s"]) if c["all_s"] is not None else "no: %d without a token" % failed
+            startup = "not included: %s median" % t(c["startup_median_s"]) if "startup_median_s" in c else "included"
+            out.append("| %d | %s | %d | %s | %s / %s / %s | %s | %s |" % (
+                r["processes"], label, c["refresh_requests"], exits(c), maybe(c["median_s"]), maybe(c["p99_s"]),
+                maybe(c["max_s"]), every, startup))
+    return out + ["", REFRESH_NOTE]
+
+
+def refresh_summary(rows):
+    """One sentence per number of processes: the requests each client sent, and who got a token."""
+    out = []
+    for r in rows:
+        cases = [(label, r[key]) for key, label in REFRESH_CLIENTS if r.get(key)]
+        out.append("- %d process%s at once: %s." % (r["processes"], "" if r["processes"] == 1 else "es", "; ".join(
+            "%s sent %d refresh request%s and %d of %d got a token" % (label, c["refresh_requests"], "" if c["refresh_requests"] == 1 else "s",
+                                                                    c["exited_0"], c["processes"]) for label, c in cases)))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,6 +500,7 @@ def doc(folder, markdown):
     run = load(os.path.join(folder, "run.jsonl"))
     postgres = load(os.path.join(folder, "postgres.jsonl"))
     silent = load(os.path.join(folder, "silent.jsonl"))
+    refresh = load(os.path.join(folder, "refresh.jsonl"))
     images = os.path.splitext(markdown)[0]
     os.makedirs(images, exist_ok=True)
     link = os.path.basename(images)
@@ -466,13 +525,14 @@ def doc(folder, markdown):
                meta["msal"], meta["msal_extensions"]),
            "",
            "Sizes: %s users (`Benchmarks/run.sh`); PostgreSQL at %s (`Benchmarks/postgres.sh`); acquireTokenSilent at %s "
-           "(`Benchmarks/silent.sh`). Each cache holds, per user, an account, an ID token, a refresh token and three "
+           "(`Benchmarks/silent.sh`); %s processes refreshing at once (`Benchmarks/refresh.sh`). Each cache holds, per user, an account, an ID token, a refresh token and three "
            "~1.5 KB access tokens (about 10.8 KB of JSON). Lookups ask for a strict subset of the stored scopes. A ratio "
            "is the peer's time divided by ours: how many times faster this library is. The machine is shared: timings "
            "drift by tens of percent between runs, and the writes, each flushed to disk, move with the other disk "
            "traffic of the machine; the ratios, measured side by side, hold better." % (
                ", ".join(run_sizes) or "none", ", ".join(users(r["users"]) for r in postgres) or "none",
-               ", ".join(users(r["users"]) for r in silent) or "none"),
+               ", ".join(users(r["users"]) for r in silent) or "none",
+               ", ".join(str(r["processes"]) for r in refresh) or "no"),
            ""]
     for name, alt in plots:
         out += ["![%s](%s/%s)" % (alt, link, name), ""]
@@ -497,12 +557,21 @@ def doc(folder, markdown):
                 "and through the file store (msal-extensions for MSAL Python):", "",
                 "![acquireTokenSilent, ours and MSAL Python](%s/silent.png)" % link, ""]
         out += silent_table(silent) + [""]
+    if refresh:
+        out += ["## Many processes refreshing one expired token", "",
+                "`Benchmarks/refresh.sh`: N processes started together, for one signed-in user whose access token has "
+                "expired, against the local identity server. It shows whether the processes share one refresh (the goal "
+                "for ours: one request to the identity server at any N, every process served) or each send their own, and "
+                "how long the last process waits for its token.", ""]
+        out += refresh_summary(refresh) + [""]
+        out += refresh_table(refresh) + [""]
     out += ["## Reproducing", "",
-            "`Benchmarks/report.sh [USERS ...]` (default `1 100 1000 10000`) runs the three scripts above and writes "
+            "`Benchmarks/report.sh [USERS ...]` (default `1 100 1000 10000`) runs the scripts above and writes "
             "this page, its plots (matplotlib %s, from `Benchmarks/requirements.txt`) and the raw results "
             "(`%s/*.jsonl`, one JSON line per size). PostgreSQL runs at the sizes from 10,000 users on, "
             "acquireTokenSilent at those from 1,000 on, unless `TOKENCACHE_BENCH_POSTGRES_USERS` or "
-            "`TOKENCACHE_BENCH_SILENT_USERS` name others. `.venv/bin/python Benchmarks/report.py doc %s %s` rewrites "
+            "`TOKENCACHE_BENCH_SILENT_USERS` name others; the refresh runs at 1, 10 and 50 processes, unless "
+            "`TOKENCACHE_BENCH_REFRESH_PROCESSES` names others. `.venv/bin/python Benchmarks/report.py doc %s %s` rewrites "
             "the page from the raw results." % (meta["matplotlib"], "docs/" + link, "docs/" + link, "docs/" + link + ".md"), ""]
     with open(markdown, "w", encoding="utf-8") as handle:
         handle.write("\n".join(out))
@@ -521,6 +590,14 @@ def main(argv):
         print("acquireTokenSilent served from the cache, asking for a strict subset of the stored scopes. Measured on %s, %d cores." % (cpu_model(), os.cpu_count()))
         print()
         print("\n".join(silent_table(load(argv[2]))))
+    elif command == "refresh":
+        rows = load(argv[2])
+        print("N processes at once refreshing one expired access token. Measured on %s, %d cores; MSAL Python %s, msal-extensions %s." % (
+            cpu_model(), os.cpu_count(), version("msal"), version("msal-extensions")))
+        print()
+        print("\n".join(refresh_summary(rows)))
+        print()
+        print("\n".join(refresh_table(rows)))
     elif command == "machine":
         print(json.dumps(machine(argv[2], float(argv[3]))))
     elif command == "doc":

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Runs every benchmark in one go, each store next to MSAL Python and msal-extensions measured
-# in the same run (Benchmarks/run.sh, postgres.sh and silent.sh), and writes
+# in the same run (Benchmarks/run.sh, postgres.sh, silent.sh and refresh.sh), and writes
 # docs/benchmarks.md with its plots and raw results in docs/benchmarks/ (PNG, JSON lines).
 #
-#   Benchmarks/report.sh [USERS ...]     default: 1 100 1000 10000 (about 20 minutes on 2 cores)
+#   Benchmarks/report.sh [USERS ...]     default: 1 100 1000 10000 (about 25 minutes on 2 cores)
 #
 # USERS are run.sh's sizes (a size ending in "s", 1000000s, is the SQLite store only, as
 # there). PostgreSQL runs at the sizes from 10,000 users on, acquireTokenSilent at those from
 # 1,000 on, unless TOKENCACHE_BENCH_POSTGRES_USERS or TOKENCACHE_BENCH_SILENT_USERS list
-# others ("" skips that part). The plots need matplotlib (Benchmarks/requirements.txt),
-# installed into the project's .venv when missing.
+# others ("" skips that part). The refresh benchmark runs at 1, 10 and 50 processes, unless
+# TOKENCACHE_BENCH_REFRESH_PROCESSES lists others ("" skips it). The plots need matplotlib
+# (Benchmarks/requirements.txt), installed into the project's .venv when missing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -33,6 +34,8 @@ for size in "${sizes[@]}"; do
 done
 if [ -n "${TOKENCACHE_BENCH_POSTGRES_USERS+set}" ]; then read -ra postgres_sizes <<< "$TOKENCACHE_BENCH_POSTGRES_USERS"; fi
 if [ -n "${TOKENCACHE_BENCH_SILENT_USERS+set}" ]; then read -ra silent_sizes <<< "$TOKENCACHE_BENCH_SILENT_USERS"; fi
+refresh_processes=(1 10 50)
+if [ -n "${TOKENCACHE_BENCH_REFRESH_PROCESSES+set}" ]; then read -ra refresh_processes <<< "$TOKENCACHE_BENCH_REFRESH_PROCESSES"; fi
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 started=$(date -u +"%Y-%m-%d %H:%M UTC")
@@ -43,6 +46,9 @@ if [ "${#postgres_sizes[@]}" -gt 0 ]; then
 fi
 if [ "${#silent_sizes[@]}" -gt 0 ]; then
   TOKENCACHE_BENCH_RESULTS="$results/silent.jsonl" Benchmarks/silent.sh "${silent_sizes[@]}"
+fi
+if [ "${#refresh_processes[@]}" -gt 0 ]; then
+  TOKENCACHE_BENCH_RESULTS="$results/refresh.jsonl" Benchmarks/refresh.sh "${refresh_processes[@]}"
 fi
 "$python" Benchmarks/report.py machine "$started" "$SECONDS" > "$results/machine.json"
 # The previous report's files go: a part not run this time leaves no stale results behind.

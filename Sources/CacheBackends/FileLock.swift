@@ -18,7 +18,11 @@ public import TokenCache
 /// nobody `flock`s. A live holder is never broken: the wait is bounded by ``timeout`` and ends in a
 /// ``CacheStorageError`` with code `lockTimeout` that names the holder. Threads of this
 /// process are serialized in front of the file lock.
-public struct FileLock: CacheLock {
+///
+/// It also holds the stores' refresh claims (``tryClaim(_:)``): one lock file per account
+/// beside this one, so that one process refreshes an account while the others wait for
+/// its token, without holding up writers of the cache meanwhile.
+public struct FileLock: RefreshClaimingLock {
     /// The lock file's path.
     public let path: String
     /// How long to wait for the lock. The default is 5 seconds, as in msal-extensions.
@@ -57,30 +61,36 @@ public struct FileLock: CacheLock {
 
     private func acquire(deadline: ContinuousClock.Instant) throws -> Held {
         var delay: Duration = .milliseconds(5)
-        var createdFolder = false
         while true {
-            let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-            if fd >= 0 {
-                if let held = try claim(fd) { return held }
-            } else {
-                let code = errno
-                switch code {
-                case EEXIST:
-                    if try breakIfStale() { continue }
-                case ENOENT where !createdFolder:
-                    createdFolder = true
-                    try POSIX.makeDirectory((path as NSString).deletingLastPathComponent)
-                    continue
-                case EACCES, EPERM, EINTR:
-                    break  // contention or a transient refusal: retry until the deadline
-                default:
-                    throw POSIX.error(code, path, "create the lock file")
-                }
-            }
+            if let held = try attempt() { return held }
             guard ContinuousClock.now < deadline else { throw timeoutError() }
             try? Task.checkCancellation()
             Thread.sleep(forTimeInterval: (delay + .milliseconds(Int.random(in: 0...5))).timeInterval)
             delay = min(delay * 2, .milliseconds(100))
+        }
+    }
+
+    /// One try at the lock file: the lock when it was free (or its holder provably gone),
+    /// `nil` when a live holder has it or another library won a race for it.
+    private func attempt() throws -> Held? {
+        var createdFolder = false
+        while true {
+            let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            if fd >= 0 { return try claim(fd) }
+            let code = errno
+            switch code {
+            case EEXIST:
+                if try breakIfStale() { continue }
+                return nil
+            case ENOENT where !createdFolder:
+                createdFolder = true
+                try POSIX.makeDirectory((path as NSString).deletingLastPathComponent)
+                continue
+            case EACCES, EPERM, EINTR:
+                return nil  // contention or a transient refusal: the caller tries again
+            default:
+                throw POSIX.error(code, path, "create the lock file")
+            }
         }
     }
 
@@ -95,7 +105,15 @@ public struct FileLock: CacheLock {
         }
         let owner = "\(getpid()) \(FileLock.programName)"
         _ = ftruncate(fd, 0)
-        try POSIX.writeAll(fd, Data(owner.utf8), path: path)
+        do {
+            try POSIX.writeAll(fd, Data(owner.utf8), path: path)
+        } catch {
+            // A full disk or a quota: give the lock file up rather than keep it flocked.
+            unlink(path)
+            flock(fd, LOCK_UN)
+            close(fd)
+            throw error
+        }
         var mine = stat()
         var current = stat()
         guard fstat(fd, &mine) == 0, lstat(path, &current) == 0,
@@ -114,6 +132,24 @@ public struct FileLock: CacheLock {
         }
         flock(held.fd, LOCK_UN)
         close(held.fd)
+    }
+
+    // MARK: - Refresh claims
+
+    /// Tries once to take the refresh claim `name` of the cache this lock guards: the lock
+    /// file `<cache>.refresh-<name>.lockfile` beside this one, held and broken by the
+    /// same rules (a claim whose process died is broken at once). Threads and tasks of
+    /// this process are excluded by the caller, not here.
+    public func tryClaim(_ name: String) throws -> RefreshClaim? {
+        let claim = FileLock(path: claimPath(name), timeout: timeout)
+        guard let held = try claim.attempt() else { return nil }
+        return RefreshClaim(release: { claim.release(held) })
+    }
+
+    /// The lock file of the refresh claim `name`.
+    func claimPath(_ name: String) -> String {
+        let base = path.hasSuffix(".lockfile") ? String(path.dropLast(".lockfile".count)) : path
+        return "\(base).refresh-\(name).lockfile"
     }
 
     // MARK: - Stale locks

@@ -185,6 +185,18 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
         }
     }
 
+    // MARK: - Refresh claims
+
+    /// Takes the refresh claim for `subject` when no thread of this process and no other
+    /// process holds it: a lock file per account beside the database
+    /// (`<database>.refresh-<fingerprint>.lockfile`, see ``FileLock/tryClaim(_:)``), so a
+    /// refresh never holds a database transaction open while it waits for the provider.
+    public func tryClaimRefresh(_ subject: RefreshClaim.Subject) throws -> RefreshClaim? {
+        try InProcessRefreshClaims.tryClaim("\(path) \(subject.fingerprint)") {
+            try FileLock(forCacheAt: path).tryClaim(subject.fingerprint)
+        }
+    }
+
     // MARK: - Health
 
     /// The version of the SQLite library in use, such as `3.40.1`.

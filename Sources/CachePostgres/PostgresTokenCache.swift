@@ -55,6 +55,10 @@ public final class PostgresTokenCache: TokenCacheStore, @unchecked Sendable {
     private let readerSQL: PostgresEntryReader.Statements
     private let writerSQL: PostgresRowWriter.Statements
     private let l1: PostgresL1Cache?
+    /// The session that holds this instance's refresh claims (advisory locks), apart from
+    /// the one that reads and writes, which must never wait on a claim.
+    private let claimLink: PostgresLink
+    private let claimLock = NSLock()
 
     /// The store's location (`postgres://USER@HOST:PORT/DATABASE`).
     public var location: String { endpoint.location }
@@ -70,6 +74,7 @@ public final class PostgresTokenCache: TokenCacheStore, @unchecked Sendable {
         readerSQL = PostgresEntryReader.Statements(schema: endpoint.schema)
         writerSQL = PostgresRowWriter.Statements(schema: endpoint.schema)
         l1 = endpoint.inProcessCache ? PostgresL1Cache(endpoint: endpoint, capacity: options.inProcessCapacity) : nil
+        claimLink = PostgresLink(endpoint: endpoint, timeout: endpoint.timeout)
     }
 
     /// Creates a store from a `postgres://` SPEC (see ``PostgresEndpoint``).
@@ -80,6 +85,7 @@ public final class PostgresTokenCache: TokenCacheStore, @unchecked Sendable {
     /// Closes the connections; the next call opens them again.
     public func close() {
         l1?.close()
+        claimLock.withLock { claimLink.close() }
         lock.withLock {
             link.close()
             codec = nil
@@ -179,6 +185,41 @@ public final class PostgresTokenCache: TokenCacheStore, @unchecked Sendable {
             l1.install(partition, rows: rows, token: token)
             return rows
         }, store: self)
+    }
+
+    // MARK: - Refresh claims
+
+    /// Takes the refresh claim for `subject` when no thread of this process and no other
+    /// instance on the database holds it: a session-level advisory lock, keyed by the
+    /// schema and the subject's fingerprint, on a connection of its own. The server gives
+    /// the claim of an instance that dies (or loses its connection) up by itself. Taking
+    /// it drops the account's partition from the L1, so the store is read fresh while it
+    /// is held.
+    public func tryClaimRefresh(_ subject: RefreshClaim.Subject) throws -> RefreshClaim? {
+        let key = PostgresTokenCache.advisoryKey(schema: endpoint.schema, subject: subject)
+        let claim = try InProcessRefreshClaims.tryClaim("\(location) \(endpoint.schema) \(subject.fingerprint)") { () throws -> RefreshClaim? in
+            let taken = try claimLock.withLock { () throws(CacheStorageError) -> Bool in
+                try claimLink.query("SELECT CASE WHEN pg_try_advisory_lock($1) THEN 1 ELSE 0 END", [.integer(key)]).first?.integer(0) == 1
+            }
+            guard taken else { return nil }
+            return RefreshClaim(release: { self.releaseClaim(key) })
+        }
+        if claim != nil { l1?.invalidate([PostgresSchema.partition(homeAccountID: subject.homeAccountID, clientID: nil)]) }
+        return claim
+    }
+
+    /// Gives the advisory lock `key` up (when its connection was lost, the server already
+    /// has).
+    private func releaseClaim(_ key: Int64) {
+        claimLock.withLock { _ = try? claimLink.query("SELECT pg_advisory_unlock($1)", [.integer(key)]) }
+    }
+
+    /// The advisory lock key of a refresh claim: 64 bits of a hash of the schema and the
+    /// subject, so stores in other schemas of one database never share a claim.
+    static func advisoryKey(schema: String, subject: RefreshClaim.Subject) -> Int64 {
+        var key: Int64 = 0
+        for byte in SHA256.hash(Array("\(schema)\n\(subject.fingerprint)".utf8)).prefix(8) { key = key << 8 | Int64(byte) }
+        return key
     }
 
     // MARK: - Writing

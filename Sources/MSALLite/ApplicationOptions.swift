@@ -13,13 +13,19 @@ public struct ApplicationOptions: Sendable {
     /// Whether aliases of the authority's host are learnt from instance discovery (and
     /// tokens cached under them used). Never done for AD FS and B2C.
     public var instanceDiscovery: Bool
+    /// How long a silent request waits for another caller of the same store (a task, a
+    /// process, an app instance) that is refreshing the same account, before it refreshes
+    /// on its own. While it waits, the other caller's token usually arrives and no request
+    /// is sent. The default is 10 seconds.
+    public var refreshClaimTimeout: Duration
 
     /// Creates options; by default logs nowhere.
     public init(http: HTTPOptions = HTTPOptions(), logger: Logger = Logger(label: "msallite", factory: { _ in SwiftLogNoOpLogHandler() }),
-                logsPersonalData: Bool = false, instanceDiscovery: Bool = true) {
+                logsPersonalData: Bool = false, instanceDiscovery: Bool = true, refreshClaimTimeout: Duration = .seconds(10)) {
         self.http = http
         self.logger = logger
         self.logsPersonalData = logsPersonalData
         self.instanceDiscovery = instanceDiscovery
+        self.refreshClaimTimeout = refreshClaimTimeout
     }
 }

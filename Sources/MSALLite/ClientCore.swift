@@ -136,11 +136,8 @@ final class ClientCore: Sendable {
     /// The context MSAL Python's `add()` receives for a response of `grantType`.
     func context(scopes: [String], tokenEndpoint: URL, authority: Authority, grantType: String, skipAccountCreation: Bool = false,
                  requestData: [String: String] = [:], username: String? = nil, now: Int64) -> TokenResponseContext {
-        // The cache derives the realm and environment from an https URL; a loopback http
-        // endpoint (tests) gives the same ones.
-        var endpoint = tokenEndpoint.absoluteString
-        if endpoint.lowercased().hasPrefix("http://") { endpoint = "https://" + endpoint.dropFirst(7) }
-        return TokenResponseContext(clientID: clientID, requestedScopes: scopes, tokenEndpoint: endpoint, environment: authority.host,
+        // The cache derives the realm and environment from an https URL.
+        TokenResponseContext(clientID: clientID, requestedScopes: scopes, tokenEndpoint: ClientCore.cacheText(of: tokenEndpoint), environment: authority.host,
                                     grantType: grantType, requestData: requestData, skipAccountCreation: skipAccountCreation,
                                     username: username, now: now)
     }
@@ -197,11 +194,13 @@ final class ClientCore: Sendable {
     func result(_ response: JSONObject, scopes: [String], now: Int64, correlationID: String, reason: AuthenticationResult.RefreshReason?) -> AuthenticationResult {
         let idToken = response.string("id_token")
         let claims = idToken.flatMap(ClientCore.claims(of:))
+        // The cache refused lifetimes beyond a hundred years already; clamped all the same.
+        func later(by seconds: Int64) -> Int64 { now + min(max(seconds, -3_155_760_000), 3_155_760_000) }
         let expiresIn = response["expires_in"]?.wholeNumber ?? 600
         let granted = response.string("scope").map { $0.split(separator: " ").map(String.init) } ?? scopes
         return AuthenticationResult(
             accessToken: response.string("access_token") ?? "", tokenType: response.string("token_type") ?? "Bearer",
-            expiresOn: now + expiresIn, refreshOn: response["refresh_in"]?.wholeNumber.map { now + $0 }, scopeText: granted.joined(separator: " "),
+            expiresOn: later(by: expiresIn), refreshOn: response["refresh_in"]?.wholeNumber.map(later(by:)), scopeText: granted.joined(separator: " "),
             idToken: idToken, idTokenClaims: claims, homeAccountID: ClientCore.homeAccountID(response: response, claims: claims),
             username: claims?.string("preferred_username") ?? claims?.string("upn"), tokenSource: .identityProvider,
             refreshReason: reason, correlationID: correlationID)
@@ -240,18 +239,46 @@ final class ClientCore: Sendable {
         case nothing
     }
 
+    /// The tenant the cache keeps `authority`'s tokens under (their `realm`): as in MSAL
+    /// Python, the tenant of the discovered token endpoint, so an authority named by its
+    /// domain (`contoso.onmicrosoft.com`) reads and writes under the tenant's GUID, as
+    /// every flow writes. No request is sent when the configured tenant cannot differ: a
+    /// GUID, `common`, `organizations`, `consumers` or `adfs`.
+    func realm(of authority: Authority) async throws(MSALError) -> String {
+        if ClientCore.isFinalTenant(authority.tenant) { return authority.tenant }
+        let endpoints = try await discovery.endpoints(of: authority)
+        return (try? TokenEndpoint(ClientCore.cacheText(of: endpoints.tokenEndpoint)).tenant) ?? authority.tenant
+    }
+
+    /// Whether discovery always names `tenant` itself in the endpoints.
+    static func isFinalTenant(_ tenant: String) -> Bool {
+        if ["common", "organizations", "consumers", "adfs"].contains(tenant) { return true }
+        let parts = tenant.split(separator: "-", omittingEmptySubsequences: false)
+        return parts.map(\.count) == [8, 4, 4, 4, 12] && tenant.allSatisfy { $0 == "-" || $0.isNumber || ("a"..."f").contains($0) }
+    }
+
+    /// An endpoint as the cache reads it: a loopback `http://` endpoint (tests) as https,
+    /// which gives the same environment and realm.
+    static func cacheText(of endpoint: URL) -> String {
+        let text = endpoint.absoluteString
+        return text.lowercased().hasPrefix("http://") ? "https://" + text.dropFirst(7) : text
+    }
+
     /// MSAL Python's `acquire_token_silent_with_error`: the cache first, then each refresh
     /// token in MSAL's order, then the same in each alias environment that holds refresh
     /// tokens. `nil` when the cache holds nothing usable; throws `interactionRequired` (with
-    /// the provider's last answer) when every refresh was refused.
+    /// the provider's last answer) when every refresh was refused, and the provider's or
+    /// the network's own error when the refresh failed for any other reason.
     nonisolated(nonsending)
     func acquireTokenSilent(scopes: [String], account: Account, forceRefresh: Bool, claimsChallenge: String?) async throws(MSALError) -> AuthenticationResult? {
         try ClientCore.validate(scopes, forClient: false)
         guard let homeAccountID = account.homeAccountID else {
             throw MSALError(code: .invalidArgument, reason: "the account has no home_account_id; pass an account from accounts()")
         }
+        let realm = try await realm(of: authority)
+        let request = SilentRequest(scopes: scopes, homeAccountID: homeAccountID, realm: realm, account: account, forceRefresh: forceRefresh, claims: claimsChallenge)
         var lastFailure: MSALError?
-        switch try await silent(in: authority, scopes: scopes, homeAccountID: homeAccountID, account: account, forceRefresh: forceRefresh, claims: claimsChallenge) {
+        switch try await silent(request, in: authority) {
         case .token(let result): return result
         case .refreshFailed(let error): lastFailure = error
         case .nothing: break
@@ -265,7 +292,7 @@ final class ClientCore: Sendable {
                 aliased = try Authority("https://\(alias)/\(authority.tenant)")
             } catch { continue }
             logger.debug("silent: trying alias environment", metadata: ["environment": "\(alias)"])
-            switch try await silent(in: aliased, scopes: scopes, homeAccountID: homeAccountID, account: account, forceRefresh: forceRefresh, claims: claimsChallenge) {
+            switch try await silent(request, in: aliased) {
             case .token(let result): return result
             case .refreshFailed(let error): lastFailure = error
             case .nothing: break
@@ -277,8 +304,19 @@ final class ClientCore: Sendable {
         return nil
     }
 
-    private func query(scopes: [String], environment: String, homeAccountID: String?) -> AccessTokenQuery {
-        AccessTokenQuery(clientID: clientID, environment: environment, realm: authority.tenant, homeAccountID: homeAccountID, scopes: scopes, now: ClientCore.now())
+    /// What a silent call asks for.
+    private struct SilentRequest {
+        let scopes: [String]
+        let homeAccountID: String
+        /// The tenant the tokens are cached under (see ``realm(of:)``).
+        let realm: String
+        let account: Account
+        let forceRefresh: Bool
+        let claims: String?
+
+        /// Whether a token another caller saved meanwhile answers the call: not when the
+        /// caller insists on a new one or must answer a claims challenge.
+        var acceptsOthersToken: Bool { !forceRefresh && claims == nil }
     }
 
     /// Runs a cache read, turning its failure into ``MSALError``.
@@ -290,19 +328,29 @@ final class ClientCore: Sendable {
         }
     }
 
+    /// The access token lookup of `request` in `authority`'s environment.
+    private func lookup(_ request: SilentRequest, in authority: Authority) throws(MSALError) -> AccessTokenLookup {
+        let query = AccessTokenQuery(clientID: clientID, environment: authority.host, realm: request.realm, homeAccountID: request.homeAccountID,
+                                     scopes: request.scopes, now: ClientCore.now())
+        return try cached { try cache.lookupAccessToken(query) }
+    }
+
+    /// The silent decision in one environment. A refresh is sent only while holding the
+    /// account's refresh claim (see ``RefreshClaim``), after reading the store again: when
+    /// another caller refreshed meanwhile, its token is the answer and nothing is sent.
     nonisolated(nonsending)
-    private func silent(in authority: Authority, scopes: [String], homeAccountID: String, account: Account, forceRefresh: Bool, claims: String?) async throws(MSALError) -> SilentOutcome {
+    private func silent(_ request: SilentRequest, in authority: Authority) async throws(MSALError) -> SilentOutcome {
         var fallback: AccessToken?
         let reason: AuthenticationResult.RefreshReason
-        if forceRefresh {
+        if request.forceRefresh {
             reason = .forceRefresh
-        } else if claims != nil {
+        } else if request.claims != nil {
             reason = .claims
         } else {
-            switch try cached({ try cache.lookupAccessToken(query(scopes: scopes, environment: authority.host, homeAccountID: homeAccountID)) }) {
+            switch try lookup(request, in: authority) {
             case .hit(let token):
-                logger.debug("silent: served from the cache", metadata: ["account": personal(homeAccountID)])
-                return .token(result(cached: token, account: account))
+                logger.debug("silent: served from the cache", metadata: ["account": personal(request.homeAccountID)])
+                return .token(result(cached: token, account: request.account))
             case .refreshDue(let token):
                 fallback = token
                 reason = .proactiveRefresh
@@ -310,40 +358,100 @@ final class ClientCore: Sendable {
                 reason = expired ? .expired : .noCachedToken
             }
         }
-        let candidates = try cached { try cache.refreshTokenCandidates(clientID: clientID, environment: authority.host, homeAccountID: homeAccountID) }
+        func candidates() throws(MSALError) -> [RefreshToken] {
+            try cached { try cache.refreshTokenCandidates(clientID: clientID, environment: authority.host, homeAccountID: request.homeAccountID) }
+        }
+        guard try candidates().contains(where: { $0.secret != nil }) else {
+            return fallback.map { .token(result(cached: $0, account: request.account)) } ?? .nothing
+        }
+
+        let claim = await claimRefresh(request.homeAccountID, environment: authority.host)
+        defer { claim?.release() }
+        if request.acceptsOthersToken, case .hit(let token) = try lookup(request, in: authority) {
+            logger.debug("silent: another caller refreshed meanwhile; served from the cache", metadata: ["account": personal(request.homeAccountID)])
+            return .token(result(cached: token, account: request.account))
+        }
+
+        var queue = try candidates()
+        var retried: Set<String> = []
         var lastFailure: MSALError?
         var familyRefused = false
-        for candidate in candidates {
+        while !queue.isEmpty {
+            let candidate = queue.removeFirst()
             guard let secret = candidate.secret else { continue }
             if familyRefused, candidate.familyID != nil, candidate.clientID != clientID { continue }
-            var form: [(String, String)] = [("grant_type", "refresh_token"), ("refresh_token", secret),
-                                            ("scope", ClientCore.decorated(scopes).joined(separator: " ")), ("client_info", "1")]
-            if let claims { form.append(("claims", claims)) }
-            var headers: [String: String] = [:]
-            let uidUtid = homeAccountID.split(separator: ".")
-            if uidUtid.count == 2 { headers["X-AnchorMailbox"] = "Oid:\(uidUtid[0])@\(uidUtid[1])" }
-            let now = ClientCore.now()
             do {
-                let (answer, correlationID, tokenEndpoint) = try await requestToken(form, authority: authority, headers: headers)
-                let context = context(scopes: ClientCore.decorated(scopes), tokenEndpoint: tokenEndpoint, authority: authority,
-                                      grantType: "refresh_token", skipAccountCreation: true, now: now)
-                try saveRefresh(answer, context: context, refreshTokenKey: candidate.key)
-                logger.debug("silent: refreshed", metadata: ["reason": "\(reason.rawValue)", "correlation_id": "\(correlationID)"])
-                return .token(result(answer, scopes: scopes, now: now, correlationID: correlationID, reason: reason))
-            } catch where error.code == .serverError || error.code == .invalidResponse {
+                return .token(try await refresh(request, with: candidate, secret: secret, in: authority, reason: reason))
+            } catch where error.isRefusedGrant {
                 // MSAL keeps a refused refresh token and tries the next one.
                 logger.info("silent: a refresh token was refused", metadata: ["error": "\(error.server?.error ?? error.code.description)"])
                 lastFailure = error
                 if error.server?.suberror == "client_mismatch" { familyRefused = true }
+                // A caller that takes no claim (an MSAL Python app on the same file) may
+                // have redeemed the same refresh token a moment ago: read the store again.
+                if request.acceptsOthersToken, case .hit(let token) = try lookup(request, in: authority) {
+                    logger.info("silent: another app refreshed meanwhile; served from the cache")
+                    return .token(result(cached: token, account: request.account))
+                }
+                if !retried.contains(candidate.key), let rotated = try candidates().first(where: { $0.key == candidate.key }),
+                   let newSecret = rotated.secret, newSecret != secret {
+                    logger.info("silent: the refresh token was rotated by another app meanwhile; trying the new one")
+                    retried.insert(candidate.key)
+                    queue.insert(rotated, at: 0)
+                }
             } catch {
-                // The provider could not be reached: an aging token in hand is still good.
-                if let fallback { return .token(result(cached: fallback, account: account)) }
+                // The provider failed, throttled, could not be reached or answered nonsense:
+                // the user need not sign in again, and an aging token in hand is still good.
+                if let fallback { return .token(result(cached: fallback, account: request.account)) }
                 throw error
             }
         }
-        if let fallback { return .token(result(cached: fallback, account: account)) }
+        if let fallback { return .token(result(cached: fallback, account: request.account)) }
         if let lastFailure { return .refreshFailed(lastFailure) }
         return .nothing
     }
+
+    /// Redeems one refresh token and saves the answer update-only.
+    nonisolated(nonsending)
+    private func refresh(_ request: SilentRequest, with candidate: RefreshToken, secret: String, in authority: Authority,
+                         reason: AuthenticationResult.RefreshReason) async throws(MSALError) -> AuthenticationResult {
+        var form: [(String, String)] = [("grant_type", "refresh_token"), ("refresh_token", secret),
+                                        ("scope", ClientCore.decorated(request.scopes).joined(separator: " ")), ("client_info", "1")]
+        if let claims = request.claims { form.append(("claims", claims)) }
+        var headers: [String: String] = [:]
+        let uidUtid = request.homeAccountID.split(separator: ".")
+        if uidUtid.count == 2 { headers["X-AnchorMailbox"] = "Oid:\(uidUtid[0])@\(uidUtid[1])" }
+        let now = ClientCore.now()
+        let (answer, correlationID, tokenEndpoint) = try await requestToken(form, authority: authority, headers: headers)
+        let context = context(scopes: ClientCore.decorated(request.scopes), tokenEndpoint: tokenEndpoint, authority: authority,
+                              grantType: "refresh_token", skipAccountCreation: true, now: now)
+        try saveRefresh(answer, context: context, refreshTokenKey: candidate.key)
+        logger.debug("silent: refreshed", metadata: ["reason": "\(reason.rawValue)", "correlation_id": "\(correlationID)"])
+        return result(answer, scopes: request.scopes, now: now, correlationID: correlationID, reason: reason)
+    }
+
+    /// Takes the account's refresh claim in the store, waiting for another caller's refresh
+    /// up to ``ApplicationOptions/refreshClaimTimeout``; `nil` (go on without it) when the
+    /// wait times out or the store cannot hold claims.
+    nonisolated(nonsending)
+    private func claimRefresh(_ homeAccountID: String, environment: String) async -> RefreshClaim? {
+        let subject = RefreshClaim.Subject(environment: environment, homeAccountID: homeAccountID)
+        do {
+            if let claim = try await cache.claimRefresh(subject, timeout: options.refreshClaimTimeout) { return claim }
+            logger.info("silent: another caller held the refresh claim past the time-out; refreshing without it", metadata: ["timeout": "\(options.refreshClaimTimeout)"])
+        } catch {
+            logger.info("silent: the refresh claim cannot be taken; refreshing without it", metadata: ["error": "\(error)"])
+        }
+        return nil
+    }
 }
 
+extension MSALError {
+    /// Whether the provider refused the grant itself (the refresh token, code or password
+    /// is not good any more): the user must sign in again. Outages, throttling and
+    /// unusable answers are not refusals.
+    var isRefusedGrant: Bool {
+        guard code == .serverError, let error = server?.error else { return false }
+        return ["invalid_grant", "interaction_required", "consent_required", "login_required"].contains(error)
+    }
+}

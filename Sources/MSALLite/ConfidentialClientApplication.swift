@@ -1,4 +1,5 @@
 public import TokenCache
+import Logging
 
 /// An application that can keep a secret: a web app, a web API or a daemon. It acquires
 /// tokens for itself (client credentials), on behalf of the user who called it, or signs
@@ -27,18 +28,28 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
     public func acquireTokenForClient(scopes: [String], forceRefresh: Bool = false) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: true)
         var reason = AuthenticationResult.RefreshReason.forceRefresh
+        var fallback: AccessToken?
         if !forceRefresh {
-            let query = AccessTokenQuery(clientID: core.clientID, environment: core.authority.host, realm: core.authority.tenant, homeAccountID: nil, scopes: scopes, now: ClientCore.now())
+            let query = AccessTokenQuery(clientID: core.clientID, environment: core.authority.host, realm: try await core.realm(of: core.authority),
+                                         homeAccountID: nil, scopes: scopes, now: ClientCore.now())
             switch try core.cached({ try core.cache.lookupAccessToken(query) }) {
             case .hit(let token):
                 return core.result(cached: token, account: nil)
-            case .refreshDue:
+            case .refreshDue(let token):
                 reason = .proactiveRefresh
+                fallback = token
             case .miss(let expired):
                 reason = expired ? .expired : .noCachedToken
             }
         }
-        return try await core.acquire(grantType: "client_credentials", [], scopes: scopes, sentScopes: scopes, reason: reason)
+        do {
+            return try await core.acquire(grantType: "client_credentials", [], scopes: scopes, sentScopes: scopes, reason: reason)
+        } catch {
+            // A proactive refresh that failed: the cached token is still valid.
+            guard let fallback else { throw error }
+            core.logger.info("client credentials: the proactive refresh failed; the cached token is still valid", metadata: ["error": "\(error.code)"])
+            return core.result(cached: fallback, account: nil)
+        }
     }
 
     /// A token for a downstream API on behalf of the user whose token (`userAssertion`)

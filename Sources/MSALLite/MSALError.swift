@@ -1,3 +1,5 @@
+import Foundation
+
 /// The error thrown by MSALLite.
 ///
 /// Every error says what went wrong and what to do. When an identity provider answered with
@@ -17,6 +19,10 @@ public struct MSALError: Error, Sendable, CustomStringConvertible {
         public static let network = Code(name: "network")
         /// The identity provider did not answer within the time-out.
         public static let timedOut = Code(name: "timed out")
+        /// The identity provider is failing or throttling: it answered with a 5xx or 429
+        /// status after the retries, or asked (with `Retry-After`) not to be asked again
+        /// yet. Nothing is wrong with the user's sign-in: retry later.
+        public static let providerUnavailable = Code(name: "provider unavailable")
         /// The identity provider refused the request with an OAuth error (see ``server``).
         public static let serverError = Code(name: "server error")
         /// The identity provider answered with something that is not a usable response
@@ -55,6 +61,16 @@ public struct MSALError: Error, Sendable, CustomStringConvertible {
         public var correlationID: String?
         /// The HTTP status of the answer.
         public var httpStatus: Int
+        /// The provider's numeric error codes (Entra's `error_codes`, the AADSTS numbers).
+        public var errorCodes: [Int] = []
+        /// The provider's `trace_id`, to quote when asking its support.
+        public var traceID: String?
+        /// When the provider says the error happened (its `timestamp`).
+        public var timestamp: String?
+        /// A claims challenge the provider sent with the error (`claims`): pass it to
+        /// ``ClientApplication/acquireTokenSilent(scopes:account:forceRefresh:claimsChallenge:)``
+        /// or to an interactive sign-in.
+        public var claims: String?
     }
 
     /// What kind of problem this is.
@@ -71,15 +87,28 @@ public struct MSALError: Error, Sendable, CustomStringConvertible {
         self.server = server
     }
 
+    /// The error on one line: the provider's description, which spans several lines at
+    /// Entra ID (Trace ID, Correlation ID, Timestamp), is joined with spaces.
     public var description: String {
         var text = "MSAL error (\(code)): \(reason)"
         if let server {
             text += " [server: \(server.error)"
             if let suberror = server.suberror { text += "/\(suberror)" }
             if let description = server.errorDescription { text += ": \(description)" }
-            if let correlationID = server.correlationID { text += "; correlation id \(correlationID)" }
+            if let correlationID = server.correlationID, !(server.errorDescription ?? "").contains(correlationID) {
+                text += "; correlation id \(correlationID)"
+            }
             text += "]"
         }
-        return text
+        return MSALError.oneLine(text)
+    }
+
+    /// `text` with its line breaks (and the blanks around them) turned into single spaces.
+    static func oneLine(_ text: String) -> String {
+        guard text.contains(where: \.isNewline) else { return text }
+        return text.split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+            .joined(separator: " ")
     }
 }

@@ -35,8 +35,9 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
               let verification = answer.string("verification_uri") ?? answer.string("verification_url") else {
             throw MSALError(code: .invalidResponse, reason: "the device code endpoint's answer lacks device_code, user_code or verification_uri. Check that the authority supports the device code flow")
         }
-        let expiresIn = answer["expires_in"]?.wholeNumber ?? 900
-        let interval = max(1, answer["interval"]?.wholeNumber ?? 5)
+        // Bounded: a hostile answer's huge numbers must not overflow the arithmetic below.
+        let expiresIn = min(max(answer["expires_in"]?.wholeNumber ?? 900, 0), 86_400)
+        let interval = min(max(1, answer["interval"]?.wholeNumber ?? 5), 60)
         return DeviceCodeFlow(userCode: userCode, verificationURI: verification,
                               message: answer.string("message") ?? "To sign in, open \(verification) and enter the code \(userCode).",
                               expiresOn: ClientCore.now() + expiresIn, interval: Int(interval), scopes: scopes, deviceCode: deviceCode)

@@ -17,3 +17,12 @@ public struct NoLock: CacheLock {
 
     public func withLock<R>(_ body: () throws -> R) throws -> R { try body() }
 }
+
+/// A cross-process lock that can also hold refresh claims (see ``RefreshClaim``) beside
+/// it, for the stores it guards.
+public protocol RefreshClaimingLock: CacheLock {
+    /// Tries once, without waiting, to take the claim named `name` (a
+    /// ``RefreshClaim/Subject/fingerprint``) for the store this lock guards: `nil` when a
+    /// live holder in another process has it. A claim whose holder died is broken.
+    func tryClaim(_ name: String) throws -> RefreshClaim?
+}

@@ -272,6 +272,16 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
         }
     }
 
+    /// Takes the refresh claim for `subject` if no thread of this process and, when the
+    /// lock is a ``RefreshClaimingLock`` (a ``FileLock`` beside the file or keyring item),
+    /// no other process holds it.
+    public func tryClaimRefresh(_ subject: RefreshClaim.Subject) throws -> RefreshClaim? {
+        try InProcessRefreshClaims.tryClaim("\(storage.location) \(subject.fingerprint)") {
+            guard let claiming = lock as? any RefreshClaimingLock else { return RefreshClaim(release: {}) }
+            return try claiming.tryClaim(subject.fingerprint)
+        }
+    }
+
     /// ``write(_:)``, moving a corrupt store aside instead of failing.
     private func writeRecovering<R>(_ body: (TokenCache) throws -> R) throws -> R {
         do {

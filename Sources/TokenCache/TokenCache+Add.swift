@@ -118,7 +118,9 @@ package enum TokenResponseEntries {
         if let accessToken {
             let defaultExpiresIn: Int64
             if let expiresOn = response["expires_on"], expiresOn.isTruthy {
-                guard let absolute = PythonText.int(expiresOn) else { throw bad("\"expires_on\" is not a whole number") }
+                guard let absolute = PythonText.int(expiresOn), (-2 * TokenResponseEntries.longestLifetime...2 * TokenResponseEntries.longestLifetime).contains(absolute) else {
+                    throw bad("\"expires_on\" is not a whole number of seconds since 1970 within a hundred years")
+                }
                 defaultExpiresIn = absolute - now
             } else {
                 defaultExpiresIn = 600
@@ -142,8 +144,9 @@ package enum TokenResponseEntries {
             let extKey = ExtendedCacheKey.compute(context.requestData)
             if !extKey.isEmpty { at[FieldName.extCacheKey] = .string(extKey) }
             if let refreshIn = response["refresh_in"] {
-                guard case .number(let number) = refreshIn, number.isInteger, let seconds = number.int64Value else {
-                    throw bad("\"refresh_in\" is \(refreshIn.typeName), but it must be a whole number of seconds")
+                guard case .number(let number) = refreshIn, number.isInteger, let seconds = number.int64Value,
+                      (-TokenResponseEntries.longestLifetime...TokenResponseEntries.longestLifetime).contains(seconds) else {
+                    throw bad("\"refresh_in\" is \(refreshIn.typeName), but it must be a whole number of seconds within a hundred years")
                 }
                 at[FieldName.refreshOn] = .string(String(now + seconds))
             }
@@ -231,8 +234,16 @@ package enum TokenResponseEntries {
         guard let seconds = PythonText.int(value) else {
             throw TokenCacheError(code: .invalidResponse, reason: "\"\(name)\" is not a whole number of seconds")
         }
+        guard (-longestLifetime...longestLifetime).contains(seconds) else {
+            throw TokenCacheError(code: .invalidResponse, reason: "\"\(name)\" is \(seconds) seconds, beyond a hundred years: the answer is not a usable token response")
+        }
         return seconds
     }
+
+    /// The longest lifetime (`expires_in`, `ext_expires_in`, `refresh_in`) a token response
+    /// may state: a hundred years. Larger values are refused rather than overflowing the
+    /// cache's arithmetic.
+    static let longestLifetime: Int64 = 3_155_760_000
 
     /// The ID token's claims, decoded without validation as MSAL does; a broker's
     /// `id_token_claims` win.

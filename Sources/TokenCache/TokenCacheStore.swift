@@ -46,9 +46,23 @@ public protocol TokenCacheStore: AnyObject, Sendable {
     func snapshot() throws -> TokenCache
     /// Replaces the whole content with `cache`'s, in one change (for import).
     func replaceContents(with cache: TokenCache) throws
+
+    /// Tries once, without waiting, to take the refresh claim for `subject`: `nil` when
+    /// another caller of this store (a thread or task of this process, another process, or
+    /// another app instance, as far as the store can reach) holds it. Callers use
+    /// ``claimRefresh(_:timeout:)``, which waits.
+    ///
+    /// The default excludes the callers of this instance only, which is all an in-memory
+    /// cache needs; stores that other processes share also exclude those.
+    func tryClaimRefresh(_ subject: RefreshClaim.Subject) throws -> RefreshClaim?
 }
 
 extension TokenCacheStore {
+    /// Excludes the other callers of this instance (see the requirement).
+    public func tryClaimRefresh(_ subject: RefreshClaim.Subject) throws -> RefreshClaim? {
+        InProcessRefreshClaims.tryClaim("\(ObjectIdentifier(self).hashValue) \(subject.fingerprint)")
+    }
+
     /// The accounts of `environment`, without aliases or a username filter.
     public func accounts(environment: String) throws -> [Account] {
         try accounts(environment: environment, aliases: [], username: nil)

@@ -6,11 +6,24 @@ import MSALLite
 struct ProviderOptions: ParsableArguments {
     @Flag(name: .customLong("allow-loopback-http"), help: "Allow an http:// authority on 127.0.0.1 (a local test identity server only).")
     var allowLoopbackHTTP = false
+    @Option(name: .customLong("request-timeout"), help: ArgumentHelp("How long one request to the provider may take, in seconds (default 30).", valueName: "SECONDS"))
+    var requestTimeout: Double?
 
-    /// The public client application of `app`, over `session`'s store.
+    func validate() throws {
+        if let requestTimeout, !(requestTimeout > 0 && requestTimeout <= 3600) {
+            throw ValidationError("--request-timeout takes a number of seconds above 0 and at most 3600")
+        }
+    }
+
+    /// The public client application of `app`, over `session`'s store. A silent request
+    /// waits for another process's refresh of the same account as long as for the store's
+    /// lock.
     func application(_ app: AppOptions, _ session: StoreSession, instanceDiscovery: Bool = true) throws -> PublicClientApplication {
-        try PublicClientApplication(clientID: app.clientID, authority: app.authority, cache: session.store,
-                                    options: ApplicationOptions(http: HTTPOptions(allowsPlainHTTPOnLoopback: allowLoopbackHTTP), logger: VerboseLog.logger, instanceDiscovery: instanceDiscovery))
+        var http = HTTPOptions(allowsPlainHTTPOnLoopback: allowLoopbackHTTP)
+        if let requestTimeout { http.timeout = .milliseconds(Int(requestTimeout * 1000)) }
+        return try PublicClientApplication(clientID: app.clientID, authority: app.authority, cache: session.store,
+                                           options: ApplicationOptions(http: http, logger: VerboseLog.logger, instanceDiscovery: instanceDiscovery,
+                                                                       refreshClaimTimeout: session.lockTimeout))
     }
 }
 
@@ -20,7 +33,7 @@ extension MSALError {
         switch code {
         case .invalidArgument, .insecureAuthority: return 64
         case .interactionRequired: return 3
-        case .network, .cacheFailure, .noBrowser: return 69
+        case .network, .providerUnavailable, .cacheFailure, .noBrowser: return 69
         case .timedOut, .deviceCodeExpired, .cancelled: return 75
         case .serverError where ["invalid_client", "unauthorized_client"].contains(server?.error ?? ""): return 77
         default: return 65
@@ -36,10 +49,10 @@ extension AsyncParsableCommand {
         } catch let error as ExitCode {
             throw error
         } catch let error as MSALError {
-            FileHandle.standardError.write(Data("tokencache: \(error)\n".utf8))
+            CLIFailure.report(error)
             throw ExitCode(error.exitCode)
         } catch {
-            FileHandle.standardError.write(Data("tokencache: \(error)\n".utf8))
+            CLIFailure.report(error)
             throw ExitCode(CLIFailure.exitCode(for: error))
         }
     }

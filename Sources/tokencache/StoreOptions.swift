@@ -67,6 +67,13 @@ struct StoreSession {
 
 /// Turns any error into the documented exit code and one line on standard error.
 enum CLIFailure {
+    /// Writes `error` to standard error as one line (`tokencache: MESSAGE`): line breaks
+    /// in it, such as those of a provider's error description, become spaces.
+    static func report(_ error: any Error) {
+        let text = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
+        FileHandle.standardError.write(Data("tokencache: \(text)\n".utf8))
+    }
+
     static func exitCode(for error: any Error) -> Int32 {
         switch error {
         case let error as TokenCacheError:
@@ -105,7 +112,7 @@ extension ParsableCommand {
         } catch let error as ExitCode {
             throw error
         } catch {
-            FileHandle.standardError.write(Data("tokencache: \(error)\n".utf8))
+            CLIFailure.report(error)
             throw ExitCode(CLIFailure.exitCode(for: error))
         }
     }

@@ -10,9 +10,18 @@ It speaks the endpoints MSAL uses, shaped like Microsoft Entra ID's:
                                                           login_hint "decline@..." declines)
   POST /{tenant}/oauth2/v2.0/devicecode                   device authorization
   POST /{tenant}/oauth2/v2.0/token                        authorization_code (PKCE),
-       refresh_token (rotated on every use), client_credentials (secret or a verified
-       RS256 client assertion), device_code (pending, slow_down, expired), password,
-       jwt-bearer on-behalf-of
+       refresh_token (rotated on every use: the redeemed token is refused afterwards, as
+       Entra does for single-page apps and Okta, Auth0 or Keycloak do when configured),
+       client_credentials (secret or a verified RS256 client assertion), device_code
+       (pending, slow_down, expired), password, jwt-bearer on-behalf-of
+
+Where Entra ID's behaviour is not the obvious one, it behaves as Entra does:
+  - a tenant named by its domain (a path segment with a dot, such as
+    contoso.onmicrosoft.com) is discovered with the tenant's GUID in every endpoint and in
+    the issuer, and answers under both names;
+  - an OAuth error's error_description spans several lines (AADSTS text, Trace ID,
+    Correlation ID, Timestamp, separated by CR LF), beside error_codes, timestamp,
+    trace_id and correlation_id.
 
 Tokens are JWTs signed with a key of this process; ID tokens carry the nonce, and the
 response carries client_info, as Entra ID's do. Every endpoint also answers under a B2C
@@ -21,11 +30,18 @@ tenant/policy path, and under /adfs/ in AD FS's shape (no "v2.0", a upn, no clie
 The tests steer it through /_control (JSON over POST):
   /_control/client    {"client_id", "secret"?, "certificate_pem"?}     a confidential client
   /_control/fail      {"endpoint": "token", "status", "body"?, "raw"?, "retry_after"?,
-                       "delay"?, "times"?}                              the next answers fail
+                       "delay"?, "times"?, "location"?}                 the next answers fail
+                       ("times": -1 fails until /_control/clear; "location" adds that
+                       Location header, for a redirect)
+  /_control/clear     forget the pending failures only
   /_control/device    {"user_code", "approve": true, "user"?}         approve a device code
   /_control/revoke    {"refresh_token"}                                a refresh token dies
-  /_control/requests  (GET) what it received: endpoint, grant_type, client_id, scope
-  /_control/config    {"refresh_in"?, "expires_in"?, "foci"?, "device_interval"?}
+  /_control/requests  (GET) what it received: endpoint, grant_type, client_id, scope,
+                      path, anchor, sku (x-client-sku: MSAL.Python, MSAL.Swift...), pid
+                      (x-client-pid), and for refresh grants rt (a fingerprint of the
+                      refresh token sent), status and issued_rt (of the one issued)
+  /_control/config    {"refresh_in"?, "expires_in"?, "foci"?, "device_interval"?,
+                       "rotate_refresh_tokens"?}  (rotation is on by default)
   /_control/reset     forget the received requests and pending failures
 
 Start: identity_server.py [--tls CERT KEY]; it prints "PORT <n>" when it listens over
@@ -42,6 +58,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TENANT_ID = "7e0ab0d0-0000-4000-8000-00000000a1d0"
@@ -50,6 +67,10 @@ USERS = {
     "bob": {"oid": "00000000-0000-4000-8000-0000000000b0", "username": "bob@contoso.example", "password": "pw-bob-1"},
 }
 SIGNING_KEY = secrets.token_bytes(32)
+# AADSTS codes for the errors this server sends.
+ENTRA_CODES = {"invalid_grant": 70000, "invalid_client": 7000215, "invalid_request": 900144,
+               "unsupported_grant_type": 70003, "authorization_pending": 70016, "slow_down": 70016,
+               "expired_token": 70019, "interaction_required": 50076}
 
 
 def b64url(data):
@@ -58,6 +79,11 @@ def b64url(data):
 
 def b64url_decode(text):
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def fingerprint(token):
+    """A short, one-way name for a token, for the request log."""
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 def make_jwt(claims):
@@ -81,7 +107,7 @@ def read_own_jwt(token):
 
 class State:
     def __init__(self):
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # re-entered when an error is noted under it
         self.clients = {}          # client_id -> {"secret", "certificate"}
         self.codes = {}            # code -> grant
         self.refresh_tokens = {}   # token -> grant
@@ -89,7 +115,8 @@ class State:
         self.faults = []           # pending injected failures
         self.requests = []         # what was received (no secrets)
         self.assertion_ids = set()
-        self.config = {"expires_in": 3600, "refresh_in": None, "foci": None, "device_interval": 1}
+        self.config = {"expires_in": 3600, "refresh_in": None, "foci": None, "device_interval": 1,
+                       "rotate_refresh_tokens": True}
 
 
 STATE = State()
@@ -122,11 +149,19 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def oauth_error(self, error, description, status=400, suberror=None):
-        body = {"error": error, "error_description": f"{error}: {description}",
-                "correlation_id": self.headers.get("client-request-id") or secrets.token_hex(8),
-                "error_codes": [50000]}
+        """An OAuth error shaped as Entra ID sends it: the description spans several lines."""
+        correlation = self.headers.get("client-request-id") or secrets.token_hex(8)
+        trace = str(uuid.uuid4())
+        stamp = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
+        code = ENTRA_CODES.get(error, 50000)
+        body = {"error": error,
+                "error_description": f"AADSTS{code}: {error}: {description}\r\nTrace ID: {trace}\r\n"
+                                     f"Correlation ID: {correlation}\r\nTimestamp: {stamp}",
+                "error_codes": [code], "timestamp": stamp, "trace_id": trace, "correlation_id": correlation,
+                "error_uri": f"{self.base_url()}/error?code={code}"}
         if suberror:
             body["suberror"] = suberror
+        self.note(status=status)
         self.send_json(status, body)
 
     def form(self):
@@ -138,9 +173,10 @@ class Handler(BaseHTTPRequestHandler):
         with STATE.lock:
             for fault in STATE.faults:
                 if fault.get("endpoint", "token") == endpoint:
-                    fault["times"] = fault.get("times", 1) - 1
-                    if fault["times"] <= 0:
-                        STATE.faults.remove(fault)
+                    if fault.get("times", 1) >= 0:  # -1: until /_control/clear
+                        fault["times"] = fault.get("times", 1) - 1
+                        if fault["times"] <= 0:
+                            STATE.faults.remove(fault)
                     break
             else:
                 return False
@@ -148,7 +184,9 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(fault["delay"])
             if not fault.get("status"):
                 return False
-        headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else None
+        headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else {}
+        if "location" in fault:
+            headers["Location"] = fault["location"]
         if "raw" in fault:
             self.send_raw(fault.get("status", 200), fault["raw"].encode(), headers=headers)
         else:
@@ -158,12 +196,23 @@ class Handler(BaseHTTPRequestHandler):
         return True
 
     def record(self, endpoint, form=None):
+        """Remembers a request (never a secret: a refresh token only as a fingerprint)."""
         form = form or {}
+        entry = {"endpoint": endpoint, "grant_type": form.get("grant_type"),
+                 "client_id": form.get("client_id"), "scope": form.get("scope"),
+                 "claims": form.get("claims"), "path": urllib.parse.urlsplit(self.path).path,
+                 "anchor": self.headers.get("X-AnchorMailbox"), "sku": self.headers.get("x-client-sku"),
+                 "pid": self.headers.get("x-client-pid"), "time": f"{time.time():.6f}"}
+        if form.get("refresh_token"):
+            entry["rt"] = fingerprint(form["refresh_token"])
         with STATE.lock:
-            STATE.requests.append({"endpoint": endpoint, "grant_type": form.get("grant_type"),
-                                   "client_id": form.get("client_id"), "scope": form.get("scope"),
-                                   "claims": form.get("claims"), "path": urllib.parse.urlsplit(self.path).path,
-                                   "anchor": self.headers.get("X-AnchorMailbox")})
+            STATE.requests.append(entry)
+        self.recorded = entry
+
+    def note(self, **fields):
+        """Adds what the answer was to the request just recorded."""
+        with STATE.lock:
+            getattr(self, "recorded", {}).update({k: str(v) for k, v in fields.items()})
 
     # -- routes ---------------------------------------------------------------------
 
@@ -225,6 +274,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(404, {"error": "not_found"})
 
     def openid_configuration(self, tenant):
+        if "." in tenant and "/" not in tenant:
+            # Entra names a tenant's GUID in the endpoints of its domain-named authority.
+            tenant = TENANT_ID
         base = f"{self.base_url()}/{tenant}"
         if tenant == "adfs":
             # AD FS: endpoints without "v2.0", an issuer without a tenant.
@@ -317,12 +369,17 @@ class Handler(BaseHTTPRequestHandler):
                     return self.oauth_error("invalid_grant", "the code_verifier does not match the code_challenge")
             return self.user_tokens(client_id, record["user"], scopes or record["scope"].split(), record["nonce"], grant)
         if grant == "refresh_token":
+            presented = form.get("refresh_token", "")
             with STATE.lock:
-                record = STATE.refresh_tokens.get(form.get("refresh_token", ""))
+                record = STATE.refresh_tokens.get(presented)
+                family = record and record.get("foci")
+                usable = record and (record["client_id"] == client_id or family)
+                if usable and STATE.config.get("rotate_refresh_tokens", True):
+                    # Redeemed once: the next use of the same token is refused.
+                    del STATE.refresh_tokens[presented]
             if not record:
-                return self.oauth_error("invalid_grant", "the refresh token is unknown, revoked or expired", suberror="bad_token")
-            family = record.get("foci")
-            if record["client_id"] != client_id and not family:
+                return self.oauth_error("invalid_grant", "the refresh token is unknown, revoked, expired or already redeemed", suberror="bad_token")
+            if not usable:
                 return self.oauth_error("invalid_grant", "the refresh token belongs to another client",
                                         suberror="client_mismatch")
             return self.user_tokens(client_id, record["user"], scopes, None, grant)
@@ -466,6 +523,7 @@ class Handler(BaseHTTPRequestHandler):
         with STATE.lock:
             STATE.refresh_tokens[refresh] = {"client_id": client_id, "user": user, "foci": foci}
         body.update({"id_token": make_jwt(id_claims), "refresh_token": refresh})
+        self.note(status=200, issued_rt=fingerprint(refresh))
         if not adfs:
             body["client_info"] = self.client_info(user)
         if foci:
@@ -497,6 +555,8 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.config.update(request)
             elif what == "reset":
                 STATE.requests.clear()
+                STATE.faults.clear()
+            elif what == "clear":
                 STATE.faults.clear()
             else:
                 return self.send_json(404, {"error": "unknown control"})

@@ -82,7 +82,7 @@ struct AcquisitionTests {
         do {
             _ = try await app.acquireToken(byDeviceFlow: flow)
         } catch {
-            #expect(error.code == .deviceCodeExpired || error.code == .serverError)
+            #expect(error.code == .deviceCodeExpired || error.code == .serverError, "\(error)")
         }
         #expect(cache.snapshot().entryCounts.values.reduce(0, +) == 0)
     }
@@ -285,7 +285,7 @@ struct AcquisitionTests {
         #expect(replaced)
     }
 
-    @Test("Bad answers: garbage, a missing access token, 429 with Retry-After, 500s, a slow server, plain http without opting in: typed errors, no crash, nothing cached")
+    @Test("Bad answers: garbage, a missing access token, 429 with Retry-After (retried only where the request may be repeated), 500s, a slow server, plain http without opting in: typed errors, no crash, nothing cached")
     func badAnswers() async throws {
         let server = try IdentityServer()
         let cache = TokenCache()
@@ -301,15 +301,30 @@ struct AcquisitionTests {
         do { _ = try await signIn(); Issue.record("a malformed expires_in was accepted") } catch { #expect(error.code == .invalidResponse) }
         #expect(cache.snapshot().entryCounts.values.reduce(0, +) == 0)
 
+        // A password is never sent twice: a 429 fails at once, as an unavailable provider.
+        try await server.control("reset")
+        try await server.control("fail", ["status": 429, "retry_after": 1, "body": ["error": "temporarily_unavailable", "error_description": "slow down"]])
+        do { _ = try await signIn(); Issue.record("a throttled password grant made a token") } catch {
+            #expect(error.code == .providerUnavailable && error.server?.httpStatus == 429, "\(error)")
+        }
+        #expect(try await server.requests().filter { $0["endpoint"] == "token" }.count == 1)
+        try await Task.sleep(for: .milliseconds(1100))
+
+        // A request that may be repeated (client credentials) is retried after Retry-After.
+        try await server.control("client", ["client_id": "daemon", "secret": "daemon-secret"])
+        let daemon = try ConfidentialClientApplication(clientID: "daemon", authority: server.authority("organizations"), credential: .secret("daemon-secret"),
+                                                       options: Self.options(timeout: .seconds(2)))
         try await server.control("reset")
         try await server.control("fail", ["status": 429, "retry_after": 1, "body": ["error": "temporarily_unavailable", "error_description": "slow down"]])
         let started = ContinuousClock.now
-        _ = try await signIn()
+        _ = try await daemon.acquireTokenForClient(scopes: ["https://graph.example/.default"])
         #expect(ContinuousClock.now - started >= .seconds(1), "Retry-After was honoured")
         #expect(try await server.requests().filter { $0["endpoint"] == "token" }.count == 2)
 
         try await server.control("fail", ["status": 500, "times": 3])
-        do { _ = try await signIn(); Issue.record("three 500s made a token") } catch { #expect(error.code == .serverError && error.server?.httpStatus == 500) }
+        do { _ = try await daemon.acquireTokenForClient(scopes: ["https://graph.example/.default"], forceRefresh: true); Issue.record("three 500s made a token") } catch {
+            #expect(error.code == .providerUnavailable && error.server?.httpStatus == 500, "\(error)")
+        }
 
         try await server.control("fail", ["delay": 4, "times": 1])
         do { _ = try await signIn(); Issue.record("a slow server answered in time") } catch { #expect(error.code == .timedOut) }

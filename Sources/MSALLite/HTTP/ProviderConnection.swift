@@ -9,37 +9,52 @@ import TokenCache
 public struct HTTPOptions: Sendable {
     /// The transport; ``URLSessionTransport`` by default.
     public var transport: any HTTPTransport
-    /// How long one request may take. The default is 30 seconds.
+    /// How long one request may take, from sending it to the last byte of the answer (a
+    /// deadline, not an idle time-out: a provider that trickles its answer is cut off
+    /// too). The default is 30 seconds.
     public var timeout: Duration
     /// How many times a request answered with 429 or a 5xx status is sent again (honouring
-    /// `Retry-After`). The default is 2.
+    /// `Retry-After`). Only requests that may safely be repeated are: discovery, refresh
+    /// token, client credentials and on-behalf-of requests; an authorization code, a device
+    /// code or a password is never sent twice. The default is 2.
     public var maxRetries: Int
-    /// The longest `Retry-After` obeyed; a longer one fails the request at once with the
-    /// provider's answer. The default is 60 seconds.
+    /// The longest `Retry-After` waited for before retrying; a longer one fails the request
+    /// at once with the provider's answer (and the same request is not sent again before
+    /// it passes). The default is 60 seconds.
     public var maxRetryAfter: Duration
     /// Whether an `http://` authority on a loopback address (127.0.0.1, ::1, localhost) is
     /// allowed: for tests and local identity servers only. Every other authority must be
-    /// `https://`.
+    /// `https://`, and so must every redirect.
     public var allowsPlainHTTPOnLoopback: Bool
+    /// The largest answer accepted, in bytes; a larger one is an `invalidResponse`. The
+    /// default is 1 MiB (token responses are a few kilobytes).
+    public var maxResponseBytes: Int
 
     /// Creates options.
     public init(transport: any HTTPTransport = URLSessionTransport(), timeout: Duration = .seconds(30), maxRetries: Int = 2,
-                maxRetryAfter: Duration = .seconds(60), allowsPlainHTTPOnLoopback: Bool = false) {
+                maxRetryAfter: Duration = .seconds(60), allowsPlainHTTPOnLoopback: Bool = false, maxResponseBytes: Int = 1 << 20) {
         self.transport = transport
         self.timeout = timeout
         self.maxRetries = maxRetries
         self.maxRetryAfter = maxRetryAfter
         self.allowsPlainHTTPOnLoopback = allowsPlainHTTPOnLoopback
+        self.maxResponseBytes = maxResponseBytes
     }
 }
 
 /// The requests an application sends to its identity provider: GETs of JSON documents and
-/// form POSTs to the token endpoint, with the retry, time-out and plain-HTTP rules of
-/// ``HTTPOptions``, and typed errors. It logs what was asked and answered, never a form
-/// value other than the grant type and scopes.
+/// form POSTs to the token endpoint, with the retry, deadline, redirect, size and
+/// plain-HTTP rules of ``HTTPOptions``, MSAL Python's throttling (``ProviderThrottle``),
+/// and typed errors. It logs what was asked and answered, never a form value other than
+/// the grant type and scopes.
 struct ProviderConnection: Sendable {
     let options: HTTPOptions
     let logger: Logger
+    /// Failures remembered so that the same request is not sent again too soon.
+    let throttle = ProviderThrottle()
+
+    /// The grants whose requests may be sent twice: answering one twice does no harm.
+    static let repeatableGrants: Set<String> = ["refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"]
 
     /// Whether `url` may be used: `https`, or `http` on loopback when allowed.
     func check(_ url: URL) throws(MSALError) {
@@ -63,12 +78,13 @@ struct ProviderConnection: Sendable {
     /// GETs a JSON object (a discovery document).
     func getJSON(_ url: URL, what: String) async throws(MSALError) -> JSONObject {
         try check(url)
-        let response = try await send(HTTPRequest(method: "GET", url: url, headers: ["Accept": "application/json"]), what: what)
-        return try object(response, what: what, url: url)
+        let request = HTTPRequest(method: "GET", url: url, headers: ["Accept": "application/json"])
+        return try await exchange(request, what: what, repeatable: true, throttleKey: nil, grant: nil).object
     }
 
     /// POSTs `form` to a token (or device code) endpoint and returns its JSON answer; an
-    /// OAuth error answer throws ``MSALError/Code-swift.struct/serverError``.
+    /// OAuth error answer throws ``MSALError/Code-swift.struct/serverError`` (or
+    /// `providerUnavailable` for a 5xx or 429 status).
     func postForm(_ url: URL, form: [(String, String)], headers: [String: String] = [:], what: String) async throws(MSALError) -> (JSONObject, correlationID: String) {
         try check(url)
         let correlationID = UUID().uuidString.lowercased()
@@ -77,27 +93,52 @@ struct ProviderConnection: Sendable {
         allHeaders["Accept"] = "application/json"
         allHeaders["client-request-id"] = correlationID
         allHeaders["return-client-request-id"] = "true"
+        allHeaders["x-client-sku"] = "MSAL.Swift"
+        allHeaders["x-client-pid"] = String(ProcessInfo.processInfo.processIdentifier)
         let body = Data(ProviderConnection.formEncode(form).utf8)
-        let grant = form.first(where: { $0.0 == "grant_type" })?.1 ?? "-"
-        logger.debug("POST \(what)", metadata: ["url": "\(ProviderConnection.redacted(url))", "grant_type": "\(grant)", "correlation_id": "\(correlationID)"])
-        let response = try await send(HTTPRequest(method: "POST", url: url, headers: allHeaders, body: body), what: what)
-        let object = try object(response, what: what, url: url)
+        let grant = form.first(where: { $0.0 == "grant_type" })?.1
+        logger.debug("POST \(what)", metadata: ["url": "\(ProviderConnection.redacted(url))", "grant_type": "\(grant ?? "-")", "correlation_id": "\(correlationID)"])
+        let (object, response) = try await exchange(HTTPRequest(method: "POST", url: url, headers: allHeaders, body: body), what: what,
+                                                    repeatable: grant.map(ProviderConnection.repeatableGrants.contains) ?? false,
+                                                    throttleKey: ProviderThrottle.key(url: url, form: form), grant: grant)
         return (object, object.string("correlation_id") ?? response.headers["client-request-id"] ?? correlationID)
     }
 
-    /// Sends `request`, retrying 429 and 5xx answers as ``HTTPOptions`` allows.
-    private func send(_ request: HTTPRequest, what: String) async throws(MSALError) -> HTTPResponse {
+    /// Sends `request` (unless the throttle remembers the same request failing), retrying
+    /// as allowed, and returns its JSON object, or the typed error it stands for. The
+    /// failures MSAL Python throttles are remembered under `throttleKey`.
+    private func exchange(_ request: HTTPRequest, what: String, repeatable: Bool, throttleKey: String?,
+                          grant: String?) async throws(MSALError) -> (object: JSONObject, response: HTTPResponse) {
+        if let throttleKey, let remembered = throttle.remembered(throttleKey) {
+            logger.info("\(what): not sent, the same request failed moments ago", metadata: ["error": "\(remembered.code)"])
+            throw remembered
+        }
+        let response = try await send(request, what: what, repeatable: repeatable)
+        do {
+            return (try object(response, what: what, url: request.url), response)
+        } catch {
+            if let throttleKey { throttle.remember(error, response: response, key: throttleKey, grant: grant) }
+            throw error
+        }
+    }
+
+    /// Sends `request` with a deadline, following safe redirects and retrying 429 and 5xx
+    /// answers as ``HTTPOptions`` allows when `repeatable`.
+    private func send(_ request: HTTPRequest, what: String, repeatable: Bool) async throws(MSALError) -> HTTPResponse {
+        var request = request
+        request.maxResponseBytes = options.maxResponseBytes
         var attempt = 0
+        var redirects = 0
         while true {
             let started = ContinuousClock.now
-            let response: HTTPResponse
-            do {
-                response = try await options.transport.send(request, timeout: options.timeout)
-            } catch {
-                throw transportError(error, what: what, url: request.url)
-            }
+            let response = try await sendOnce(request, what: what)
             logger.debug("\(what) answered", metadata: ["status": "\(response.status)", "elapsed": "\(ContinuousClock.now - started)"])
-            guard response.status == 429 || (500...599).contains(response.status), attempt < options.maxRetries else { return response }
+            if (300...399).contains(response.status), let location = response.headers["location"] {
+                redirects += 1
+                request.url = try redirectTarget(location, from: request, status: response.status, hops: redirects, what: what)
+                continue
+            }
+            guard repeatable, response.status == 429 || (500...599).contains(response.status), attempt < options.maxRetries else { return response }
             let pause = ProviderConnection.retryAfter(response.headers["retry-after"]) ?? .milliseconds(200 << attempt)
             guard pause <= options.maxRetryAfter else { return response }
             attempt += 1
@@ -110,21 +151,96 @@ struct ProviderConnection: Sendable {
         }
     }
 
+    /// One exchange with the transport, bounded by ``HTTPOptions/timeout`` as a whole.
+    private func sendOnce(_ request: HTTPRequest, what: String) async throws(MSALError) -> HTTPResponse {
+        let transport = options.transport
+        let timeout = options.timeout
+        let outcome: Result<HTTPResponse?, any Error> = await withTaskGroup(of: Result<HTTPResponse?, any Error>.self) { group in
+            group.addTask {
+                do { return .success(try await transport.send(request, timeout: timeout)) } catch { return .failure(error) }
+            }
+            group.addTask {
+                // The deadline: `nil` when it passes first.
+                do { try await Task.sleep(for: timeout) } catch { return .failure(error) }
+                return .success(nil)
+            }
+            let first = await group.next() ?? .success(nil)
+            group.cancelAll()
+            return first
+        }
+        switch outcome {
+        case .success(let response?):
+            if response.body.count > options.maxResponseBytes { throw tooLarge(what: what, url: request.url) }
+            return response
+        case .success(nil):
+            if Task.isCancelled { throw MSALError(code: .cancelled, reason: "the task was cancelled during \(what)") }
+            throw MSALError(code: .timedOut, reason: "\(what) at \(ProviderConnection.redacted(request.url)) did not answer within \(timeout). Check the network, or raise HTTPOptions.timeout")
+        case .failure(let error):
+            throw transportError(error, what: what, url: request.url)
+        }
+    }
+
+    /// Where a redirect answer leads, if it may be followed: a `GET` anywhere over https
+    /// (or allowed loopback http), a `POST` only by 307 or 308 (which keep the body), at
+    /// most three hops.
+    private func redirectTarget(_ location: String, from request: HTTPRequest, status: Int, hops: Int, what: String) throws(MSALError) -> URL {
+        guard let target = URL(string: location, relativeTo: request.url)?.absoluteURL else {
+            throw MSALError(code: .invalidResponse, reason: "\(what) redirected (HTTP \(status)) to an address that is not a URL; nothing was sent there")
+        }
+        let shown = ProviderConnection.redacted(target)
+        do {
+            try check(target)
+        } catch {
+            throw MSALError(code: .invalidResponse, reason: "\(what) redirected (HTTP \(status)) to \(shown), which is not https://; refused: the request carries credentials. Check the authority URL and any proxy")
+        }
+        guard hops <= 3 else {
+            throw MSALError(code: .invalidResponse, reason: "\(what) redirected more than three times (last to \(shown)); refused. Check the authority URL")
+        }
+        guard request.method == "GET" || status == 307 || status == 308 else {
+            throw MSALError(code: .invalidResponse, reason: "\(what) answered the POST with a redirect (HTTP \(status)) to \(shown) that would drop the form; refused. Check the authority URL")
+        }
+        logger.info("\(what) redirected", metadata: ["status": "\(status)", "to": "\(shown)"])
+        return target
+    }
+
+    private func tooLarge(what: String, url: URL) -> MSALError {
+        MSALError(code: .invalidResponse, reason: "\(what) at \(ProviderConnection.redacted(url)) answered with more than \(options.maxResponseBytes) bytes, which is no token response; refused. Check the authority URL, or raise HTTPOptions.maxResponseBytes")
+    }
+
     /// The JSON object of `response`, or the typed error it stands for.
     private func object(_ response: HTTPResponse, what: String, url: URL) throws(MSALError) -> JSONObject {
         let parsed = try? JSONValue(parsing: response.body)
+        let unavailable = response.status == 429 || (500...599).contains(response.status)
         guard let object = parsed?.objectValue else {
+            if unavailable {
+                throw MSALError(code: .providerUnavailable, reason: "\(what) at \(ProviderConnection.redacted(url)) answered HTTP \(response.status)\(retrySuffix(response)). The provider is failing or throttling, not refusing the sign-in: retry later")
+            }
             throw MSALError(code: .invalidResponse, reason: "\(what) at \(ProviderConnection.redacted(url)) answered HTTP \(response.status) with \(response.body.isEmpty ? "an empty body" : "a body that is not a JSON object") (\(response.headers["content-type"] ?? "no content type")). Check the authority URL; if it is right, the provider is failing: retry later")
         }
         if let error = object.string("error") {
-            let server = MSALError.ServerError(error: error, errorDescription: object.string("error_description"), suberror: object.string("suberror"),
-                                               correlationID: object.string("correlation_id") ?? response.headers["client-request-id"], httpStatus: response.status)
+            let server = MSALError.ServerError(
+                error: error, errorDescription: object.string("error_description"), suberror: object.string("suberror"),
+                correlationID: object.string("correlation_id") ?? response.headers["client-request-id"], httpStatus: response.status,
+                errorCodes: (object["error_codes"]?.items ?? []).compactMap { $0.wholeNumber.map(Int.init) },
+                traceID: object.string("trace_id"), timestamp: object.string("timestamp"), claims: object.string("claims"))
+            if unavailable {
+                throw MSALError(code: .providerUnavailable, reason: "\(what) answered HTTP \(response.status)\(retrySuffix(response)). The provider is failing or throttling, not refusing the sign-in: retry later", server: server)
+            }
             throw MSALError(code: .serverError, reason: "\(what) refused the request (HTTP \(response.status)). \(ProviderConnection.advice(for: server))", server: server)
         }
         guard (200...299).contains(response.status) else {
+            if unavailable {
+                throw MSALError(code: .providerUnavailable, reason: "\(what) answered HTTP \(response.status)\(retrySuffix(response)). The provider is failing or throttling: retry later")
+            }
             throw MSALError(code: .invalidResponse, reason: "\(what) answered HTTP \(response.status) without an OAuth error. Retry later; if it persists, check the authority URL")
         }
         return object
+    }
+
+    /// ` after N retries` / ` and asked to wait Ns`, for a failing provider's message.
+    private func retrySuffix(_ response: HTTPResponse) -> String {
+        guard let wait = ProviderConnection.retryAfter(response.headers["retry-after"]) else { return "" }
+        return " and asked to wait \(wait.components.seconds) s (Retry-After)"
     }
 
     private func transportError(_ error: any Error, what: String, url: URL) -> MSALError {
@@ -137,6 +253,9 @@ struct ProviderConnection: Sendable {
             }
             if error.code == .cancelled {
                 return MSALError(code: .cancelled, reason: "\(what) was cancelled")
+            }
+            if error.code == .dataLengthExceedsMaximum {
+                return tooLarge(what: what, url: url)
             }
             return MSALError(code: .network, reason: "cannot reach \(what) at \(ProviderConnection.redacted(url)) (URL error \(error.code.rawValue)). Check the network, a proxy, or the authority URL")
         }
