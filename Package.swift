@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "CacheBackendsTests", dependencies: ["CacheBackends", "TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "CachePostgresTests", dependencies: ["CachePostgres", "CacheBackends", "TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "MSALLiteTests", dependencies: ["MSALLite", "TokenCache", "CacheBackends", "TokenCacheTesting", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "tokencacheTests", dependencies: ["tokencache", "TokenCache", "CacheBackends", "CachePostgres", "TokenCacheTesting"]),
+        .testTarget(name: "tokencacheTests", dependencies: ["tokencache", "TokenCache", "CacheBackends", "CachePostgres", "MSALLite", "TokenCacheTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

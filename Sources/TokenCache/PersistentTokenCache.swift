@@ -26,8 +26,9 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
         /// Move a corrupt store aside and continue on an empty cache, instead of failing.
         /// The default is `false`.
         public var recoverCorruptStore: Bool
-        /// How many more times a lock-free read retries when it finds the store unreadable,
-        /// which happens while another library rewrites it in place. The default is 3.
+        /// How many more times a lock-free read retries when it finds the store empty or
+        /// unreadable, which happens while another library rewrites it in place; after the
+        /// last, it reads once holding the lock. The default is 3.
         public var readRetries: Int
         /// The pause before the first retry; it doubles each time. The default is 20 ms.
         public var retryDelay: Duration
@@ -75,9 +76,15 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
         var attempt = 0
         while true {
             do {
-                try reloadIfChanged(locked: false, acceptEmpty: attempt >= options.readRetries)
+                try reloadIfChanged(locked: false)
                 break
-            } catch is TokenCacheError where attempt < options.readRetries {
+            } catch is TokenCacheError {
+                guard attempt < options.readRetries else {
+                    // Still empty or unreadable: read once more holding the lock, which
+                    // every MSAL library's writer holds while it rewrites the file in place.
+                    try lock.withLock { try reloadIfChanged(locked: true) }
+                    break
+                }
                 // Another library may be rewriting the file in place: look again shortly.
                 attempt += 1
                 Thread.sleep(forTimeInterval: delay.timeInterval)
@@ -129,7 +136,7 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
 
     /// Reloads the cache when the store's change token moved since the last load (or may
     /// have moved within one file-system clock tick of it).
-    private func reloadIfChanged(locked: Bool, acceptEmpty: Bool = true) throws {
+    private func reloadIfChanged(locked: Bool) throws {
         let token = try storage.changeToken()
         let needed = state.withLock { () -> Bool in
             guard hasLoaded, token == lastToken else { return true }
@@ -141,9 +148,9 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
         let data = try storage.load()
         let tokenAfter = try storage.changeToken()
         var failure: TokenCacheError?
-        if let data, data.isEmpty, !locked, !acceptEmpty, cache.entryCounts.values.contains(where: { $0 > 0 }) {
-            // An empty file where there were tokens is most likely a rewrite in progress by
-            // a library that truncates first: look again before believing it.
+        if let data, data.isEmpty, !locked {
+            // An empty file is most likely a rewrite in progress by a library that
+            // truncates first (msal-extensions does): look again before believing it.
             throw TokenCacheError(code: .malformedJSON, reason: "the store was empty while being rewritten", location: storage.location)
         }
         if let data {
