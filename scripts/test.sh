@@ -32,8 +32,8 @@ if [ "$status" -ne 0 ] || [ -z "$passed" ]; then
   exit 1
 fi
 
-echo "== thread sanitizer: the concurrency tests of the cache, the persistent cache, the lock and the SQLite store"
-swift test --scratch-path .build/tsan --sanitize=thread --filter "Concurrency|hundredTasks|threadsTakeTurns|concurrentTasks" 2>&1 | tail -n 3
+echo "== thread sanitizer: the concurrency tests of the cache, the persistent cache, the lock, the SQLite store and the shared refresh"
+swift test --scratch-path .build/tsan --sanitize=thread --filter "Concurrency|hundredTasks|threadsTakeTurns|concurrentTasks|twentyTasks" 2>&1 | tail -n 3
 
 echo "== DocC: swift package generate-documentation for every library module"
 "$root/scripts/docs.sh"

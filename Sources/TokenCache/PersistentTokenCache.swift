@@ -280,7 +280,7 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     }
 
     /// Takes the refresh claim for `subject` if no thread of this process and, when the
-    /// lock is a ``RefreshClaimingLock`` (a ``FileLock`` beside the file or keyring item),
+    /// lock is a ``RefreshClaimingLock`` (`FileLock`, beside the file or keyring item),
     /// no other process holds it.
     public func tryClaimRefresh(_ subject: RefreshClaim.Subject) throws -> RefreshClaim? {
         try InProcessRefreshClaims.tryClaim("\(storage.location) \(subject.fingerprint)") {

@@ -69,7 +69,10 @@ public final class IdentityServer: @unchecked Sendable {
         guard (response as? HTTPURLResponse)?.statusCode == 200 else { throw IdentityServerError(reason: "control \(what) failed") }
     }
 
-    /// The requests the server received: endpoint, grant_type, client_id, scope, anchor.
+    /// The requests the server received: endpoint, grant_type, client_id, scope, path,
+    /// anchor, sku (the client library's `x-client-sku`), pid (its `x-client-pid`), time,
+    /// and for refresh grants `rt` (a fingerprint of the refresh token sent), `status` and
+    /// `issued_rt` (of the one issued).
     public func requests() async throws -> [[String: String]] {
         let (data, _) = try await URLSession.shared.data(from: URL(string: "\(baseURL)/_control/requests")!)
         let list = try JSONSerialization.jsonObject(with: data) as? [[String: Any]] ?? []

@@ -13,9 +13,26 @@ import TokenCacheTesting
 struct SharedSilentTests {
     static let scopes = AcquisitionTests.scopes
 
+    /// An app whose cache is the file it returns, with ann signed in as by ``signInExpired``.
+    static func fileApp(_ server: IdentityServer, in folder: URL) async throws -> (app: PublicClientApplication, account: Account, file: URL) {
+        let app = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), cache: try AcquisitionTests.fileCache(folder),
+                                              options: AcquisitionTests.options())
+        return (app, try await signInExpired(app, server), folder.appendingPathComponent("cache.json"))
+    }
+
     /// The requests that reached the token endpoint.
     static func tokenRequests(_ server: IdentityServer) async throws -> [[String: String]] {
         try await server.requests().filter { $0["endpoint"] == "token" }
+    }
+
+    /// The error `body` throws, or `nil` when it returns.
+    static func failure(of body: () async throws(MSALError) -> Void) async -> MSALError? {
+        do {
+            try await body()
+            return nil
+        } catch {
+            return error
+        }
     }
 
     /// Signs ann in with an access token that is already inside MSAL's five-minute margin
@@ -82,18 +99,10 @@ struct SharedSilentTests {
     func failuresNamed() async throws {
         let server = try IdentityServer()
         try await withTemporaryDirectoryAsync { folder in
-            let app = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), cache: try AcquisitionTests.fileCache(folder),
-                                                  options: AcquisitionTests.options())
-            let account = try await Self.signInExpired(app, server)
-            let file = folder.appendingPathComponent("cache.json")
+            let (app, account, file) = try await Self.fileApp(server, in: folder)
             let before = try Data(contentsOf: file)
             func silentError() async -> MSALError? {
-                do {
-                    _ = try await app.acquireTokenSilent(scopes: Self.scopes, account: account)
-                    return nil
-                } catch {
-                    return error
-                }
+                await Self.failure { () async throws(MSALError) in _ = try await app.acquireTokenSilent(scopes: Self.scopes, account: account) }
             }
 
             try await server.control("fail", ["status": 503, "times": -1, "raw": "<html>Service Unavailable</html>"])
@@ -164,18 +173,10 @@ struct SharedSilentTests {
     func hostileAnswers() async throws {
         let server = try IdentityServer()
         try await withTemporaryDirectoryAsync { folder in
-            let app = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), cache: try AcquisitionTests.fileCache(folder),
-                                                  options: AcquisitionTests.options())
-            let account = try await Self.signInExpired(app, server)
-            let file = folder.appendingPathComponent("cache.json")
+            let (app, account, file) = try await Self.fileApp(server, in: folder)
             let before = try Data(contentsOf: file)
             func forced() async -> MSALError? {
-                do {
-                    _ = try await app.acquireTokenSilent(scopes: Self.scopes, account: account, forceRefresh: true)
-                    return nil
-                } catch {
-                    return error
-                }
+                await Self.failure { () async throws(MSALError) in _ = try await app.acquireTokenSilent(scopes: Self.scopes, account: account, forceRefresh: true) }
             }
             for field in ["expires_in", "ext_expires_in", "refresh_in", "expires_on"] {
                 var body: [String: Any] = ["access_token": "at-hostile", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt-hostile"]

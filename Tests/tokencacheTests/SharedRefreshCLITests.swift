@@ -182,14 +182,7 @@ struct SharedRefreshCLITests {
         try await withTemporaryDirectoryAsync { folder in
             let store = "file:" + folder.appendingPathComponent("tokens.json").path
             let app = ["--client-id", "cli-app", "--authority", server.authority("contoso.onmicrosoft.com"), "--allow-loopback-http", "--scopes", Self.scopes]
-            let login = try BackgroundProcess(CLIProcess.executable, ["login", "--store", store, "--device-code"] + app)
-            var userCode: String?
-            for _ in 0..<100 where userCode == nil {
-                try await Task.sleep(for: .milliseconds(100))
-                userCode = login.currentErrors().split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: "."))) }.flatMap { $0.isEmpty ? nil : $0 }
-            }
-            try await server.control("device", ["user_code": try #require(userCode), "user": "ann"])
-            let signedIn = login.wait()
+            let signedIn = try await SignInCLITests.loginWithDeviceCode(["--store", store] + app, server)
             #expect(signedIn.status == 0, "\(signedIn.stderr)")
             try await server.control("reset")
             let token = try CLIProcess.run(["token", "--store", store, "--json"] + app)

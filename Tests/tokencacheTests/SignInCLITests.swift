@@ -6,6 +6,19 @@ import TokenCacheTesting
 /// tokens in a file store.
 @Suite("The CLI signs in, hands out tokens and signs out")
 struct SignInCLITests {
+    /// Runs `tokencache login --device-code` with `arguments`, approving the code it prints
+    /// for ann at `server`, and returns how it ended.
+    static func loginWithDeviceCode(_ arguments: [String], _ server: IdentityServer) async throws -> CLIProcess.Result {
+        let login = try BackgroundProcess(CLIProcess.executable, ["login", "--device-code"] + arguments)
+        var userCode: String?
+        for _ in 0..<100 where userCode == nil {
+            try await Task.sleep(for: .milliseconds(100))
+            userCode = login.currentErrors().split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: "."))) }.flatMap { $0.isEmpty ? nil : $0 }
+        }
+        try await server.control("device", ["user_code": try #require(userCode), "user": "ann"])
+        return login.wait()
+    }
+
     @Test("login (device code) then token (cache, then a forced refresh) then logout; token after logout exits 3; a bad authority 64; an unreachable provider 69")
     func loginTokenLogout() async throws {
         let server = try IdentityServer()
@@ -14,14 +27,7 @@ struct SignInCLITests {
             let app = ["--client-id", "cli-app", "--authority", server.authority("organizations"), "--allow-loopback-http"]
             let scopes = ["--scopes", "https://graph.example/User.Read"]
 
-            let login = try BackgroundProcess(CLIProcess.executable, ["login", "--store", store, "--device-code"] + app + scopes)
-            var userCode: String?
-            for _ in 0..<100 where userCode == nil {
-                try await Task.sleep(for: .milliseconds(100))
-                userCode = login.currentErrors().split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: "."))) }.flatMap { $0.isEmpty ? nil : $0 }
-            }
-            try await server.control("device", ["user_code": try #require(userCode), "user": "ann"])
-            let signedIn = login.wait()
+            let signedIn = try await Self.loginWithDeviceCode(["--store", store] + app + scopes, server)
             #expect(signedIn.status == 0, "\(signedIn.stderr)")
             #expect(signedIn.stdout.contains("ann@contoso.example"))
 
