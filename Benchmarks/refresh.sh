@@ -43,6 +43,11 @@ tls_port=$(awk '$1 == "TLS_PORT" { print $2 }' "$work/server.out")
 [ -n "$port" ] && [ -n "$tls_port" ] || { echo "refresh: the identity server did not start" >&2; exit 1; }
 
 mkdir "$work/cases"
+# Each line also says when and from which commit it was measured: the report may combine
+# it with other benchmarks' results from another run.
+measured="$(date -u +"%Y-%m-%d %H:%M UTC"), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+[ -z "$(git status --porcelain -- Sources 2>/dev/null)" ] || measured="$measured with uncommitted changes"
 "$python" -u Benchmarks/refresh_peer.py run "$tokencache" "http://127.0.0.1:$port" "https://127.0.0.1:$tls_port" \
-  "$work/cert.pem" "$work/cases" "${counts[@]}" >> "$results"
+  "$work/cert.pem" "$work/cases" "${counts[@]}" \
+  | "$python" -c 'import json, sys; [print(json.dumps(dict(json.loads(l), measured=sys.argv[1]))) for l in sys.stdin if l.strip()]' "$measured" >> "$results"
 "$python" Benchmarks/report.py refresh "$results"

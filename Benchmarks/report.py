@@ -562,7 +562,8 @@ def doc(folder, markdown):
                 "`Benchmarks/refresh.sh`: N processes started together, for one signed-in user whose access token has "
                 "expired, against the local identity server. It shows whether the processes share one refresh (the goal "
                 "for ours: one request to the identity server at any N, every process served) or each send their own, and "
-                "how long the last process waits for its token.", ""]
+                "how long the last process waits for its token.%s" % (
+                    " Measured on %s." % refresh[0]["measured"] if refresh[0].get("measured") else ""), ""]
         out += refresh_summary(refresh) + [""]
         out += refresh_table(refresh) + [""]
     out += ["## Reproducing", "",
