@@ -137,3 +137,23 @@ extension EntryStorage: Hashable {
     public static func == (lhs: EntryStorage, rhs: EntryStorage) -> Bool { lhs.fields == rhs.fields }
     public func hash(into hasher: inout Hasher) { hasher.combine(fields) }
 }
+
+extension EntryStorage: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    /// The entry's fields with its `secret` shown as `<redacted>`: printing, dumping or
+    /// inspecting an entry in a debugger never shows a token.
+    public var description: String {
+        var shown = fields
+        if shown[FieldName.secret] != nil { shown[FieldName.secret] = .string(Redaction.placeholder) }
+        return JSONValue.object(shown).pythonJSONText
+    }
+
+    public var debugDescription: String { description }
+
+    public var customMirror: Mirror { Mirror(self, children: ["fields": description], displayStyle: .struct) }
+}
+
+/// How secrets are shown where a value is printed, dumped or inspected.
+package enum Redaction {
+    /// What stands in place of a secret.
+    package static let placeholder = "<redacted>"
+}
