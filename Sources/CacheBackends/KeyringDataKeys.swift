@@ -22,7 +22,8 @@ struct KeyringDataKeys: Sendable {
 
     /// The cache's key; a new random one is stored when there is none and `creating` is set.
     func dataKey(creating: Bool) throws -> SecretBytes {
-        if let stored = try storage.load() {
+        if var stored = try storage.load() {
+            defer { stored.wipe() }
             guard stored.count == 32 else {
                 throw CacheStorageError(code: .keyUnavailable, location: cachePath, reason: "the keyring holds a data key for this cache that is not 32 bytes long; remove the item io.tokencache.data-key for this path with secret-tool")
             }
@@ -32,7 +33,11 @@ struct KeyringDataKeys: Sendable {
             throw CacheStorageError(code: .keyUnavailable, location: cachePath, reason: "the keyring has no data key for this cache (it was encrypted on another machine, by another user, or the key was deleted). Open it with the key source it was written with")
         }
         let key = try OpenSSL.randomKey()
-        try key.withBytes { try storage.save(Data($0)) }
+        try key.withBytes { bytes in
+            var copy = Data(bytes)
+            defer { copy.wipe() }
+            try storage.save(copy)
+        }
         return key
     }
 }

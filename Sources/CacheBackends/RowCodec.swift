@@ -65,7 +65,7 @@ package struct RowCodec: Sendable {
     /// top-level member (`section` empty, `key` its name).
     package func body(_ value: JSONValue, section: String, key: String) throws -> Data {
         var text = value.pythonJSONBytes
-        defer { text.withUnsafeMutableBytes { if let base = $0.baseAddress { explicit_bzero(base, $0.count) } } }
+        defer { text.wipe() }
         guard let sealingKey = self.key else { return Data(text) }
         let nonce = try OpenSSL.randomBytes(EncryptedEnvelope.nonceLength)
         let binding = binding(section: section, key: key)

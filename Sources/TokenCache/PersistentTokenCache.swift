@@ -120,7 +120,7 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
         var text = cache.serialize()
         defer {
             // The text holds every token: clear it before the memory goes back.
-            text.withUnsafeMutableBytes { if let base = $0.baseAddress { explicit_bzero(base, $0.count) } }
+            text.wipe()
         }
         try text.withUnsafeMutableBytes { buffer in
             guard let base = buffer.baseAddress else { return try storage.save(Data()) }
