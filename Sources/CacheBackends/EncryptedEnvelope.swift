@@ -38,6 +38,17 @@ struct EncryptedEnvelope {
         var logN: UInt8 = 15
         var r: UInt32 = 8
         var p: UInt32 = 1
+
+        /// The parameters a header or a database names, refused before any derivation when
+        /// they ask for more than this version writes (or less than it ever wrote): the
+        /// header is not authenticated, and N = 2^22 with r = 32 would take 16 GiB.
+        static func checked(logN: UInt32, r: UInt32, p: UInt32, location: String, what: String) throws(CacheStorageError) -> Scrypt {
+            let most = Scrypt()
+            guard (10...UInt32(most.logN)).contains(logN), (1...most.r).contains(r), (1...most.p).contains(p) else {
+                throw CacheStorageError(code: .damaged, location: location, reason: "\(what) asks for scrypt with log2(N) = \(logN), r = \(r), p = \(p), beyond what this version writes (at most log2(N) = \(most.logN), r = \(most.r), p = \(most.p)); it was changed or damaged, so no key is derived. Restore it from a backup")
+            }
+            return Scrypt(logN: UInt8(logN), r: r, p: p)
+        }
     }
 
     static let magic: [UInt8] = Array("TKCE".utf8)
@@ -95,10 +106,7 @@ struct EncryptedEnvelope {
         func u32(_ offset: Int) -> UInt32 { UInt32(file[offset]) << 24 | UInt32(file[offset + 1]) << 16 | UInt32(file[offset + 2]) << 8 | UInt32(file[offset + 3]) }
         var scrypt: Scrypt?
         if kdf == 1 {
-            scrypt = Scrypt(logN: file[7], r: u32(8), p: u32(12))
-            guard let s = scrypt, (10...22).contains(s.logN), (1...32).contains(s.r), (1...16).contains(s.p) else {
-                throw damaged("the header has scrypt parameters out of range")
-            }
+            scrypt = try Scrypt.checked(logN: UInt32(file[7]), r: u32(8), p: u32(12), location: location, what: "the file's header")
         } else if kdf != 0 {
             throw damaged("the header names an unknown key derivation")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import TokenCache
 
 /// The data keys of encrypted files, kept in the Secret Service keyring: one random
 /// 256-bit key per cache path (schema `io.tokencache.data-key`, attribute `path`).

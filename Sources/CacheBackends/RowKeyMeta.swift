@@ -94,9 +94,9 @@ package enum RowKeyMeta {
     private static func scrypt(_ text: String?, location: String) throws -> EncryptedEnvelope.Scrypt? {
         guard let text else { return nil }
         let parts = text.split(separator: " ").compactMap { UInt32($0) }
-        guard parts.count == 3, (10...22).contains(parts[0]), (1...32).contains(parts[1]), (1...16).contains(parts[2]) else {
-            throw CacheStorageError(code: .damaged, location: location, reason: "the database's scrypt parameters are out of range. Restore it from a backup")
+        guard parts.count == 3 else {
+            throw CacheStorageError(code: .damaged, location: location, reason: "the database's scrypt parameters are not three numbers. Restore it from a backup")
         }
-        return EncryptedEnvelope.Scrypt(logN: UInt8(parts[0]), r: parts[1], p: parts[2])
+        return try EncryptedEnvelope.Scrypt.checked(logN: parts[0], r: parts[1], p: parts[2], location: location, what: "the database")
     }
 }
