@@ -285,7 +285,11 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
         for companion in [path + "-wal", path + "-shm"] {
             if let info = try POSIX.checkTrusted(companion), info.st_mode & 0o077 != 0 { _ = chmod(companion, 0o600) }
         }
-        let connection = try SQLiteConnection(path: path, create: false, busyTimeout: options.busyTimeout)
+        // SQLite refuses a link anywhere in the path (SQLITE_OPEN_NOFOLLOW); a folder that is
+        // a link to one of this user's (checked above) is opened by its real path, so the
+        // store reads and writes through it as the file stores do. The file itself must
+        // still not be a link.
+        let connection = try SQLiteConnection(path: POSIX.resolvingFolder(of: path), create: false, busyTimeout: options.busyTimeout)
         do {
             let kind = try SQLiteSchema.identify(connection)
             if case .empty = kind, !creating {

@@ -36,6 +36,11 @@ struct CLIErrorMatrixTests {
         Case(arguments: "token --store file:{dir}/c.json --client-id a --authority http://example.com/common --scopes x", status: 64, says: "https"),
         Case(arguments: "with-lock --store file:{dir}/c.json --timeout forever -- true", status: 64, says: "'forever' is invalid for '--timeout"),
         Case(arguments: "with-lock --store file:{dir}/c.json", status: 64, says: "command to run"),
+        Case(arguments: "with-lock --store file:{dir}/c.json --timeout nan -- true", status: 64, says: "--timeout takes a number of seconds"),
+        Case(arguments: "with-lock --store file:{dir}/c.json --timeout 1e300 -- true", status: 64, says: "--timeout takes a number of seconds"),
+        Case(arguments: "with-lock --store file:{dir}/c.json --timeout=-1 -- true", status: 64, says: "--timeout takes a number of seconds"),
+        Case(arguments: "with-lock --store postgres://ann@127.0.0.1/db -- true", status: 64, says: "a postgres:// store has no lock file"),
+        Case(arguments: "token --store file:{dir}/c.json \(app) --request-timeout 0", status: 64, says: "--request-timeout takes a number of seconds"),
         Case(arguments: "bench --users none", status: 64, says: "--users"),
         Case(arguments: "bench --users 0", status: 64, says: "--users must be between 1 and 1000000"),
         Case(arguments: "bench --kind disk", status: 64, says: "one of 'memory', 'file', 'encrypted' or 'sqlite'"),
@@ -122,6 +127,34 @@ struct CLIErrorMatrixTests {
             } else {
                 Self.check(try CLIProcess.run(["tokens", "--store", "file:" + path]), status: 77, says: "Permission denied", "tokens")
             }
+        }
+    }
+}
+
+/// A cache folder that is a symbolic link to a folder of the user's own is followed for
+/// writes as it is for reads, by every kind of file-backed store.
+@Suite("Cache folders behind a symbolic link")
+struct LinkedFolderTests {
+    @Test("file:, encrypted: and sqlite: through a linked folder: add-response writes, accounts reads; with-lock on postgres:// makes no folder")
+    func linkedFolder() throws {
+        try withTemporaryDirectory { folder in
+            let real = folder.appendingPathComponent("real")
+            try FileManager.default.createDirectory(at: real, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createSymbolicLink(atPath: folder.appendingPathComponent("link").path, withDestinationPath: real.path)
+            let key = folder.appendingPathComponent("k")
+            FileManager.default.createFile(atPath: key.path, contents: Data(repeating: 7, count: 32), attributes: [.posixPermissions: 0o600])
+            let response = folder.appendingPathComponent("response.json")
+            try Data(PersistenceInteropTests.signIn("ann").utf8).write(to: response)
+            let linked = folder.appendingPathComponent("link").path
+            for spec in ["file:\(linked)/c.json", "encrypted:\(linked)/c.bin?key-file=\(key.path)", "sqlite:\(linked)/c.db"] {
+                let added = try CLIProcess.run(PersistenceInteropTests.addArguments(store: spec, response: response.path))
+                #expect(added.status == 0, "\(spec): \(added.stderr)")
+                let accounts = try CLIProcess.run(["accounts", "--store", spec])
+                #expect(accounts.status == 0 && accounts.stdout.contains("ann"), "\(spec): \(accounts.stdout) \(accounts.stderr)")
+            }
+            #expect(try FileManager.default.contentsOfDirectory(atPath: real.path).sorted().starts(with: ["c.bin", "c.db", "c.json"]))
+            _ = try CLIProcess.run(["with-lock", "--store", "postgres://ann@127.0.0.1/db", "--", "true"])
+            #expect(!FileManager.default.fileExists(atPath: FileManager.default.currentDirectoryPath + "/postgres:"))
         }
     }
 }

@@ -57,13 +57,28 @@ enum POSIX {
     static func isSymlink(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFLNK }
     static func isDirectory(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFDIR }
 
+    /// `path` with its folder's symbolic links resolved (the last component kept as it
+    /// is), or `path` itself when the folder cannot be resolved.
+    static func resolvingFolder(of path: String) -> String {
+        let folder = (path as NSString).deletingLastPathComponent
+        guard let resolved = realpath(folder.isEmpty ? "." : folder, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved) + "/" + (path as NSString).lastPathComponent
+    }
+
     /// Creates `path` and its missing parents with mode 0700 (whatever the umask).
     static func makeDirectory(_ path: String) throws(CacheStorageError) {
         if let info = try lstatIfPresent(path) {
-            guard isDirectory(info) else {
-                throw CacheStorageError(code: .unavailable, location: path, reason: "the cache folder exists but is not a folder")
+            if isDirectory(info) { return }
+            // A symbolic link to a folder of this user's is followed, for writes as for reads.
+            var target = stat()
+            if (info.st_mode & S_IFMT) == S_IFLNK, stat(path, &target) == 0, isDirectory(target) {
+                guard target.st_uid == geteuid() else {
+                    throw CacheStorageError(code: .insecurePath, location: path, reason: "the cache folder is a symbolic link to a folder of another user (uid \(target.st_uid)); use a folder of your own")
+                }
+                return
             }
-            return
+            throw CacheStorageError(code: .unavailable, location: path, reason: "the cache folder exists but is not a folder (nor a link to one)")
         }
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty, parent != path { try makeDirectory(parent) }

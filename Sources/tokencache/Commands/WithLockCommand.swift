@@ -1,4 +1,5 @@
 import ArgumentParser
+import CachePostgres
 import Foundation
 import TokenCache
 
@@ -23,6 +24,12 @@ struct WithLockCommand: ParsableCommand {
 
     func validate() throws {
         guard !command.isEmpty else { throw ValidationError("Give the command to run after --.") }
+        guard timeout.isFinite, timeout >= 0, timeout <= 3600 else {
+            throw ValidationError("--timeout takes a number of seconds from 0 to 3600")
+        }
+        if PostgresEndpoint.isPostgres(store.store) {
+            throw ValidationError("a postgres:// store has no lock file: every write is its own transaction, so there is nothing to hold. Use with-lock with file:, encrypted:, keyring: or sqlite: stores")
+        }
     }
 
     func run() throws {
