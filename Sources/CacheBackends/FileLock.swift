@@ -13,7 +13,10 @@ public import TokenCache
 /// on release it is unlinked.
 ///
 /// A lock file whose owner is provably gone (its process no longer runs, is a zombie, or
-/// started after the lock file was written, so the pid was reused) is broken at once, and so
+/// started after the lock file was written, so the pid was reused) is broken at once when
+/// it was written in this PID namespace (this library records it); one written elsewhere
+/// (a container sharing the folder) or by a library that does not record it only once it
+/// is also 60 seconds old, since its pid means nothing here; and so
 /// is an empty one (its creator died before writing its pid) older than two seconds that
 /// nobody `flock`s. A live holder is never broken: the wait is bounded by ``timeout`` and ends in a
 /// ``CacheStorageError`` with code `lockTimeout` that names the holder. Threads of this
@@ -103,7 +106,7 @@ public struct FileLock: RefreshClaimingLock {
             close(fd)
             return nil
         }
-        let owner = "\(getpid()) \(FileLock.programName)"
+        let owner = "\(getpid()) \(FileLock.programName)\(LockOwner.currentNamespace.map { " " + $0 } ?? "")"
         _ = ftruncate(fd, 0)
         do {
             try POSIX.writeAll(fd, Data(owner.utf8), path: path)
@@ -182,8 +185,13 @@ public struct FileLock: RefreshClaimingLock {
     }
 
     private func timeoutError() -> CacheStorageError {
-        let holder = LockOwner.load(path).map { "process \($0.pid) (\($0.program))" } ?? "another process"
-        return CacheStorageError(code: .lockTimeout, location: path, reason: "\(holder) held the cache lock for more than \(timeout); it is still running, so the lock was not broken. Try again, or stop that process")
+        guard let owner = LockOwner.load(path) else {
+            return CacheStorageError(code: .lockTimeout, location: path, reason: "another process held the cache lock for more than \(timeout); it is still running, so the lock was not broken. Try again, or stop that process")
+        }
+        if !owner.isOurs, !owner.runsHere {
+            return CacheStorageError(code: .lockTimeout, location: path, reason: "process \(owner.pid) (\(owner.program)) held the cache lock for more than \(timeout). It does not run in this PID namespace, so it may run in another one (a container sharing the folder): the lock is broken only once it is \(Int(LockOwner.foreignLockGrace.components.seconds)) s old. Try again, or remove the lock file if no process holds it")
+        }
+        return CacheStorageError(code: .lockTimeout, location: path, reason: "process \(owner.pid) (\(owner.program)) held the cache lock for more than \(timeout); it is still running, so the lock was not broken. Try again, or stop that process")
     }
 
     // MARK: - Diagnosis
@@ -233,12 +241,16 @@ public struct FileLock: RefreshClaimingLock {
     }()
 }
 
-/// The owner a lock file names: `"<pid> <program>"`, as every MSAL library writes it.
+/// The owner a lock file names: `"<pid> <program>"`, as every MSAL library writes it; this
+/// library adds where the pid is valid, `@<boot id>/<pid namespace inode>`, after the
+/// program (MSAL libraries read no further than the pid).
 struct LockOwner {
     let pid: pid_t
     let program: String
     /// When the lock file was last written, in nanoseconds since the epoch.
     let writtenAt: Int64
+    /// The boot and PID namespace the pid belongs to, when the writer recorded them.
+    var namespace: String? = nil
 
     static func load(_ path: String) -> LockOwner? {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
@@ -252,8 +264,14 @@ struct LockOwner {
         let text = String(decoding: buffer[0..<count], as: UTF8.self)
         let parts = text.split(separator: " ", maxSplits: 1)
         guard let first = parts.first, let pid = pid_t(first.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else { return nil }
-        let program = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespacesAndNewlines) : "?"
-        return LockOwner(pid: pid, program: program, writtenAt: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
+        var program = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+        var namespace: String?
+        if let last = program.split(separator: " ").last, last.hasPrefix("@"), last.contains("/") {
+            namespace = String(last)
+            program = String(program.dropLast(last.count)).trimmingCharacters(in: .whitespaces)
+        }
+        return LockOwner(pid: pid, program: program.isEmpty ? "?" : program,
+                         writtenAt: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec), namespace: namespace)
     }
 
     /// How long ago an empty lock file was written, or `nil` if it is missing or not empty.
@@ -269,12 +287,50 @@ struct LockOwner {
     /// Whether the owner may still hold the lock: its process runs, is not a zombie, and
     /// started before the lock file was written (otherwise the pid was reused).
     var isAlive: Bool {
+        if isOurs { return runsHere }
+        // Written in another PID namespace, or by a library that does not say: a pid that
+        // does not run here proves nothing until the lock is older than any peer's wait.
+        return runsHere || age < LockOwner.foreignLockGrace
+    }
+
+    /// Whether the process the pid names here runs, is not a zombie, and started before the
+    /// lock file was written (otherwise the pid was reused).
+    var runsHere: Bool {
         if kill(pid, 0) != 0, errno == ESRCH { return false }
         guard let process = ProcessStatus(pid: pid) else { return true }  // cannot tell: assume alive
         if process.state == "Z" || process.state == "X" { return false }
         if let started = process.startedAt, started > writtenAt + 1_000_000_000 { return false }
         return true
     }
+
+    /// Whether the lock file was written in this PID namespace on this boot of this
+    /// machine, so its pid means what it means here.
+    var isOurs: Bool { namespace != nil && namespace == LockOwner.currentNamespace }
+
+    /// How long ago the lock file was written.
+    var age: Duration {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return .nanoseconds(Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) - writtenAt)
+    }
+
+    /// How old a lock file from another (or an unknown) PID namespace must be before a pid
+    /// that does not run here counts as dead: longer than any MSAL library waits for a
+    /// lock, so a live holder in a container that shares the folder is never broken.
+    static let foreignLockGrace: Duration = .seconds(60)
+
+    /// This process's PID namespace and boot, as lock files record it after the program:
+    /// `@<boot id>/<pid namespace inode>`. `nil` when /proc does not tell.
+    static let currentNamespace: String? = {
+        guard let boot = try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8) else { return nil }
+        var buffer = [CChar](repeating: 0, count: 64)
+        let count = readlink("/proc/self/ns/pid", &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        let link = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)  // pid:[4026531836]
+        let inode = link.filter(\.isNumber)
+        guard !inode.isEmpty else { return nil }
+        return "@\(boot.trimmingCharacters(in: .whitespacesAndNewlines))/\(inode)"
+    }()
 }
 
 /// What `/proc/<pid>/stat` says about a process.
