@@ -90,7 +90,7 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     }
 
     /// Signs a user in through the system browser (the authorization code flow with PKCE,
-    /// for desktop apps): listens on 127.0.0.1 for the redirect, opens the browser at the
+    /// for desktop apps): listens on 127.0.0.1 and ::1 for the redirect, opens the browser at the
     /// sign-in page, waits for the browser to come back, then redeems the code and caches
     /// the tokens.
     ///

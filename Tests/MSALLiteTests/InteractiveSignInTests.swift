@@ -104,4 +104,51 @@ struct InteractiveSignInTests {
         }
         #expect(cache.snapshot().entryCounts.values.reduce(0, +) == 0)
     }
+
+    /// A listening TCP socket on [::1] (another local program squatting); its port.
+    static func squatOnIPv6Loopback() throws -> (fd: Int32, port: Int) {
+        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in6()
+        address.sin6_family = sa_family_t(AF_INET6)
+        address.sin6_addr = in6addr_loopback
+        var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 4) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard fd >= 0, bound else { throw IdentityServerError(reason: "cannot listen on [::1]") }
+        return (fd, Int(UInt16(bigEndian: address.sin6_port)))
+    }
+
+    @Test("localhost means 127.0.0.1 or ::1: the listener takes the port on both, so a browser that goes to [::1] completes the sign-in, and a port another program holds on ::1 is refused clearly")
+    func bothLoopbackAddresses() async throws {
+        let server = try IdentityServer()
+        let app = try PublicClientApplication(clientID: "desktop-app", authority: server.authority("organizations"), cache: TokenCache(), options: AcquisitionTests.options())
+        let result = try await app.acquireTokenInteractive(scopes: Self.scopes, timeout: .seconds(30)) { url throws(MSALError) in
+            do {
+                let redirect = try await server.signIn(at: url.absoluteString)
+                let port = try #require(URLComponents(url: url, resolvingAgainstBaseURL: false)?.queryItems?.first { $0.name == "redirect_uri" }?.value
+                    .flatMap(URL.init(string:))?.port)
+                var back = URLComponents(string: "http://[::1]:\(port)/")!
+                back.queryItems = redirect.map { URLQueryItem(name: $0.key, value: $0.value) }
+                // Foundation's client on Linux takes no IPv6 literal: Python's does.
+                let status = try PythonPeer.run(["-c", "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).status)",
+                                                 try #require(back.url?.absoluteString)])
+                #expect(status.trimmingCharacters(in: .whitespacesAndNewlines) == "200")
+            } catch {
+                throw MSALError(code: .noBrowser, reason: "the test browser failed (\(type(of: error)))")
+            }
+        }
+        #expect(result.tokenSource == .identityProvider)
+
+        let squatter = try Self.squatOnIPv6Loopback()
+        defer { close(squatter.fd) }
+        do {
+            _ = try await app.acquireTokenInteractive(scopes: Self.scopes, port: squatter.port, timeout: .seconds(5)) { _ throws(MSALError) in
+                Issue.record("the sign-in started on a port another program holds")
+            }
+            Issue.record("a squatted port was used")
+        } catch {
+            #expect(error.code == .invalidArgument && error.reason.contains("::1"), "\(error)")
+        }
+    }
 }

@@ -3,15 +3,17 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// A one-shot HTTP listener on 127.0.0.1 that receives the browser's redirect at the end of
-/// a desktop sign-in (RFC 8252's loopback redirect).
+/// A one-shot HTTP listener on the loopback addresses that receives the browser's redirect
+/// at the end of a desktop sign-in (RFC 8252's loopback redirect).
 ///
-/// It answers every request with a small page and hands on the first redirect that carries
-/// the flow's `state` and a `code` or an `error`. Requests with another state (another
-/// local program guessing) are answered and ignored, as MSAL does, so they cannot end the
-/// sign-in.
+/// The redirect URI says `localhost`, which a browser may resolve to 127.0.0.1 or to ::1, so
+/// it listens on the same port at both: no other local program can take the address the
+/// browser picks. It answers every request with a small page and hands on the first
+/// redirect that carries the flow's `state` and a `code` or an `error`. Requests with
+/// another state (another local program guessing) are answered and ignored, as MSAL does,
+/// so they cannot end the sign-in.
 final class LoopbackRedirectListener: Sendable {
-    private let channel: any Channel
+    private let channels: [any Channel]
     private let redirects: AsyncStream<[String: String]>
     /// The port it listens on.
     let port: Int
@@ -20,26 +22,48 @@ final class LoopbackRedirectListener: Sendable {
     /// accepts for any port on public clients.
     var redirectURI: String { "http://localhost:\(port)" }
 
-    /// Listens on 127.0.0.1:`port` (0: any free port) for a redirect carrying `state`.
+    /// How many free ports are tried when one is free on 127.0.0.1 but taken on ::1.
+    private static let attempts = 8
+
+    /// Listens on 127.0.0.1:`port` and [::1]:`port` (0: a port free on both) for a redirect
+    /// carrying `state`. Where the machine has no IPv6 loopback, 127.0.0.1 alone.
     init(port: Int, state: String) async throws(MSALError) {
         guard (0...65535).contains(port) else {
             throw MSALError(code: .invalidArgument, reason: "the redirect port \(port) is not a TCP port; pass 0 for any free port")
         }
         let (redirects, continuation) = AsyncStream.makeStream(of: [String: String].self)
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
                     channel.pipeline.addHandler(RedirectHandler(state: state, continuation: continuation))
                 }
             }
-        do {
-            channel = try await bootstrap.bind(host: "127.0.0.1", port: port).get()
-        } catch {
-            throw MSALError(code: .invalidArgument, reason: "cannot listen on 127.0.0.1:\(port) for the browser's redirect (\(error)); pass another port, or 0 for any free one")
+        var attempt = 0
+        while true {
+            attempt += 1
+            let first: any Channel
+            do {
+                first = try await bootstrap.bind(host: "127.0.0.1", port: port).get()
+            } catch {
+                throw MSALError(code: .invalidArgument, reason: "cannot listen on 127.0.0.1:\(port) for the browser's redirect (\(error)); pass another port, or 0 for any free one")
+            }
+            let chosen = first.localAddress?.port ?? port
+            do {
+                let second = try await bootstrap.bind(host: "::1", port: chosen).get()
+                channels = [first, second]
+            } catch let error as IOError where [EADDRNOTAVAIL, EAFNOSUPPORT].contains(error.errnoCode) {
+                channels = [first]  // no IPv6 loopback: a browser cannot go there either
+            } catch {
+                try? await first.close()
+                guard port == 0, attempt < LoopbackRedirectListener.attempts else {
+                    throw MSALError(code: .invalidArgument, reason: "port \(chosen) is taken on ::1 by another program, where a browser may take localhost to be (\(error)); pass another port, or 0 for any free one")
+                }
+                continue
+            }
+            self.port = chosen
+            break
         }
         self.redirects = redirects
-        self.port = channel.localAddress?.port ?? port
     }
 
     /// The redirect's query parameters, once a browser delivers them.
@@ -70,7 +94,7 @@ final class LoopbackRedirectListener: Sendable {
 
     /// Stops listening.
     func close() async {
-        try? await channel.close()
+        for channel in channels { try? await channel.close() }
     }
 }
 

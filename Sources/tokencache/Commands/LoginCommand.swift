@@ -13,7 +13,7 @@ struct LoginCommand: AsyncParsableCommand {
         error; the command waits until the sign-in finishes or the code expires (exit 75).
 
         --browser: opens the system browser ($BROWSER, else xdg-open) at the sign-in page and \
-        listens on 127.0.0.1 for its redirect to http://localhost:PORT (register http://localhost \
+        listens on 127.0.0.1 and ::1 for its redirect to http://localhost:PORT (register http://localhost \
         for the app). When no browser opens, the URL is printed on standard error to open by hand.
 
         Examples:
