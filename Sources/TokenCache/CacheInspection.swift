@@ -88,6 +88,8 @@ public struct CacheInspection: Sendable {
             }
             var kept = JSONObject()
             var storedKey: [String: String] = [:]
+            // What makes two entries the same one, mapped to the derived key of the one kept.
+            var keptUnder: [String: String] = [:]
             for (key, entry) in section {
                 func report(_ kind: Problem.Kind, _ detail: String, _ fix: String, fixable: Bool = true) {
                     problems.append(Problem(kind: kind, section: type.rawValue, key: key, detail: detail, fix: fix, fixable: fixable))
@@ -104,14 +106,18 @@ public struct CacheInspection: Sendable {
                     kept[key] = .object(fields)
                     continue
                 }
-                if case .object(let earlier)? = kept[derived], let earlierKey = storedKey[derived] {
+                let identity = Self.sameness(type, fields) ?? derived
+                if let earlierDerived = keptUnder[identity], case .object(let earlier)? = kept[earlierDerived], let earlierKey = storedKey[earlierDerived] {
                     let newer = Self.isNewer(fields, than: earlier)
                     let kind: Problem.Kind = type == .refreshToken ? .duplicateRefreshToken : .duplicateEntry
-                    report(kind, "the same \(Self.identity(type)) as \"\(earlierKey)\"\(type == .refreshToken ? "; MSAL may refresh with a stale one" : "")",
+                    report(kind, "the same \(Self.identity(type)) as \"\(earlierKey)\"\(type == .refreshToken ? "; MSAL looks refresh tokens up without their scopes, so it may refresh with the stale one" : "")",
                            newer ? "kept this one, the newer, under \"\(derived)\"; the older removed" : "removed; the newer \"\(earlierKey)\" kept")
                     if newer {
+                        kept[earlierDerived] = nil
+                        storedKey[earlierDerived] = nil
                         kept[derived] = .object(fields)
                         storedKey[derived] = key
+                        keptUnder[identity] = derived
                     }
                     continue
                 }
@@ -120,6 +126,7 @@ public struct CacheInspection: Sendable {
                 }
                 kept[derived] = .object(fields)
                 storedKey[derived] = key
+                keptUnder[identity] = derived
             }
             repaired[type.rawValue] = .object(kept)
             for (_, entry) in kept {
@@ -184,9 +191,20 @@ public struct CacheInspection: Sendable {
         return stamp(fields) > stamp(other)
     }
 
+    /// What makes two entries of `type` the same one when their keys differ, or `nil` for
+    /// their derived key. Refresh tokens: the account, environment and client, whatever
+    /// their scopes or key form (MSAL Python's key carries the scopes, MSAL .NET's none, and
+    /// MSAL looks them up without scopes); a family's tokens of different clients differ.
+    static func sameness(_ type: CredentialType, _ fields: JSONObject) -> String? {
+        guard type == .refreshToken else { return nil }
+        let parts = [FieldName.homeAccountID, FieldName.environment, FieldName.clientID].map { fields.string($0)?.lowercased() }
+        guard !parts.contains(nil) else { return nil }
+        return parts.map { $0! }.joined(separator: "\n")
+    }
+
     static func identity(_ type: CredentialType) -> String {
         switch type {
-        case .refreshToken: "account, client and scopes"
+        case .refreshToken: "account, environment and client"
         case .accessToken: "account, client, tenant and scopes"
         case .idToken: "account, client and tenant"
         case .account: "account and tenant"

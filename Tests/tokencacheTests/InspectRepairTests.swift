@@ -104,4 +104,47 @@ struct InspectRepairTests {
             #expect(unreadable.status == 65 && unreadable.stderr.split(separator: "\n").count == 1, "\(unreadable.stderr)")
         }
     }
+
+    @Test("A refresh token under MSAL .NET's key form (no scopes) beside MSAL Python's for the same account and client is a duplicate; repair keeps the newer; a family token of another client is not a duplicate; MSAL Python reads the result")
+    func shadowingRefreshTokens() throws {
+        try withTemporaryDirectory { folder in
+            chmod(folder.path, 0o700)
+            let path = folder.appendingPathComponent("msal_token_cache.json").path
+            try PythonPeer.run([PythonPeer.script("persisted_peer.py"), "write", path, "0", "1", "1700000000"])
+            var document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+            var tokens = try #require(document["RefreshToken"] as? [String: Any])
+            let python = try #require(tokens.values.first as? [String: Any])
+            let account = try #require(python["home_account_id"] as? String)
+            let environment = try #require(python["environment"] as? String)
+            let client = try #require(python["client_id"] as? String)
+            // MSAL .NET: no target, the key ends in "--", written later.
+            tokens["\(account)-\(environment)-refreshtoken-\(client)--"] = [
+                "credential_type": "RefreshToken", "secret": "rt-dotnet-newer", "home_account_id": account, "environment": environment,
+                "client_id": client, "last_modification_time": "1700000100"]
+            // A family token of another client: not the same token.
+            tokens["\(account)-\(environment)-refreshtoken-other-app--"] = [
+                "credential_type": "RefreshToken", "secret": "rt-family", "home_account_id": account, "environment": environment,
+                "client_id": "other-app", "family_id": "1", "target": "", "last_modification_time": "1700000000"]
+            document["RefreshToken"] = tokens
+            try JSONSerialization.data(withJSONObject: document, options: [.sortedKeys]).write(to: URL(fileURLWithPath: path))
+            chmod(path, 0o600)
+
+            let json = try CLIProcess.run(["inspect", "--store", "file:" + path, "--now", Self.now, "--json"])
+            #expect(json.status == 1, "\(json.stderr)")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            let kinds = (report["problems"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+            #expect(kinds.filter { $0 == "duplicate-refresh-token" }.count == 1, "\(kinds)")
+
+            let repaired = try CLIProcess.run(["repair", "--store", "file:" + path, "--now", Self.now])
+            #expect(repaired.status == 0, "\(repaired.stderr)")
+            let cache = try StoreSpec.open("file:" + path).snapshot()
+            let mine = cache.entries(RefreshToken.self).filter { $0.clientID == client }
+            #expect(mine.count == 1)
+            let keptNewer = mine.first?.secret == "rt-dotnet-newer"
+            #expect(keptNewer, "the newer refresh token is kept")
+            #expect(cache.entries(RefreshToken.self).contains { $0.clientID == "other-app" }, "the family token of another client stays")
+            let accounts = try PythonPeer.run([PythonPeer.script("persisted_peer.py"), "accounts", path])
+            #expect(accounts.contains(account))
+        }
+    }
 }
