@@ -30,7 +30,7 @@ package struct RowCodec: Sendable {
     static let sealedVersion: UInt8 = 1
 
     /// The columns an entry is found by.
-    package struct Columns: Sendable {
+    package struct Columns: Sendable, Equatable {
         package var homeAccountID: String?
         /// Whether `home_account_id` is JSON null (an app's own token), as opposed to
         /// missing or not a string (never matched).
@@ -41,7 +41,38 @@ package struct RowCodec: Sendable {
         package var familyID: String?
         package var target: String?
         package var expiresOn: Int64?
+
+        /// Columns as a row holds them.
+        package init(homeAccountID: String? = nil, appOnly: Bool = false, environment: String? = nil, clientID: String? = nil, realm: String? = nil,
+                     familyID: String? = nil, target: String? = nil, expiresOn: Int64? = nil) {
+            self.homeAccountID = homeAccountID
+            self.appOnly = appOnly
+            self.environment = environment
+            self.clientID = clientID
+            self.realm = realm
+            self.familyID = familyID
+            self.target = target
+            self.expiresOn = expiresOn
+        }
+
+        /// The names of the columns in which `other` differs.
+        func differences(from other: Columns) -> [String] {
+            var names: [String] = []
+            if homeAccountID != other.homeAccountID || appOnly != other.appOnly { names.append("home_account_id") }
+            if environment != other.environment { names.append("environment") }
+            if clientID != other.clientID { names.append("client_id") }
+            if realm != other.realm { names.append("realm") }
+            if familyID != other.familyID { names.append("family_id") }
+            if target != other.target { names.append("target") }
+            if expiresOn != other.expiresOn { names.append("expires_on") }
+            return names
+        }
     }
+
+    /// The lookup columns the row stores selected by, in this order after `key, body`:
+    /// `home_account_id, app_only, environment, client_id, realm, family_id, target,
+    /// expires_on`.
+    package static let columnList = "home_account_id, app_only, environment, client_id, realm, family_id, target, expires_on"
 
     /// The lookup columns of an entry: string fields as they are; anything else NULL, which
     /// never matches a lookup (as in the in-memory indexes).
@@ -109,6 +140,20 @@ package struct RowCodec: Sendable {
         case .success(let value): return value
         case .failure(let error): throw damaged("decrypted to invalid JSON: \(error.reason)")
         }
+    }
+
+    /// An entry read back as its fields, checked against the lookup columns of the row it
+    /// was found by. The columns are in the clear, and a reader selects rows by them, so a
+    /// row moved to another user (or app, or tenant) or edited in the database must never be
+    /// served: an encrypted body authenticates the fields the columns are computed from, and
+    /// a plain one is checked the same way.
+    package func fields(from stored: UnsafeRawBufferPointer, section: String, key: String, row columns: Columns) throws(CacheStorageError) -> JSONObject {
+        let fields = try fields(from: stored, section: section, key: key)
+        let differences = RowCodec.columns(of: fields).differences(from: columns)
+        guard differences.isEmpty else {
+            throw CacheStorageError(code: .damaged, location: location, reason: "entry \"\(key)\" in section \"\(section)\" does not match its row: the row's \(differences.joined(separator: ", ")) \(differences.count == 1 ? "is" : "are") not the entry's, so the row was moved to another account or app, or edited outside this library. It is not used. Run tokencache doctor, and restore the database from a backup or remove the entry")
+        }
+        return fields
     }
 
     /// An entry read back as its fields.

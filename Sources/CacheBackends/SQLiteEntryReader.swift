@@ -9,11 +9,12 @@ struct SQLiteEntryReader: CacheEntryReader {
     let codec: RowCodec
 
     // The statements, written once: the connection caches each prepared statement by its text.
-    private static let slotQuery = "SELECT key, body, target, expires_on FROM entries WHERE credential_type = ? AND home_account_id IS ? AND app_only = ? AND environment = ? AND client_id = ? AND realm = ? ORDER BY seq"
-    private static let ownerQuery = "SELECT key, body FROM entries WHERE credential_type = ? AND home_account_id IS ? AND app_only = ? AND environment = ? ORDER BY seq"
-    private static let environmentQuery = "SELECT key, body FROM entries WHERE credential_type = ? AND environment = ? ORDER BY seq"
-    private static let keyQuery = "SELECT key, body FROM entries WHERE credential_type = ? AND key = ?"
-    private static let sectionQuery = "SELECT key, body FROM entries WHERE credential_type = ? ORDER BY seq"
+    private static let selected = "key, body, \(RowCodec.columnList)"
+    private static let slotQuery = "SELECT \(selected) FROM entries WHERE credential_type = ? AND home_account_id IS ? AND app_only = ? AND environment = ? AND client_id = ? AND realm = ? ORDER BY seq"
+    private static let ownerQuery = "SELECT \(selected) FROM entries WHERE credential_type = ? AND home_account_id IS ? AND app_only = ? AND environment = ? ORDER BY seq"
+    private static let environmentQuery = "SELECT \(selected) FROM entries WHERE credential_type = ? AND environment = ? ORDER BY seq"
+    private static let keyQuery = "SELECT \(selected) FROM entries WHERE credential_type = ? AND key = ?"
+    private static let sectionQuery = "SELECT \(selected) FROM entries WHERE credential_type = ? ORDER BY seq"
 
     /// The `home_account_id IS ? AND app_only = ?` values for a home account, or for an
     /// app's own tokens (`nil`: a JSON null home account id).
@@ -31,7 +32,7 @@ struct SQLiteEntryReader: CacheEntryReader {
             var found: [AccessToken] = []
             while try statement.step() {
                 // Decode (and decrypt) only the tokens the lookup could choose.
-                guard filter.admits(target: statement.text(2), expiresOn: statement.integer(3)) else { continue }
+                guard filter.admits(target: statement.text(8), expiresOn: statement.integer(9)) else { continue }
                 let (key, fields) = try decode(statement, section: CredentialType.accessToken.rawValue)
                 found.append(AccessToken(key: key, fields: fields))
             }
@@ -79,10 +80,14 @@ struct SQLiteEntryReader: CacheEntryReader {
         }
     }
 
-    /// The key and fields in the current row (`key, body, ...`).
+    /// The key and fields in the current row (`key, body` and the lookup columns), the
+    /// fields checked against the columns.
     private func decode(_ statement: SQLiteStatement, section: String) throws(CacheStorageError) -> (key: String, fields: JSONObject) {
         let key = statement.text(0) ?? ""
-        let fields = try statement.withBytes(1) { bytes throws(CacheStorageError) in try codec.fields(from: bytes, section: section, key: key) }
+        let columns = RowCodec.Columns(homeAccountID: statement.text(2), appOnly: statement.integer(3) == 1, environment: statement.text(4),
+                                       clientID: statement.text(5), realm: statement.text(6), familyID: statement.text(7),
+                                       target: statement.text(8), expiresOn: statement.integer(9))
+        let fields = try statement.withBytes(1) { bytes throws(CacheStorageError) in try codec.fields(from: bytes, section: section, key: key, row: columns) }
         return (key, fields)
     }
 }

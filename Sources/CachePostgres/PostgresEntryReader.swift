@@ -22,13 +22,14 @@ struct PostgresEntryReader: CacheEntryReader {
 
         init(schema: String) {
             let entries = "\(schema).entries"
-            slot = "SELECT key, body, target, expires_on FROM \(entries) WHERE partition = $1 AND credential_type = $2 AND home_account_id IS NOT DISTINCT FROM $3 AND app_only = $4 AND environment = $5 AND client_id = $6 AND realm = $7 ORDER BY seq"
-            owner = "SELECT key, body FROM \(entries) WHERE partition = $1 AND credential_type = $2 AND home_account_id = $3 AND environment = $4 ORDER BY seq"
-            appOnlyOwner = "SELECT key, body FROM \(entries) WHERE credential_type = $1 AND app_only AND environment = $2 ORDER BY seq"
-            environment = "SELECT key, body FROM \(entries) WHERE credential_type = $1 AND environment = $2 ORDER BY seq"
-            key = "SELECT key, body FROM \(entries) WHERE credential_type = $1 AND key = $2"
-            section = "SELECT key, body FROM \(entries) WHERE credential_type = $1 ORDER BY seq"
-            partition = "SELECT credential_type, key, body FROM \(entries) WHERE partition = $1 ORDER BY seq"
+            let selected = "key, body, \(RowCodec.columnList), partition, credential_type"
+            slot = "SELECT \(selected) FROM \(entries) WHERE partition = $1 AND credential_type = $2 AND home_account_id IS NOT DISTINCT FROM $3 AND app_only = $4 AND environment = $5 AND client_id = $6 AND realm = $7 ORDER BY seq"
+            owner = "SELECT \(selected) FROM \(entries) WHERE partition = $1 AND credential_type = $2 AND home_account_id = $3 AND environment = $4 ORDER BY seq"
+            appOnlyOwner = "SELECT \(selected) FROM \(entries) WHERE credential_type = $1 AND app_only AND environment = $2 ORDER BY seq"
+            environment = "SELECT \(selected) FROM \(entries) WHERE credential_type = $1 AND environment = $2 ORDER BY seq"
+            key = "SELECT \(selected) FROM \(entries) WHERE credential_type = $1 AND key = $2"
+            section = "SELECT \(selected) FROM \(entries) WHERE credential_type = $1 ORDER BY seq"
+            partition = "SELECT \(selected) FROM \(entries) WHERE partition = $1 ORDER BY seq"
         }
     }
 
@@ -44,7 +45,7 @@ struct PostgresEntryReader: CacheEntryReader {
         var found: [AccessToken] = []
         for row in rows {
             // Decode (and decrypt) only the tokens the lookup could choose.
-            guard filter.admits(target: row.text(2), expiresOn: row.integer(3)) else { continue }
+            guard filter.admits(target: row.text(8), expiresOn: row.integer(9)) else { continue }
             let (key, fields) = try decode(row, section: CredentialType.accessToken.rawValue)
             found.append(AccessToken(key: key, fields: fields))
         }
@@ -85,9 +86,8 @@ struct PostgresEntryReader: CacheEntryReader {
     /// Every entry of one partition, in document order.
     func partition(_ partition: String) throws(CacheStorageError) -> [(type: CredentialType, key: String, fields: JSONObject)] {
         try link.query(sql.partition, [.text(partition)]).map { row throws(CacheStorageError) in
-            let section = row.text(0) ?? ""
-            let key = row.text(1) ?? ""
-            let fields = try row.withBytes(2) { bytes throws(CacheStorageError) in try codec.fields(from: bytes, section: section, key: key) }
+            let section = row.text(11) ?? ""
+            let (key, fields) = try decode(row, section: section)
             return (CredentialType(rawValue: section), key, fields)
         }
     }
@@ -100,10 +100,16 @@ struct PostgresEntryReader: CacheEntryReader {
         }
     }
 
-    /// The key and fields of a row (`key, body, ...`).
+    /// The key and fields of a row (`key, body`, the lookup columns, `partition`), the
+    /// fields checked against the columns and the partition they make.
     private func decode(_ row: PostgresResultRow, section: String) throws(CacheStorageError) -> (key: String, fields: JSONObject) {
         let key = row.text(0) ?? ""
-        let fields = try row.withBytes(1) { bytes throws(CacheStorageError) in try codec.fields(from: bytes, section: section, key: key) }
+        let columns = RowCodec.Columns(homeAccountID: row.text(2), appOnly: row.bool(3) ?? false, environment: row.text(4), clientID: row.text(5),
+                                       realm: row.text(6), familyID: row.text(7), target: row.text(8), expiresOn: row.integer(9))
+        let fields = try row.withBytes(1) { bytes throws(CacheStorageError) in try codec.fields(from: bytes, section: section, key: key, row: columns) }
+        guard row.text(10) == PostgresSchema.partition(columns) else {
+            throw CacheStorageError(code: .damaged, location: codec.location, reason: "entry \"\(key)\" in section \"\(section)\" does not match its row: the row's partition is not the entry's, so the row was moved to another account or app, or edited outside this library. It is not used. Run tokencache doctor, and restore the database from a backup or remove the entry")
+        }
         return (key, fields)
     }
 }

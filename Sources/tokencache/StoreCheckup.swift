@@ -138,6 +138,10 @@ struct StoreCheckup {
             return
         }
         emit("  integrity: ok")
+        // Every entry decoded and checked against its row: a row moved to another user or
+        // edited outside this library is named.
+        _ = try database.snapshot()
+        emit("  readable: ok (every entry decoded and matches its row)")
     }
 
     private func checkPostgres(_ database: PostgresTokenCache, session: StoreSession) throws {
@@ -152,7 +156,7 @@ struct StoreCheckup {
         emit("  partitions: \(health.partitions)")
         emitEntries(health.entryCounts)
         _ = try session.store.snapshot()
-        emit("  readable: ok (every entry decoded)")
+        emit("  readable: ok (every entry decoded and matches its row)")
     }
 
     private func emitEntries(_ counts: [CredentialType: Int]) {

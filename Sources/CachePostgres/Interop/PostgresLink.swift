@@ -27,6 +27,11 @@ struct PostgresResultRow {
         cell(index).flatMap { $0.bytes == nil ? nil : try? $0.decode(Int64.self) }
     }
 
+    /// The boolean in column `index`, or `nil` for NULL.
+    func bool(_ index: Int) -> Bool? {
+        cell(index).flatMap { $0.bytes == nil ? nil : try? $0.decode(Bool.self) }
+    }
+
     /// Runs `body` over the raw bytes of column `index` (empty for NULL).
     func withBytes<R, E: Error>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         let buffer = cell(index)?.bytes ?? ByteBuffer()
