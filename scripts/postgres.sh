@@ -4,7 +4,9 @@
 # password (SCRAM) authentication. Never touches a system cluster.
 #
 #   postgres.sh start DIR   create the cluster in DIR if needed and start it; prints the
-#                           store URL. DIR/password holds the password, DIR/pgpass a
+#                           store URL. With TOKENCACHE_PG_TLS_DIR set when it creates the
+#                           cluster, the server speaks TLS with server.crt and server.key
+#                           from that folder. DIR/password holds the password, DIR/pgpass a
 #                           libpq password file, DIR/port the port (kept across restarts).
 #   postgres.sh stop DIR    shut down cleanly (waits).
 #   postgres.sh kill DIR    crash it: every server process gets SIGKILL at once.
@@ -55,6 +57,13 @@ shared_buffers = ${TOKENCACHE_PG_SHARED_BUFFERS:-256MB}
 logging_collector = off
 log_min_messages = warning
 CONF
+    if [ -n "${TOKENCACHE_PG_TLS_DIR:-}" ]; then
+      # TLS with the server certificate and key in that folder (server.crt, server.key).
+      cp "$TOKENCACHE_PG_TLS_DIR/server.crt" "$TOKENCACHE_PG_TLS_DIR/server.key" "$data/"
+      chmod 0600 "$data/server.key"
+      [ "$(id -u)" -ne 0 ] || chown postgres "$data/server.crt" "$data/server.key"
+      printf "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n" >> "$data/postgresql.conf"
+    fi
     printf '127.0.0.1:%s:*:tokencache:%s\n' "$(cat "$dir/port")" "$(cat "$dir/password")" > "$dir/pgpass"
     chmod 0600 "$dir/pgpass"
     created=1

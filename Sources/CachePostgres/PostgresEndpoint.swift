@@ -8,7 +8,7 @@ import Foundation
 /// `postgres://app@db.internal:5432/tokens?encrypt=keyring`.
 ///
 /// What the SPEC leaves out comes from the libpq environment variables: `PGHOST`,
-/// `PGPORT`, `PGUSER`, `PGDATABASE`, `PGSSLMODE`, `PGCONNECT_TIMEOUT`. The password never
+/// `PGPORT`, `PGUSER`, `PGDATABASE`, `PGSSLMODE`, `PGSSLROOTCERT`, `PGCONNECT_TIMEOUT`. The password never
 /// comes from the SPEC (a command line is visible to every user of the machine): it is
 /// `PGPASSWORD`, or the matching line of the password file (`PGPASSFILE`, else
 /// `~/.pgpass`), which must not be readable by others.
@@ -18,6 +18,7 @@ import Foundation
 /// | `schema=NAME` | the PostgreSQL schema holding the store's tables (default `tokencache`) |
 /// | `encrypt=keyring`, `passphrase-env=VAR`, `passphrase-file=PATH`, `key-file=PATH` | encrypt each entry, as the SQLite store does |
 /// | `sslmode=disable\|prefer\|require\|verify-full` | TLS, as libpq's (default `prefer`) |
+/// | `sslrootcert=FILE` | the CA certificates (PEM) `verify-full` checks the server against, for a private CA (default: the system's roots) |
 /// | `l1=on` | keep an in-process cache in front, kept coherent with LISTEN/NOTIFY |
 /// | `connect_timeout=SECONDS` | how long to wait for the server (default 10) |
 public struct PostgresEndpoint: Sendable, Equatable {
@@ -47,6 +48,9 @@ public struct PostgresEndpoint: Sendable, Equatable {
     public var schema: String
     /// The TLS mode.
     public var tlsMode: TLSMode
+    /// The CA certificates (a PEM file) that `verify-full` trusts instead of the system's
+    /// roots, for a server whose certificate a private CA issued.
+    public var rootCertificates: String?
     /// Where each entry's key comes from; `nil` for entries in the clear.
     public var keySource: EncryptionKeySource?
     /// Whether an in-process cache sits in front (see ``PostgresTokenCache``).
@@ -66,7 +70,8 @@ public struct PostgresEndpoint: Sendable, Equatable {
 
     /// Creates an endpoint from its parts.
     public init(host: String, port: Int = 5432, user: String, password: String?, database: String, schema: String = PostgresEndpoint.defaultSchema,
-                tlsMode: TLSMode = .prefer, keySource: EncryptionKeySource? = nil, inProcessCache: Bool = false, timeout: Duration = .seconds(10)) {
+                tlsMode: TLSMode = .prefer, rootCertificates: String? = nil, keySource: EncryptionKeySource? = nil, inProcessCache: Bool = false,
+                timeout: Duration = .seconds(10)) {
         self.host = host
         self.port = port
         self.user = user
@@ -74,6 +79,7 @@ public struct PostgresEndpoint: Sendable, Equatable {
         self.database = database
         self.schema = schema
         self.tlsMode = tlsMode
+        self.rootCertificates = rootCertificates
         self.keySource = keySource
         self.inProcessCache = inProcessCache
         self.timeout = timeout
@@ -92,7 +98,7 @@ public struct PostgresEndpoint: Sendable, Equatable {
     public init(spec: String, environment: [String: String]? = nil) throws(CacheStorageError) {
         let environment = environment ?? ProcessInfo.processInfo.environment
         func invalid(_ reason: String) -> CacheStorageError {
-            CacheStorageError(code: .invalidSpec, location: PostgresEndpoint.redacted(spec), reason: reason + ". The form is postgres://USER@HOST:PORT/DATABASE[?schema=NAME&encrypt=keyring|passphrase-env=VAR|passphrase-file=PATH|key-file=PATH&sslmode=MODE&l1=on]")
+            CacheStorageError(code: .invalidSpec, location: PostgresEndpoint.redacted(spec), reason: reason + ". The form is postgres://USER@HOST:PORT/DATABASE[?schema=NAME&encrypt=keyring|passphrase-env=VAR|passphrase-file=PATH|key-file=PATH&sslmode=MODE&sslrootcert=FILE&l1=on]")
         }
         guard let schemeEnd = spec.range(of: "://"), PostgresEndpoint.isPostgres(spec) else { throw invalid("not a postgres:// SPEC") }
         let (rest, items) = try StoreSpec.splitQuery(String(spec[schemeEnd.upperBound...]), spec: PostgresEndpoint.redacted(spec))
@@ -141,6 +147,7 @@ public struct PostgresEndpoint: Sendable, Equatable {
         let mode = value("sslmode") ?? environment["PGSSLMODE"] ?? "prefer"
         guard let tlsMode = TLSMode(rawValue: mode) else { throw invalid("sslmode=\(mode.prefix(20)) is not one of disable, prefer, require, verify-full") }
         self.tlsMode = tlsMode
+        rootCertificates = (value("sslrootcert") ?? environment["PGSSLROOTCERT"]).map { ($0 as NSString).expandingTildeInPath }
         switch value("l1") {
         case nil, "off": inProcessCache = false
         case "on": inProcessCache = true
@@ -149,7 +156,7 @@ public struct PostgresEndpoint: Sendable, Equatable {
         let seconds = value("connect_timeout") ?? environment["PGCONNECT_TIMEOUT"] ?? "10"
         guard let timeoutSeconds = Int(seconds), (1...3600).contains(timeoutSeconds) else { throw invalid("connect_timeout=\(seconds.prefix(20)) is not a number of seconds from 1 to 3600") }
         timeout = .seconds(timeoutSeconds)
-        let known: Set<String> = ["schema", "sslmode", "l1", "connect_timeout", "encrypt", "passphrase-env", "passphrase-file", "key-file"]
+        let known: Set<String> = ["schema", "sslmode", "sslrootcert", "l1", "connect_timeout", "encrypt", "passphrase-env", "passphrase-file", "key-file"]
         if let unknown = items.first(where: { !known.contains($0.key) }) { throw invalid("unknown query item \"\(unknown.key.prefix(30))\"") }
         let keyItems = items.filter { ["encrypt", "passphrase-env", "passphrase-file", "key-file"].contains($0.key) }
         let usage = "a postgres:// SPEC takes one of ?encrypt=keyring, ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH (none: entries are stored in the clear)"

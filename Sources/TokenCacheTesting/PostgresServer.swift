@@ -20,9 +20,10 @@ public final class PostgresServer: @unchecked Sendable {
     /// The server's port.
     public let port: Int
 
-    private init(directory: URL) throws {
+    private init(directory: URL, tls: URL? = nil) throws {
         self.directory = directory
-        url = try PostgresServer.script("start", directory).trimmingCharacters(in: .whitespacesAndNewlines)
+        url = try PostgresServer.script("start", directory, environment: tls.map { ["TOKENCACHE_PG_TLS_DIR": $0.path] } ?? [:])
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         password = try String(contentsOf: directory.appendingPathComponent("password"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         port = Int(try String(contentsOf: directory.appendingPathComponent("port"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
     }
@@ -30,10 +31,11 @@ public final class PostgresServer: @unchecked Sendable {
     /// Starts a new server in a new temporary folder.
     /// The folder is under `TOKENCACHE_PG_ROOT` when set (the test command stops every
     /// cluster there when it ends), else the temporary folder.
-    public static func start() throws -> PostgresServer {
+    /// With `tls`, a folder holding `server.crt` and `server.key`, the server speaks TLS.
+    public static func start(tls: URL? = nil) throws -> PostgresServer {
         let root = ProcessInfo.processInfo.environment["TOKENCACHE_PG_ROOT"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
         let folder = root.appendingPathComponent("tokencache-pg-\(UUID().uuidString.prefix(8))")
-        return try PostgresServer(directory: folder)
+        return try PostgresServer(directory: folder, tls: tls)
     }
 
     /// The server the tests of this process share, started on first use.
@@ -81,9 +83,9 @@ public final class PostgresServer: @unchecked Sendable {
         return result.stdout
     }
 
-    private static func script(_ command: String, _ directory: URL) throws -> String {
+    private static func script(_ command: String, _ directory: URL, environment: [String: String] = [:]) throws -> String {
         let script = PythonPeer.repositoryRoot.appendingPathComponent("scripts/postgres.sh").path
-        let result = try CLIProcess.runProcess("/bin/bash", [script, command, directory.path])
+        let result = try CLIProcess.runProcess("/bin/bash", [script, command, directory.path], environment: environment)
         guard result.status == 0 else { throw PostgresServerError(message: "postgres.sh \(command) failed (\(result.status)): \(result.stderr)") }
         return result.stdout
     }

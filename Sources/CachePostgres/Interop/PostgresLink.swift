@@ -251,6 +251,8 @@ final class PostgresLink {
             return CacheStorageError(code: .unavailable, location: location, reason: "the TLS handshake with the server failed. Check the server's certificate, or the sslmode")
         case .serverClosedConnection, .uncleanShutdown, .clientClosedConnection:
             return unavailable("the connection to \(endpoint.host):\(endpoint.port) ended (\(error.code)) before the server answered; an open transaction was rolled back")
+        case .connectionError where error.underlying.map({ "\($0)".contains("CERTIFICATE_VERIFY_FAILED") || "\($0)".contains("unableToValidateCertificate") }) ?? false:
+            return CacheStorageError(code: .permissionDenied, location: location, reason: "the server \(endpoint.host):\(endpoint.port) presented a certificate that is not trusted for this host (sslmode=verify-full): it must be issued for \(endpoint.host) by one of the system's roots\(endpoint.rootCertificates.map { " or by the CA in \($0)" } ?? ", or by the CA named with sslrootcert=FILE"). Nothing was sent")
         case .connectionError:
             return unavailable("cannot \(what) at \(endpoint.host):\(endpoint.port) (\(error.underlying.map { String(describing: $0) } ?? "connection error"))")
         default:
@@ -267,6 +269,12 @@ final class PostgresLink {
             configuration.certificateVerification = .none
         case .verifyFull:
             configuration.certificateVerification = .fullVerification
+            if let roots = endpoint.rootCertificates {
+                guard FileManager.default.isReadableFile(atPath: roots) else {
+                    throw CacheStorageError(code: .keyUnavailable, location: endpoint.location, reason: "the CA certificate file \(roots) (sslrootcert, PGSSLROOTCERT) cannot be read. Check the path and its permissions")
+                }
+                configuration.trustRoots = .file(roots)
+            }
         }
         let context: NIOSSLContext
         do {
