@@ -185,6 +185,13 @@ public struct FileLock: RefreshClaimingLock {
     }
 
     private func timeoutError() -> CacheStorageError {
+        var info = stat()
+        if lstat(path, &info) == 0, info.st_uid != geteuid() {
+            // Another user's lock file: this user can neither read who holds it nor tell
+            // whether that process is gone, so it is never broken here.
+            let holder = LockOwner.load(path).map { ", naming process \($0.pid) (\($0.program))" } ?? ""
+            return CacheStorageError(code: .permissionDenied, location: path, reason: "the lock file belongs to user \(POSIX.userName(info.st_uid)) (uid \(info.st_uid))\(holder), and this user can neither check nor remove its holder. If no process of that user is writing the cache, ask that user (or root) to remove it")
+        }
         guard let owner = LockOwner.load(path) else {
             return CacheStorageError(code: .lockTimeout, location: path, reason: "another process held the cache lock for more than \(timeout); it is still running, so the lock was not broken. Try again, or stop that process")
         }

@@ -129,6 +129,25 @@ struct CLIErrorMatrixTests {
             }
         }
     }
+
+    @Test("A lock file another user left (naming a process that is gone): one line, exit 77 naming that user, the lock left in place", .enabled(if: geteuid() == 0, "needs root to act as two users"))
+    func otherUsersLock() throws {
+        try withTemporaryDirectory { folder in
+            try Self.prepare(folder)
+            let path = folder.appendingPathComponent("c.json").path
+            // The folder and cache are nobody's; root's lock file names a process that is gone.
+            chown(folder.path, 65534, 65534)
+            chown(path, 65534, 65534)
+            let dead = try BackgroundProcess("/bin/true", [])
+            let pid = dead.pid
+            dead.wait()
+            FileManager.default.createFile(atPath: path + ".lockfile", contents: Data("\(pid) tokencache".utf8), attributes: [.posixPermissions: 0o600])
+            let result = try CLIProcess.runProcess("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", CLIProcess.executable,
+                                                                        "with-lock", "--store", "file:" + path, "--timeout", "0.5", "--", "true"])
+            Self.check(result, status: 77, says: "belongs to user root", "with-lock (as nobody)")
+            #expect(FileManager.default.fileExists(atPath: path + ".lockfile"))
+        }
+    }
 }
 
 /// A cache folder that is a symbolic link to a folder of the user's own is followed for

@@ -57,6 +57,12 @@ enum POSIX {
     static func isSymlink(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFLNK }
     static func isDirectory(_ info: stat) -> Bool { (info.st_mode & S_IFMT) == S_IFDIR }
 
+    /// The name of the user `uid`, or `uid` itself when it has none.
+    static func userName(_ uid: uid_t) -> String {
+        guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return "\(uid)" }
+        return String(cString: name)
+    }
+
     /// `path` with its folder's symbolic links resolved (the last component kept as it
     /// is), or `path` itself when the folder cannot be resolved.
     static func resolvingFolder(of path: String) -> String {
