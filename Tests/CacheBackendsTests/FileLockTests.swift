@@ -68,6 +68,26 @@ struct FileLockTests {
         }
     }
 
+    @Test("A claim whose owner line cannot be written (the file size limit, as a full disk would) fails, and gives the lock file up: the next claim in the same process succeeds at once")
+    func failedOwnerWrite() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("c.lockfile").path
+            let lock = FileLock(path: path, timeout: .seconds(3))
+            signal(SIGXFSZ, SIG_IGN)
+            var limit = rlimit()
+            getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit)
+            var none = limit
+            none.rlim_cur = 0
+            setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &none)
+            #expect(throws: (any Error).self) { try lock.withLock {} }
+            setrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit)
+            #expect(!FileManager.default.fileExists(atPath: path), "the failed claim removed its lock file")
+            let started = Date()
+            try lock.withLock {}
+            #expect(Date().timeIntervalSince(started) < 1)
+        }
+    }
+
     @Test("A live owner is never broken: the wait ends in a lockTimeout naming it")
     func liveOwner() throws {
         try withTemporaryDirectory { folder in
