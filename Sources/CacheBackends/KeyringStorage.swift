@@ -85,7 +85,7 @@ public struct KeyringStorage: CacheStorage {
 
     public func load() throws -> Data? {
         let library = try Libsecret.shared()
-        let secret: String?
+        let secret: Data?
         do {
             secret = try library.lookup(profile.item)
         } catch {
@@ -98,27 +98,44 @@ public struct KeyringStorage: CacheStorage {
         }
         switch profile.encoding {
         case .raw:
-            return Data(secret.utf8)
+            return secret
         case .base64:
-            guard let decoded = Data(base64Encoded: secret) else {
+            var encoded = secret
+            defer { encoded.wipe() }
+            guard let decoded = Data(base64Encoded: encoded) else {
                 throw CacheStorageError(code: .damaged, location: signalPath, reason: "the keyring item holds text that is not base64, but the profile expects base64 (as MSAL .NET writes)")
             }
             return decoded
         }
     }
 
+    /// Whether `data` is valid UTF-8, checked without copying it into a string.
+    static func isUTF8(_ data: Data) -> Bool {
+        var parser = Unicode.UTF8.ForwardParser()
+        var bytes = data.makeIterator()
+        while true {
+            switch parser.parseScalar(from: &bytes) {
+            case .valid: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
+    }
+
     public func save(_ data: Data) throws {
         let library = try Libsecret.shared()
-        let secret: String
+        var secret: Data
         switch profile.encoding {
         case .raw:
-            guard !data.contains(0), let text = String(data: data, encoding: .utf8) else {
+            guard !data.contains(0), KeyringStorage.isUTF8(data) else {
                 throw CacheStorageError(code: .damaged, location: signalPath, reason: "the cache is not NUL-free UTF-8 text, so it cannot be stored raw in the keyring; use encoding=base64")
             }
-            secret = text
+            secret = data
         case .base64:
-            secret = data.base64EncodedString()
+            secret = data.base64EncodedData()
         }
+        // A copy of the caller's bytes (which it wipes itself): wiped here.
+        defer { secret.wipe() }
         do {
             try library.store(profile.item, label: profile.label, secret: secret)
         } catch {
@@ -170,7 +187,7 @@ public struct KeyringStorage: CacheStorage {
     private static func probeFailure(_ library: Libsecret) -> Libsecret.Failure? {
         let item = Libsecret.Item(schema: "io.tokencache.probe", attributes: ["probe": "\(getpid())"], flags: 0)
         do {
-            try library.store(item, label: "tokencache probe", secret: "probe")
+            try library.store(item, label: "tokencache probe", secret: Data("probe".utf8))
             try library.clear(item)
             return nil
         } catch {

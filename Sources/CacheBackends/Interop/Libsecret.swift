@@ -2,6 +2,7 @@
 @preconcurrency import Glibc
 #endif
 import Foundation
+import TokenCache
 
 /// libsecret and GLib, loaded when first needed with `dlopen`, so a program that uses only
 /// file, passphrase-encrypted or other stores runs on a machine without libsecret. Only the
@@ -102,10 +103,16 @@ final class Libsecret: @unchecked Sendable {
     }
 
     /// Stores `secret` (no NUL bytes) in the default collection. The corresponding C
-    /// function is `secret_password_storev_sync`.
-    func store(_ item: Item, label: String, secret: String) throws(Failure) {
+    /// function is `secret_password_storev_sync`. The C string made of it is wiped after.
+    func store(_ item: Item, label: String, secret: Data) throws(Failure) {
         var error: UnsafeMutableRawPointer?
-        let ok = withItem(item) { schema, attributes in store(schema, attributes, nil, label, secret, nil, &error) }
+        var text = [UInt8](secret) + [0]
+        defer { text.wipe() }
+        let ok = text.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { characters in
+                withItem(item) { schema, attributes in store(schema, attributes, nil, label, characters.baseAddress!, nil, &error) }
+            }
+        }
         if let failure = takeError(error) { throw failure }
         guard ok != 0 else { throw Failure(domain: "secret-error", code: -1, message: "the Secret Service refused to store the item") }
     }
@@ -113,13 +120,13 @@ final class Libsecret: @unchecked Sendable {
     /// The item's secret, or `nil` when there is none (or the collection is locked; libsecret
     /// does not tell these apart). The corresponding C function is
     /// `secret_password_lookupv_sync`.
-    func lookup(_ item: Item) throws(Failure) -> String? {
+    func lookup(_ item: Item) throws(Failure) -> Data? {
         var error: UnsafeMutableRawPointer?
         let found = withItem(item) { schema, attributes in lookup(schema, attributes, nil, &error) }
         if let failure = takeError(error) { throw failure }
         guard let found else { return nil }
         defer { passwordFree(found) }  // wipes the copy libsecret made
-        return String(cString: found)
+        return Data(bytes: found, count: strlen(found))
     }
 
     /// Deletes the item. The corresponding C function is `secret_password_clearv_sync`.
