@@ -150,7 +150,7 @@ final class ClientCore: Sendable {
         } catch let error as TokenCacheError {
             throw MSALError(code: .invalidResponse, reason: "the token response cannot be cached: \(error.reason). Nothing was cached")
         } catch {
-            throw MSALError(code: .cacheFailure, reason: "the token was acquired but could not be cached: \(error)")
+            throw MSALError(code: .cacheFailure, reason: "the token was acquired but could not be cached: \(error)", underlying: error)
         }
     }
 
@@ -186,7 +186,7 @@ final class ClientCore: Sendable {
         } catch let error as TokenCacheError {
             throw MSALError(code: .invalidResponse, reason: "the refresh answer cannot be cached: \(error.reason). Nothing was cached")
         } catch {
-            throw MSALError(code: .cacheFailure, reason: "the refreshed token could not be cached: \(error)")
+            throw MSALError(code: .cacheFailure, reason: "the refreshed token could not be cached: \(error)", underlying: error)
         }
     }
 
@@ -324,7 +324,7 @@ final class ClientCore: Sendable {
         do {
             return try read()
         } catch {
-            throw MSALError(code: .cacheFailure, reason: "the token cache cannot be read: \(error)")
+            throw MSALError(code: .cacheFailure, reason: "the token cache cannot be read: \(error)", underlying: error)
         }
     }
 

@@ -79,12 +79,18 @@ public struct MSALError: Error, Sendable, CustomStringConvertible {
     public let reason: String
     /// The provider's OAuth error, when it sent one.
     public let server: ServerError?
+    /// The error that caused this one, when another component failed: for
+    /// ``Code-swift.struct/cacheFailure``, the store's own error (for the stores of this
+    /// package a `CacheStorageError` or `TokenCacheError`), so an app can tell a lock
+    /// time-out, which is worth retrying, from a wrong key or an unavailable keyring.
+    public let underlying: (any Error)?
 
     /// Creates an error.
-    public init(code: Code, reason: String, server: ServerError? = nil) {
+    public init(code: Code, reason: String, server: ServerError? = nil, underlying: (any Error)? = nil) {
         self.code = code
         self.reason = reason
         self.server = server
+        self.underlying = underlying
     }
 
     /// The error on one line: the provider's description, which spans several lines at

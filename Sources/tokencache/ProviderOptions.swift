@@ -33,7 +33,11 @@ extension MSALError {
         switch code {
         case .invalidArgument, .insecureAuthority: return 64
         case .interactionRequired: return 3
-        case .network, .providerUnavailable, .cacheFailure, .noBrowser: return 69
+        case .cacheFailure:
+            // The store's own code: a lock time-out 75, a wrong key 77, a damaged store 65...
+            guard let underlying, case let status = CLIFailure.exitCode(for: underlying), status != 70 else { return 69 }
+            return status
+        case .network, .providerUnavailable, .noBrowser: return 69
         case .timedOut, .deviceCodeExpired, .cancelled: return 75
         case .serverError where ["invalid_client", "unauthorized_client"].contains(server?.error ?? ""): return 77
         default: return 65

@@ -210,4 +210,30 @@ struct SharedSilentTests {
         let same = first.accessToken == second.accessToken
         #expect(same)
     }
+
+    @Test("A store's failure keeps its type: a wrong key reaches the app as cacheFailure carrying the store's wrongKey error, and the CLI exits 77 for it")
+    func storeErrorsKeepTheirType() async throws {
+        let server = try IdentityServer()
+        try await withTemporaryDirectoryAsync { folder in
+            let path = folder.appendingPathComponent("tokens.bin").path
+            func key(_ name: String, _ byte: UInt8) -> String {
+                let file = folder.appendingPathComponent(name).path
+                FileManager.default.createFile(atPath: file, contents: Data(repeating: byte, count: 32), attributes: [.posixPermissions: 0o600])
+                return file
+            }
+            let right = "encrypted:\(path)?key-file=\(key("right", 1))"
+            let wrong = "encrypted:\(path)?key-file=\(key("wrong", 2))"
+            let signIn = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), cache: try StoreSpec.open(right),
+                                                     options: AcquisitionTests.options())
+            _ = try await signIn.acquireToken(byUsername: "ann@contoso.example", password: "pw-ann-1", scopes: Self.scopes)
+            let app = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), cache: try StoreSpec.open(wrong),
+                                                  options: AcquisitionTests.options())
+            let failure = await Self.failure { () async throws(MSALError) in _ = try await app.accounts() }
+            #expect(failure?.code == .cacheFailure)
+            #expect((failure?.underlying as? CacheStorageError)?.code == .wrongKey, "\(String(describing: failure))")
+            let cli = try CLIProcess.run(["token", "--store", wrong, "--client-id", "cli-app", "--authority", server.authority("organizations"),
+                                          "--allow-loopback-http", "--scopes", Self.scopes[0]])
+            #expect(cli.status == 77 && cli.stderr.split(separator: "\n").count == 1, "\(cli.stderr)")
+        }
+    }
 }
