@@ -27,7 +27,7 @@ public struct Authority: Sendable, Hashable {
     public init(_ url: String, allowingLoopbackHTTP: Bool) throws(TokenCacheError) {
         var parsed = url
         let lower = url.lowercased()
-        if allowingLoopbackHTTP, lower.hasPrefix("http://"), let host = URL(string: url)?.host, ProviderConnection.isLoopback(host) {
+        if allowingLoopbackHTTP, lower.hasPrefix("http://"), let host = URL(string: url)?.host, isLoopbackHost(host) {
             // The cache's environment and realm come out the same as for https.
             parsed = "https://" + url.dropFirst(7)
         }

@@ -147,8 +147,7 @@ struct StoreCheckup {
     private mutating func checkPostgres(_ database: PostgresTokenCache, session: StoreSession) throws {
         let endpoint = database.endpoint
         emit("  tls: \(endpoint.tlsMode.rawValue)\(endpoint.rootCertificates.map { ", CA \($0)" } ?? "")")
-        let loopback = endpoint.host == "localhost" || endpoint.host == "::1" || endpoint.host.hasPrefix("127.")
-        if !loopback, endpoint.tlsMode != .verifyFull {
+        if !isLoopbackHost(endpoint.host), endpoint.tlsMode != .verifyFull {
             findings.append(DoctorFinding(
                 problem: "the server \(endpoint.host) is not on this machine and its certificate is not checked (sslmode=\(endpoint.tlsMode.rawValue)): whoever sits on the network path can pose as the database and read the tokens",
                 fix: "add sslmode=verify-full to the SPEC, with sslrootcert=FILE (or PGSSLROOTCERT) when a private CA issued the server's certificate",

@@ -46,6 +46,13 @@ public struct HTTPResponse: Sendable {
     }
 }
 
+extension HTTPResponse {
+    /// Whether the provider is failing or throttling (a 5xx or 429 status): such an answer
+    /// is retried where the request may be repeated, remembered with its `Retry-After`, and
+    /// never means that the sign-in was refused.
+    var isProviderFailing: Bool { status == 429 || (500...599).contains(status) }
+}
+
 /// How MSALLite talks HTTP. The default, ``URLSessionTransport``, fits most apps; supply
 /// your own to route through a proxy library, to pin certificates, or to inject faults in
 /// tests.

@@ -61,7 +61,7 @@ struct ProviderConnection: Sendable {
         switch url.scheme?.lowercased() {
         case "https":
             return
-        case "http" where ProviderConnection.isLoopback(url.host ?? ""):
+        case "http" where isLoopbackHost(url.host ?? ""):
             guard options.allowsPlainHTTPOnLoopback else {
                 throw MSALError(code: .insecureAuthority, reason: "\(url.host ?? "")\(url.port.map { ":\($0)" } ?? "") is plain http://; tokens must travel over https. For a local test identity server only, set HTTPOptions.allowsPlainHTTPOnLoopback")
             }
@@ -70,10 +70,6 @@ struct ProviderConnection: Sendable {
         }
     }
 
-    static func isLoopback(_ host: String) -> Bool {
-        let host = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
-    }
 
     /// GETs a JSON object (a discovery document).
     func getJSON(_ url: URL, what: String) async throws(MSALError) -> JSONObject {
@@ -138,7 +134,7 @@ struct ProviderConnection: Sendable {
                 request.url = try redirectTarget(location, from: request, status: response.status, hops: redirects, what: what)
                 continue
             }
-            guard repeatable, response.status == 429 || (500...599).contains(response.status), attempt < options.maxRetries else { return response }
+            guard repeatable, response.isProviderFailing, attempt < options.maxRetries else { return response }
             let pause = ProviderConnection.retryAfter(response.headers["retry-after"]) ?? .milliseconds(200 << attempt)
             guard pause <= options.maxRetryAfter else { return response }
             attempt += 1
@@ -207,37 +203,36 @@ struct ProviderConnection: Sendable {
         MSALError(code: .invalidResponse, reason: "\(what) at \(ProviderConnection.redacted(url)) answered with more than \(options.maxResponseBytes) bytes, which is no token response; refused. Check the authority URL, or raise HTTPOptions.maxResponseBytes")
     }
 
-    /// The JSON object of `response`, or the typed error it stands for.
+    /// The JSON object of `response`, or the typed error it stands for: a failing or
+    /// throttling provider (5xx, 429) whatever its body, an OAuth error, or an answer that is
+    /// not a JSON object.
     private func object(_ response: HTTPResponse, what: String, url: URL) throws(MSALError) -> JSONObject {
-        let parsed = try? JSONValue(parsing: response.body)
-        let unavailable = response.status == 429 || (500...599).contains(response.status)
-        guard let object = parsed?.objectValue else {
-            if unavailable {
-                throw MSALError(code: .providerUnavailable, reason: "\(what) at \(ProviderConnection.redacted(url)) answered HTTP \(response.status)\(retrySuffix(response)). The provider is failing or throttling, not refusing the sign-in: retry later")
+        let object = (try? JSONValue(parsing: response.body))?.objectValue
+        let server = object.flatMap { object in
+            object.string("error").map { error in
+                MSALError.ServerError(
+                    error: error, errorDescription: object.string("error_description"), suberror: object.string("suberror"),
+                    correlationID: object.string("correlation_id") ?? response.headers["client-request-id"], httpStatus: response.status,
+                    errorCodes: (object["error_codes"]?.items ?? []).compactMap { $0.wholeNumber.map(Int.init) },
+                    traceID: object.string("trace_id"), timestamp: object.string("timestamp"), claims: object.string("claims"))
             }
+        }
+        if response.isProviderFailing {
+            throw MSALError(code: .providerUnavailable, reason: "\(what) at \(ProviderConnection.redacted(url)) answered HTTP \(response.status)\(retrySuffix(response)). The provider is failing or throttling, not refusing the sign-in: retry later", server: server)
+        }
+        guard let object else {
             throw MSALError(code: .invalidResponse, reason: "\(what) at \(ProviderConnection.redacted(url)) answered HTTP \(response.status) with \(response.body.isEmpty ? "an empty body" : "a body that is not a JSON object") (\(response.headers["content-type"] ?? "no content type")). Check the authority URL; if it is right, the provider is failing: retry later")
         }
-        if let error = object.string("error") {
-            let server = MSALError.ServerError(
-                error: error, errorDescription: object.string("error_description"), suberror: object.string("suberror"),
-                correlationID: object.string("correlation_id") ?? response.headers["client-request-id"], httpStatus: response.status,
-                errorCodes: (object["error_codes"]?.items ?? []).compactMap { $0.wholeNumber.map(Int.init) },
-                traceID: object.string("trace_id"), timestamp: object.string("timestamp"), claims: object.string("claims"))
-            if unavailable {
-                throw MSALError(code: .providerUnavailable, reason: "\(what) answered HTTP \(response.status)\(retrySuffix(response)). The provider is failing or throttling, not refusing the sign-in: retry later", server: server)
-            }
+        if let server {
             throw MSALError(code: .serverError, reason: "\(what) refused the request (HTTP \(response.status)). \(ProviderConnection.advice(for: server))", server: server)
         }
         guard (200...299).contains(response.status) else {
-            if unavailable {
-                throw MSALError(code: .providerUnavailable, reason: "\(what) answered HTTP \(response.status)\(retrySuffix(response)). The provider is failing or throttling: retry later")
-            }
             throw MSALError(code: .invalidResponse, reason: "\(what) answered HTTP \(response.status) without an OAuth error. Retry later; if it persists, check the authority URL")
         }
         return object
     }
 
-    /// ` after N retries` / ` and asked to wait Ns`, for a failing provider's message.
+    /// ` and asked to wait N s (Retry-After)`, for a failing provider's message.
     private func retrySuffix(_ response: HTTPResponse) -> String {
         guard let wait = ProviderConnection.retryAfter(response.headers["retry-after"]) else { return "" }
         return " and asked to wait \(wait.components.seconds) s (Retry-After)"

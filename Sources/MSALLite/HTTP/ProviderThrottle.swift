@@ -54,7 +54,7 @@ final class ProviderThrottle: Sendable {
     /// Remembers `error`, the answer `response` stood for, when MSAL Python would.
     func remember(_ error: MSALError, response: HTTPResponse, key: String, grant: String?) {
         let memory: Duration
-        if response.status == 429 || (500...599).contains(response.status) {
+        if response.isProviderFailing {
             guard let retryAfter = ProviderConnection.retryAfter(response.headers["retry-after"]) else { return }
             memory = min(retryAfter, ProviderThrottle.longestMemory)
         } else if error.server?.error == "invalid_grant", grant != "urn:ietf:params:oauth:grant-type:device_code" {
