@@ -278,17 +278,26 @@ struct LockOwner {
             program = String(program.dropLast(last.count)).trimmingCharacters(in: .whitespaces)
         }
         return LockOwner(pid: pid, program: program.isEmpty ? "?" : program,
-                         writtenAt: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec), namespace: namespace)
+                         writtenAt: modifiedAt(info), namespace: namespace)
     }
 
     /// How long ago an empty lock file was written, or `nil` if it is missing or not empty.
     static func emptyFileAge(_ path: String) -> Duration? {
         var info = stat()
         guard lstat(path, &info) == 0, info.st_size == 0 else { return nil }
+        return age(since: modifiedAt(info))
+    }
+
+    /// A file's modification time, in nanoseconds since the epoch.
+    static func modifiedAt(_ info: stat) -> Int64 {
+        Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+    }
+
+    /// How long ago `time` (nanoseconds since the epoch, by the real-time clock) was.
+    static func age(since time: Int64) -> Duration {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        let nanoseconds = (Int64(now.tv_sec) - Int64(info.st_mtim.tv_sec)) * 1_000_000_000 + (Int64(now.tv_nsec) - Int64(info.st_mtim.tv_nsec))
-        return .nanoseconds(nanoseconds)
+        return .nanoseconds(Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) - time)
     }
 
     /// Whether the owner may still hold the lock: its process runs, is not a zombie, and
@@ -315,11 +324,7 @@ struct LockOwner {
     var isOurs: Bool { namespace != nil && namespace == LockOwner.currentNamespace }
 
     /// How long ago the lock file was written.
-    var age: Duration {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return .nanoseconds(Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec) - writtenAt)
-    }
+    var age: Duration { LockOwner.age(since: writtenAt) }
 
     /// How old a lock file from another (or an unknown) PID namespace must be before a pid
     /// that does not run here counts as dead: longer than any MSAL library waits for a

@@ -196,30 +196,24 @@ public final class PostgresTokenCache: TokenCacheStore, @unchecked Sendable {
     /// it drops the account's partition from the L1, so the store is read fresh while it
     /// is held.
     public func tryClaimRefresh(_ subject: RefreshClaim.Subject) throws -> RefreshClaim? {
-        let key = PostgresTokenCache.advisoryKey(schema: endpoint.schema, subject: subject)
-        let claim = try InProcessRefreshClaims.tryClaim("\(location) \(endpoint.schema) \(subject.fingerprint)") { () throws -> RefreshClaim? in
+        // Keyed as the writers key their partition locks (hashtextextended of a text), in a
+        // text space of its own.
+        let name = "refresh-claim:\(endpoint.schema):\(subject.fingerprint)"
+        let claim = try InProcessRefreshClaims.tryClaim("\(location) \(name)") { () throws -> RefreshClaim? in
             let taken = try claimLock.withLock { () throws(CacheStorageError) -> Bool in
-                try claimLink.query("SELECT CASE WHEN pg_try_advisory_lock($1) THEN 1 ELSE 0 END", [.integer(key)]).first?.integer(0) == 1
+                try claimLink.query("SELECT CASE WHEN pg_try_advisory_lock(hashtextextended($1, 0)) THEN 1 ELSE 0 END", [.text(name)]).first?.integer(0) == 1
             }
             guard taken else { return nil }
-            return RefreshClaim(release: { self.releaseClaim(key) })
+            return RefreshClaim(release: { self.releaseClaim(name) })
         }
         if claim != nil { l1?.invalidate([PostgresSchema.partition(homeAccountID: subject.homeAccountID, clientID: nil)]) }
         return claim
     }
 
-    /// Gives the advisory lock `key` up (when its connection was lost, the server already
-    /// has).
-    private func releaseClaim(_ key: Int64) {
-        claimLock.withLock { _ = try? claimLink.query("SELECT pg_advisory_unlock($1)", [.integer(key)]) }
-    }
-
-    /// The advisory lock key of a refresh claim: 64 bits of a hash of the schema and the
-    /// subject, so stores in other schemas of one database never share a claim.
-    static func advisoryKey(schema: String, subject: RefreshClaim.Subject) -> Int64 {
-        var key: Int64 = 0
-        for byte in SHA256.hash(Array("\(schema)\n\(subject.fingerprint)".utf8)).prefix(8) { key = key << 8 | Int64(byte) }
-        return key
+    /// Gives the advisory lock of the claim `name` up (when its connection was lost, the
+    /// server already has).
+    private func releaseClaim(_ name: String) {
+        claimLock.withLock { _ = try? claimLink.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [.text(name)]) }
     }
 
     // MARK: - Writing

@@ -195,7 +195,8 @@ final class ClientCore: Sendable {
         let idToken = response.string("id_token")
         let claims = idToken.flatMap(ClientCore.claims(of:))
         // The cache refused lifetimes beyond a hundred years already; clamped all the same.
-        func later(by seconds: Int64) -> Int64 { now + min(max(seconds, -3_155_760_000), 3_155_760_000) }
+        let longest = TokenResponseEntries.longestLifetime
+        func later(by seconds: Int64) -> Int64 { now + min(max(seconds, -longest), longest) }
         let expiresIn = response["expires_in"]?.wholeNumber ?? 600
         let granted = response.string("scope").map { $0.split(separator: " ").map(String.init) } ?? scopes
         return AuthenticationResult(

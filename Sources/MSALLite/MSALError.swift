@@ -1,4 +1,4 @@
-import Foundation
+import TokenCache
 
 /// The error thrown by MSALLite.
 ///
@@ -106,15 +106,6 @@ public struct MSALError: Error, Sendable, CustomStringConvertible {
             }
             text += "]"
         }
-        return MSALError.oneLine(text)
-    }
-
-    /// `text` with its line breaks (and the blanks around them) turned into single spaces.
-    static func oneLine(_ text: String) -> String {
-        guard text.contains(where: \.isNewline) else { return text }
-        return text.split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }
-            .joined(separator: " ")
+        return oneLine(text)
     }
 }

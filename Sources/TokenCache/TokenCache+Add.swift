@@ -243,7 +243,7 @@ package enum TokenResponseEntries {
     /// The longest lifetime (`expires_in`, `ext_expires_in`, `refresh_in`) a token response
     /// may state: a hundred years. Larger values are refused rather than overflowing the
     /// cache's arithmetic.
-    static let longestLifetime: Int64 = 3_155_760_000
+    package static let longestLifetime: Int64 = 3_155_760_000
 
     /// The ID token's claims, decoded without validation as MSAL does; a broker's
     /// `id_token_claims` win.

@@ -70,8 +70,7 @@ enum CLIFailure {
     /// Writes `error` to standard error as one line (`tokencache: MESSAGE`): line breaks
     /// in it, such as those of a provider's error description, become spaces.
     static func report(_ error: any Error) {
-        let text = "\(error)".split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
-        FileHandle.standardError.write(Data("tokencache: \(text)\n".utf8))
+        FileHandle.standardError.write(Data("tokencache: \(oneLine("\(error)"))\n".utf8))
     }
 
     static func exitCode(for error: any Error) -> Int32 {
