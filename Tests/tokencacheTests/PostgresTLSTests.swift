@@ -23,7 +23,7 @@ struct PostgresTLSTests {
         return base
     }
 
-    @Test("verify-full with sslrootcert naming the private CA connects and serves; with PGSSLROOTCERT too; another CA is refused; doctor warns about an unverified server elsewhere")
+    @Test("verify-full with sslrootcert naming the private CA connects and serves; with PGSSLROOTCERT too; another CA is refused, a CA file that is not there is a typed 77; doctor warns about an unverified server elsewhere")
     func privateCA() throws {
         try withTemporaryDirectory { folder in
             let ca = try Self.makeCA("test-ca", in: folder)
@@ -56,6 +56,9 @@ struct PostgresTLSTests {
 
             let refused = try CLIProcess.runProcess(CLIProcess.executable, ["tokens", "--store", schemaOnly + "&sslrootcert=\(wrong).crt"], environment: database.environment)
             #expect(refused.status == 77 && refused.stderr.contains("not trusted") && refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+
+            let missing = try CLIProcess.runProcess(CLIProcess.executable, ["tokens", "--store", schemaOnly + "&sslrootcert=\(folder.path)/none.crt"], environment: database.environment)
+            #expect(missing.status == 77 && missing.stderr.contains("cannot be read") && missing.stderr.split(separator: "\n").count == 1, "\(missing.stderr)")
 
             let elsewhere = try CLIProcess.runProcess(CLIProcess.executable, ["doctor", "--store", "postgres://tokencache@db.invalid:5432/tokencache?sslmode=require&connect_timeout=2"],
                                                       environment: database.environment)
