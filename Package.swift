@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "TokenCacheTests", dependencies: ["TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "CacheBackendsTests", dependencies: ["CacheBackends", "TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "CachePostgresTests", dependencies: ["CachePostgres", "CacheBackends", "TokenCache", "TokenCacheTesting"]),
-        .testTarget(name: "MSALLiteTests", dependencies: ["MSALLite", "TokenCache", "CacheBackends", "TokenCacheTesting", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "MSALLiteTests", dependencies: ["MSALLite", "TokenCache", "CacheBackends", "CachePostgres", "TokenCacheTesting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "tokencacheTests", dependencies: ["tokencache", "TokenCache", "CacheBackends", "CachePostgres", "MSALLite", "TokenCacheTesting"]),
     ],
     swiftLanguageModes: [.v6]

@@ -10,6 +10,9 @@
 #                           libpq password file, DIR/port the port (kept across restarts).
 #   postgres.sh stop DIR    shut down cleanly (waits).
 #   postgres.sh kill DIR    crash it: every server process gets SIGKILL at once.
+#   postgres.sh pause DIR   freeze it: every server process gets SIGSTOP (connections stay
+#                           open, nothing answers) until resume.
+#   postgres.sh resume DIR  thaw it (SIGCONT).
 #   postgres.sh status DIR  exit 0 when running.
 #
 # As root it runs the server as the postgres user, which initdb and postgres require.
@@ -20,8 +23,8 @@ for fd in /proc/$$/fd/*; do
   fd=${fd##*/}
   [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null || true
 done
-command=${1:?usage: postgres.sh start|stop|kill|status DIR}
-dir=${2:?usage: postgres.sh start|stop|kill|status DIR}
+command=${1:?usage: postgres.sh start|stop|kill|pause|resume|status DIR}
+dir=${2:?usage: postgres.sh start|stop|kill|pause|resume|status DIR}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 data="$dir/data"
@@ -91,6 +94,12 @@ kill)
     kill -0 "$leader" $pids 2>/dev/null || break
     sleep 0.05
   done
+  ;;
+pause|resume)
+  [ -f "$data/postmaster.pid" ] || exit 0
+  leader=$(head -n 1 "$data/postmaster.pid")
+  signal=$([ "$command" = pause ] && echo STOP || echo CONT)
+  kill "-$signal" "$leader" $(pgrep -P "$leader" || true) 2>/dev/null || true
   ;;
 status)
   as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1

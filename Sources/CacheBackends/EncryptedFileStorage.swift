@@ -40,6 +40,8 @@ public final class EncryptedFileStorage: CacheStorage, @unchecked Sendable {
 
     public var location: String { path }
     public var isEncrypted: Bool { true }
+    /// Whether the key is had without another service: `false` for a key in the keyring.
+    public var answersLocally: Bool { keySource != .keyring }
 
     /// Creates a store for the encrypted file at `path`.
     public init(path: String, keySource: EncryptionKeySource) {

@@ -3,6 +3,7 @@
 #endif
 public import Foundation
 public import TokenCache
+import Synchronization
 
 /// The cross-process lock MSAL's libraries share: the file `<cache>.lockfile`.
 ///
@@ -43,15 +44,53 @@ public struct FileLock: RefreshClaimingLock {
     }
 
     public func withLock<R>(_ body: () throws -> R) throws -> R {
+        if FileLock.heldByTask.contains(path) { return try body() }
         let deadline = ContinuousClock.now + timeout
-        let local = ProcessLocks.lock(for: path)
-        guard local.lock(before: Date(timeIntervalSinceNow: timeout.timeInterval)) else {
-            throw CacheStorageError(code: .lockTimeout, location: path, reason: "other threads of this process held the lock for \(timeout); try again")
+        let local = ProcessLocks.checkOut(path)
+        defer { ProcessLocks.checkIn(path) }
+        guard local.lock(before: deadline) else { throw busyInProcess() }
+        defer { local.unlock() }
+        var backoff = Backoff()
+        while true {
+            if let held = try attempt() {
+                defer { release(held) }
+                return try body()
+            }
+            guard ContinuousClock.now < deadline else { throw timeoutError() }
+            try? Task.checkCancellation()
+            Thread.sleep(forTimeInterval: backoff.next().timeInterval)
+        }
+    }
+
+    /// Runs `body` while holding the lock, suspending the calling task while another thread,
+    /// task or process holds it: no thread waits. While `body` runs, the task's own
+    /// ``withLock(_:)`` calls on this path run at once.
+    public func withLockSuspending<R: Sendable>(_ body: @Sendable () throws -> R) async throws -> R {
+        if FileLock.heldByTask.contains(path) { return try body() }
+        let deadline = ContinuousClock.now + timeout
+        let local = ProcessLocks.checkOut(path)
+        defer { ProcessLocks.checkIn(path) }
+        var backoff = Backoff()
+        while !local.tryLock() {
+            guard ContinuousClock.now < deadline else { throw busyInProcess() }
+            try await Task.sleep(for: backoff.next())
         }
         defer { local.unlock() }
-        let held = try acquire(deadline: deadline)
-        defer { release(held) }
-        return try body()
+        while true {
+            if let held = try attempt() {
+                defer { release(held) }
+                return try FileLock.$heldByTask.withValue(FileLock.heldByTask.union([path])) { try body() }
+            }
+            guard ContinuousClock.now < deadline else { throw timeoutError() }
+            try await Task.sleep(for: backoff.next())
+        }
+    }
+
+    /// The lock paths the current task holds through ``withLockSuspending(_:)``.
+    @TaskLocal static var heldByTask: Set<String> = []
+
+    private func busyInProcess() -> CacheStorageError {
+        CacheStorageError(code: .lockTimeout, location: path, reason: "other threads of this process held the lock for \(timeout); try again")
     }
 
     // MARK: - Acquiring
@@ -62,14 +101,14 @@ public struct FileLock: RefreshClaimingLock {
         let inode: UInt64
     }
 
-    private func acquire(deadline: ContinuousClock.Instant) throws -> Held {
-        var delay: Duration = .milliseconds(5)
-        while true {
-            if let held = try attempt() { return held }
-            guard ContinuousClock.now < deadline else { throw timeoutError() }
-            try? Task.checkCancellation()
-            Thread.sleep(forTimeInterval: (delay + .milliseconds(Int.random(in: 0...5))).timeInterval)
-            delay = min(delay * 2, .milliseconds(100))
+    /// The pauses between tries at a lock: from 5 ms, doubling up to 100 ms, with a few
+    /// milliseconds of jitter so waiters do not retry in step.
+    private struct Backoff {
+        var pause: Duration = .milliseconds(5)
+
+        mutating func next() -> Duration {
+            defer { pause = min(pause * 2, .milliseconds(100)) }
+            return pause + .milliseconds(Int.random(in: 0...5))
         }
     }
 
@@ -376,17 +415,75 @@ struct ProcessStatus {
     }()
 }
 
-/// One in-process lock per lock-file path, so threads queue here before the file lock.
+/// One in-process lock per lock-file path, so threads and tasks queue here before the file
+/// lock. An entry lives while someone uses it, so the table holds only the paths in use.
 enum ProcessLocks {
-    private static let registry = NSLock()
-    nonisolated(unsafe) private static var locks: [String: NSLock] = [:]
+    private struct Entry {
+        let lock: PathLock
+        var users: Int
+    }
 
-    static func lock(for path: String) -> NSLock {
-        registry.lock()
-        defer { registry.unlock() }
-        if let existing = locks[path] { return existing }
-        let created = NSLock()
-        locks[path] = created
-        return created
+    private static let registry = Mutex<[String: Entry]>([:])
+
+    /// The lock of `path`, counted as used until ``checkIn(_:)``.
+    static func checkOut(_ path: String) -> PathLock {
+        registry.withLock { locks in
+            if let entry = locks[path] {
+                locks[path]?.users += 1
+                return entry.lock
+            }
+            let created = PathLock()
+            locks[path] = Entry(lock: created, users: 1)
+            return created
+        }
+    }
+
+    /// Gives back a lock of ``checkOut(_:)``; the entry goes when nobody uses it.
+    static func checkIn(_ path: String) {
+        registry.withLock { locks in
+            guard let entry = locks[path] else { return }
+            if entry.users <= 1 { locks[path] = nil } else { locks[path]?.users -= 1 }
+        }
+    }
+
+    /// The number of paths in the table (for tests).
+    static var count: Int { registry.withLock { $0.count } }
+}
+
+/// A lock that is held, not owned by a thread: a task may take it on one thread and give it
+/// up on another after a suspension. Threads wait on a condition; tasks try and suspend.
+final class PathLock: @unchecked Sendable {
+    // @unchecked: `held` is only touched with `condition` locked.
+    private let condition = NSCondition()
+    private var held = false
+
+    /// Takes the lock, waiting until `deadline`; `false` when it did not come free in time.
+    func lock(before deadline: ContinuousClock.Instant) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while held {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return false }
+            _ = condition.wait(until: Date(timeIntervalSinceNow: left.timeInterval))
+        }
+        held = true
+        return true
+    }
+
+    /// Takes the lock if it is free.
+    func tryLock() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !held else { return false }
+        held = true
+        return true
+    }
+
+    /// Gives the lock up.
+    func unlock() {
+        condition.lock()
+        held = false
+        condition.signal()
+        condition.unlock()
     }
 }

@@ -16,6 +16,8 @@ public struct FileStorage: CacheStorage {
     public let path: String
     public var location: String { path }
     public var isEncrypted: Bool { false }
+    /// `true`: the file is on this machine's disk.
+    public var answersLocally: Bool { true }
 
     /// Creates a store for the file at `path` (a leading `~` is expanded).
     public init(path: String) {

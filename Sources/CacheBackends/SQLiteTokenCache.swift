@@ -55,6 +55,7 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
     public let options: Options
     private let keys: EncryptionKeys?
     private let lock = NSLock()
+    private let worker = StoreWorker(label: "tokencache.sqlite")
     private var database: (connection: SQLiteConnection, codec: RowCodec)?
 
     /// The database file.
@@ -194,6 +195,18 @@ public final class SQLiteTokenCache: TokenCacheStore, @unchecked Sendable {
     public func tryClaimRefresh(_ subject: RefreshClaim.Subject) throws -> RefreshClaim? {
         try InProcessRefreshClaims.tryClaim("\(path) \(subject.fingerprint)") {
             try FileLock(forCacheAt: path).tryClaim(subject.fingerprint)
+        }
+    }
+
+    // MARK: - From async code
+
+    /// Runs a lookup at once (a local read in WAL mode never waits for writers), and a
+    /// write on the store's own thread, where it may wait out the busy timeout without
+    /// holding a thread of Swift's cooperative pool.
+    public func perform<T: Sendable>(_ access: StoreAccess, _ operation: @escaping @Sendable () throws -> T) async throws -> T {
+        switch access {
+        case .lookup: return try operation()
+        case .write: return try await worker.run(operation)
         }
     }
 

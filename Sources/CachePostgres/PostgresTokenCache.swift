@@ -59,6 +59,8 @@ public final class PostgresTokenCache: TokenCacheStore, @unchecked Sendable {
     /// the one that reads and writes, which must never wait on a claim.
     private let claimLink: PostgresLink
     private let claimLock = NSLock()
+    /// The thread the store's calls from async code wait on (see ``perform(_:_:)``).
+    private let worker = StoreWorker(label: "tokencache.postgres")
 
     /// The store's location (`postgres://USER@HOST:PORT/DATABASE`).
     public var location: String { endpoint.location }
@@ -90,6 +92,16 @@ public final class PostgresTokenCache: TokenCacheStore, @unchecked Sendable {
             link.close()
             codec = nil
         }
+    }
+
+    // MARK: - From async code
+
+    /// Runs `operation` on the store's own thread: the calls wait for the server there (up
+    /// to the endpoint's timeout, and the retries of ``Options/retryFor``), never on a
+    /// thread of Swift's cooperative pool, and the calling task suspends meanwhile. The
+    /// store's calls take turns on its connection anyway, so one thread serves them all.
+    public func perform<T: Sendable>(_ access: StoreAccess, _ operation: @escaping @Sendable () throws -> T) async throws -> T {
+        try await worker.run(operation)
     }
 
     // MARK: - Reading

@@ -31,7 +31,8 @@ public class ClientApplication: @unchecked Sendable {
     nonisolated(nonsending)
     public func accounts(username: String? = nil) async throws(MSALError) -> [Account] {
         let aliases = try await core.discovery.aliases(of: core.authority)
-        return try core.cached { try core.cache.accounts(environment: core.authority.host, aliases: aliases, username: username) }
+        let environment = core.authority.host
+        return try await core.cached { try $0.accounts(environment: environment, aliases: aliases, username: username) }
     }
 
     /// A token for `scopes` without user interaction: a cached access token when one fits,
@@ -52,9 +53,14 @@ public class ClientApplication: @unchecked Sendable {
 
     /// Signs `account` out of this app: its tokens for this app (and its family) and its
     /// account entries go, with MSAL Python's scope.
-    public func removeAccount(_ account: Account) throws(MSALError) {
+    ///
+    /// It waits for the store (a lock, a database) without blocking a thread of Swift's
+    /// cooperative pool.
+    public func removeAccount(_ account: Account) async throws(MSALError) {
         guard let homeAccountID = account.homeAccountID else { return }
-        _ = try core.cached { try core.cache.removeAccount(homeAccountID: homeAccountID, environment: account.environment ?? core.authority.host, clientID: core.clientID, now: ClientCore.now()) }
+        let environment = account.environment ?? core.authority.host
+        let clientID = core.clientID
+        _ = try await core.cached(.write) { try $0.removeAccount(homeAccountID: homeAccountID, environment: environment, clientID: clientID, now: ClientCore.now()) }
     }
 
     /// Starts an authorization code flow with PKCE, `state` and `nonce`: send the user's

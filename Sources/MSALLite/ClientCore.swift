@@ -144,14 +144,9 @@ final class ClientCore: Sendable {
 
     /// Writes a response into the cache; a cache failure is reported with the store's reason
     /// (the token itself is still returned by the caller's flow only if this succeeds).
-    func store(_ response: JSONObject, context: TokenResponseContext) throws(MSALError) {
-        do {
-            try cache.add(response: response, context: context)
-        } catch let error as TokenCacheError {
-            throw MSALError(code: .invalidResponse, reason: "the token response cannot be cached: \(error.reason). Nothing was cached")
-        } catch {
-            throw MSALError(code: .cacheFailure, reason: "the token was acquired but could not be cached: \(error)", underlying: error)
-        }
+    nonisolated(nonsending)
+    func store(_ response: JSONObject, context: TokenResponseContext) async throws(MSALError) {
+        _ = try await write("the token response", failure: "the token was acquired but could not be cached") { try $0.add(response: response, context: context) }
     }
 
     /// Sends a token request of `grantType` with `fields` and (unless `scopeInRequest` is
@@ -165,7 +160,7 @@ final class ClientCore: Sendable {
         let form = [("grant_type", grantType)] + fields + (scopeInRequest ? [("scope", sentScopes.joined(separator: " "))] : [])
         let (answer, correlationID, endpoint) = try await requestToken(form, authority: authority)
         try check(answer, correlationID)
-        try store(answer, context: context(scopes: sentScopes, tokenEndpoint: endpoint, authority: authority, grantType: grantType,
+        try await store(answer, context: context(scopes: sentScopes, tokenEndpoint: endpoint, authority: authority, grantType: grantType,
                                            requestData: requestData, username: username, now: now))
         let acquired = result(answer, scopes: scopes, now: now, correlationID: correlationID, reason: reason)
         logger.debug("tokens cached", metadata: ["grant_type": "\(grantType)", "account": personal(acquired.homeAccountID),
@@ -180,15 +175,13 @@ final class ClientCore: Sendable {
     }
 
     /// Saves a refresh grant's answer update-only (see `TokenCacheStore.saveRefreshResult`).
-    private func saveRefresh(_ answer: JSONObject, context: TokenResponseContext, refreshTokenKey: String) throws(MSALError) {
-        do {
-            _ = try cache.saveRefreshResult(response: answer, context: context, refreshTokenKey: refreshTokenKey)
-        } catch let error as TokenCacheError {
-            throw MSALError(code: .invalidResponse, reason: "the refresh answer cannot be cached: \(error.reason). Nothing was cached")
-        } catch {
-            throw MSALError(code: .cacheFailure, reason: "the refreshed token could not be cached: \(error)", underlying: error)
+    nonisolated(nonsending)
+    private func saveRefresh(_ answer: JSONObject, context: TokenResponseContext, refreshTokenKey: String) async throws(MSALError) {
+        _ = try await write("the refresh answer", failure: "the refreshed token could not be cached") {
+            try $0.saveRefreshResult(response: answer, context: context, refreshTokenKey: refreshTokenKey)
         }
     }
+
 
     /// The result of a response just received.
     func result(_ response: JSONObject, scopes: [String], now: Int64, correlationID: String, reason: AuthenticationResult.RefreshReason?) -> AuthenticationResult {
@@ -286,7 +279,8 @@ final class ClientCore: Sendable {
         }
         for alias in try await discovery.aliases(of: authority) {
             // MSAL tries an alias only where the cache holds a refresh token.
-            let refreshTokens = try cached { try cache.refreshTokenCandidates(clientID: clientID, environment: alias, homeAccountID: homeAccountID) }
+            let clientID = self.clientID
+            let refreshTokens = try await cached { try $0.refreshTokenCandidates(clientID: clientID, environment: alias, homeAccountID: homeAccountID) }
             guard !refreshTokens.isEmpty else { continue }
             let aliased: Authority
             do {
@@ -320,20 +314,42 @@ final class ClientCore: Sendable {
         var acceptsOthersToken: Bool { !forceRefresh && claims == nil }
     }
 
-    /// Runs a cache read, turning its failure into ``MSALError``.
-    func cached<T>(_ read: () throws -> T) throws(MSALError) -> T {
+    /// Runs a cache lookup without blocking a thread of the cooperative pool (see
+    /// `TokenCacheStore.perform`), turning its failure into ``MSALError``.
+    nonisolated(nonsending)
+    func cached<T: Sendable>(_ access: StoreAccess = .lookup, _ operation: @escaping @Sendable (any TokenCacheStore) throws -> T) async throws(MSALError) -> T {
+        let cache = self.cache
         do {
-            return try read()
+            return try await cache.perform(access) { try operation(cache) }
+        } catch let error as MSALError {
+            throw error
         } catch {
-            throw MSALError(code: .cacheFailure, reason: "the token cache cannot be read: \(error)", underlying: error)
+            let what = access == .lookup ? "the token cache cannot be read" : "the token cache cannot be changed"
+            throw MSALError(code: .cacheFailure, reason: "\(what): \(error)", underlying: error)
+        }
+    }
+
+    /// Runs a cache write without blocking a thread of the cooperative pool: a response
+    /// the cache refuses is `invalidResponse` (`what` names it), a store that fails is
+    /// `cacheFailure` (`failure` says what was lost).
+    nonisolated(nonsending)
+    private func write<T: Sendable>(_ what: String, failure: String, _ operation: @escaping @Sendable (any TokenCacheStore) throws -> T) async throws(MSALError) -> T {
+        let cache = self.cache
+        do {
+            return try await cache.perform(.write) { try operation(cache) }
+        } catch let error as TokenCacheError {
+            throw MSALError(code: .invalidResponse, reason: "\(what) cannot be cached: \(error.reason). Nothing was cached")
+        } catch {
+            throw MSALError(code: .cacheFailure, reason: "\(failure): \(error)", underlying: error)
         }
     }
 
     /// The access token lookup of `request` in `authority`'s environment.
-    private func lookup(_ request: SilentRequest, in authority: Authority) throws(MSALError) -> AccessTokenLookup {
+    nonisolated(nonsending)
+    private func lookup(_ request: SilentRequest, in authority: Authority) async throws(MSALError) -> AccessTokenLookup {
         let query = AccessTokenQuery(clientID: clientID, environment: authority.host, realm: request.realm, homeAccountID: request.homeAccountID,
                                      scopes: request.scopes, now: ClientCore.now())
-        return try cached { try cache.lookupAccessToken(query) }
+        return try await cached { try $0.lookupAccessToken(query) }
     }
 
     /// The silent decision in one environment. A refresh is sent only while holding the
@@ -348,7 +364,7 @@ final class ClientCore: Sendable {
         } else if request.claims != nil {
             reason = .claims
         } else {
-            switch try lookup(request, in: authority) {
+            switch try await lookup(request, in: authority) {
             case .hit(let token):
                 logger.debug("silent: served from the cache", metadata: ["account": personal(request.homeAccountID)])
                 return .token(result(cached: token, account: request.account))
@@ -359,21 +375,22 @@ final class ClientCore: Sendable {
                 reason = expired ? .expired : .noCachedToken
             }
         }
-        func candidates() throws(MSALError) -> [RefreshToken] {
-            try cached { try cache.refreshTokenCandidates(clientID: clientID, environment: authority.host, homeAccountID: request.homeAccountID) }
+        let clientID = self.clientID
+        nonisolated(nonsending) func candidates() async throws(MSALError) -> [RefreshToken] {
+            try await cached { try $0.refreshTokenCandidates(clientID: clientID, environment: authority.host, homeAccountID: request.homeAccountID) }
         }
-        guard try candidates().contains(where: { $0.secret != nil }) else {
+        guard try await candidates().contains(where: { $0.secret != nil }) else {
             return fallback.map { .token(result(cached: $0, account: request.account)) } ?? .nothing
         }
 
         let claim = await claimRefresh(request.homeAccountID, environment: authority.host)
         defer { claim?.release() }
-        if request.acceptsOthersToken, case .hit(let token) = try lookup(request, in: authority) {
+        if request.acceptsOthersToken, case .hit(let token) = try await lookup(request, in: authority) {
             logger.debug("silent: another caller refreshed meanwhile; served from the cache", metadata: ["account": personal(request.homeAccountID)])
             return .token(result(cached: token, account: request.account))
         }
 
-        var queue = try candidates()
+        var queue = try await candidates()
         var retried: Set<String> = []
         var lastFailure: MSALError?
         var familyRefused = false
@@ -390,11 +407,11 @@ final class ClientCore: Sendable {
                 if error.server?.suberror == "client_mismatch" { familyRefused = true }
                 // A caller that takes no claim (an MSAL Python app on the same file) may
                 // have redeemed the same refresh token a moment ago: read the store again.
-                if request.acceptsOthersToken, case .hit(let token) = try lookup(request, in: authority) {
+                if request.acceptsOthersToken, case .hit(let token) = try await lookup(request, in: authority) {
                     logger.info("silent: another app refreshed meanwhile; served from the cache")
                     return .token(result(cached: token, account: request.account))
                 }
-                if !retried.contains(candidate.key), let rotated = try candidates().first(where: { $0.key == candidate.key }),
+                if !retried.contains(candidate.key), let rotated = try await candidates().first(where: { $0.key == candidate.key }),
                    let newSecret = rotated.secret, newSecret != secret {
                     logger.info("silent: the refresh token was rotated by another app meanwhile; trying the new one")
                     retried.insert(candidate.key)
@@ -426,7 +443,7 @@ final class ClientCore: Sendable {
         let (answer, correlationID, tokenEndpoint) = try await requestToken(form, authority: authority, headers: headers)
         let context = context(scopes: ClientCore.decorated(request.scopes), tokenEndpoint: tokenEndpoint, authority: authority,
                               grantType: "refresh_token", skipAccountCreation: true, now: now)
-        try saveRefresh(answer, context: context, refreshTokenKey: candidate.key)
+        try await saveRefresh(answer, context: context, refreshTokenKey: candidate.key)
         logger.debug("silent: refreshed", metadata: ["reason": "\(reason.rawValue)", "correlation_id": "\(correlationID)"])
         return result(answer, scopes: request.scopes, now: now, correlationID: correlationID, reason: reason)
     }

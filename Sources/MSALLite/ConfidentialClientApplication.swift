@@ -32,7 +32,7 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
         if !forceRefresh {
             let query = AccessTokenQuery(clientID: core.clientID, environment: core.authority.host, realm: try await core.realm(of: core.authority),
                                          homeAccountID: nil, scopes: scopes, now: ClientCore.now())
-            switch try core.cached({ try core.cache.lookupAccessToken(query) }) {
+            switch try await core.cached(.lookup, { try $0.lookupAccessToken(query) }) {
             case .hit(let token):
                 return core.result(cached: token, account: nil)
             case .refreshDue(let token):

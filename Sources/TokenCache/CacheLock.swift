@@ -8,6 +8,21 @@
 public protocol CacheLock: Sendable {
     /// Runs `body` while holding the lock.
     func withLock<R>(_ body: () throws -> R) throws -> R
+    /// Runs `body` while holding the lock, suspending the calling task (instead of blocking
+    /// its thread) while another holder has it. While `body` runs, ``withLock(_:)`` calls
+    /// of the same task on the same lock run at once: the task holds it.
+    func withLockSuspending<R: Sendable>(_ body: @Sendable () throws -> R) async throws -> R
+}
+
+extension CacheLock {
+    /// Waits for the lock on a thread of the library's own (see ``StoreWorker``), so the
+    /// calling task's thread is free meanwhile.
+    public func withLockSuspending<R: Sendable>(_ body: @Sendable () throws -> R) async throws -> R {
+        try await withoutActuallyEscaping(body) { body in
+            nonisolated(unsafe) let body = body
+            return try await StoreWorker.shared.run { try self.withLock(body) }
+        }
+    }
 }
 
 /// A lock for stores that need none (for example a single-process, in-memory store).
@@ -16,6 +31,8 @@ public struct NoLock: CacheLock {
     public init() {}
 
     public func withLock<R>(_ body: () throws -> R) throws -> R { try body() }
+
+    public func withLockSuspending<R: Sendable>(_ body: @Sendable () throws -> R) async throws -> R { try body() }
 }
 
 /// A cross-process lock that can also hold refresh claims (see ``RefreshClaim``) beside

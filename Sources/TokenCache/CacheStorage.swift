@@ -29,6 +29,14 @@ public protocol CacheStorage: Sendable {
     func remove() throws
     /// Moves unreadable content aside (keeping it for inspection) and returns where it went.
     func moveAside() throws -> String
+    /// Whether loading and saving touch only local files (no other service, such as a
+    /// keyring over D-Bus), so they never wait on anything but the disk.
+    var answersLocally: Bool { get }
+}
+
+extension CacheStorage {
+    /// `false`: a storage is assumed to talk to another service unless it says otherwise.
+    public var answersLocally: Bool { false }
 }
 
 /// An opaque value that tells whether a store changed: equal tokens mean unchanged.

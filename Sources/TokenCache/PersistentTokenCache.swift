@@ -18,7 +18,7 @@ import Foundation
 ///
 /// One instance may be shared by many threads and tasks.
 public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
-    // @unchecked: `lastToken` and `loadedAt` are only touched while `state` is held; the
+    // @unchecked: `lastToken`, `loadedAt` and `movedAside` are only touched while `state` is held; the
     // cache is itself thread-safe.
 
     /// How the cache treats its store.
@@ -55,8 +55,10 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     private var loadedAt: Int64 = 0
     private var hasLoaded = false
 
+    private var movedAside: String?
+
     /// What the last reload moved aside, if it recovered a corrupt store.
-    public private(set) var quarantined: String?
+    public var quarantined: String? { state.withLock { movedAside } }
 
     /// Creates a persistent cache.
     public init(storage: any CacheStorage, lock: any CacheLock, options: Options = Options()) {
@@ -72,26 +74,76 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     /// - Throws: ``TokenCacheError`` for a corrupt store (after the retries), or the
     ///   storage's error.
     public func read<R>(_ body: (TokenCache) throws -> R) throws -> R {
-        var delay = options.retryDelay
-        var attempt = 0
+        var retries = ReadRetries(options)
         while true {
             do {
                 try reloadIfChanged(locked: false)
                 break
             } catch is TokenCacheError {
-                guard attempt < options.readRetries else {
+                guard let pause = retries.next() else {
                     // Still empty or unreadable: read once more holding the lock, which
                     // every MSAL library's writer holds while it rewrites the file in place.
                     try lock.withLock { try reloadIfChanged(locked: true) }
                     break
                 }
                 // Another library may be rewriting the file in place: look again shortly.
-                attempt += 1
-                Thread.sleep(forTimeInterval: delay.timeInterval)
-                delay = delay * 2
+                Thread.sleep(forTimeInterval: pause.timeInterval)
             }
         }
         return try body(cache)
+    }
+
+    /// ``read(_:)``'s reload, suspending (instead of sleeping) between its retries and
+    /// while it waits for the lock.
+    private func reloadSuspending() async throws {
+        var retries = ReadRetries(options)
+        while true {
+            do {
+                return try reloadIfChanged(locked: false)
+            } catch is TokenCacheError {
+                guard let pause = retries.next() else {
+                    return try await lock.withLockSuspending { try self.reloadIfChanged(locked: true) }
+                }
+                try await Task.sleep(for: pause)
+            }
+        }
+    }
+
+    /// The pauses of a lock-free read's retries: ``Options/readRetries`` of them, from
+    /// ``Options/retryDelay``, doubling.
+    private struct ReadRetries {
+        var left: Int
+        var pause: Duration
+
+        init(_ options: Options) {
+            left = options.readRetries
+            pause = options.retryDelay
+        }
+
+        /// The pause before the next retry, or `nil` when none is left.
+        mutating func next() -> Duration? {
+            guard left > 0 else { return nil }
+            defer {
+                left -= 1
+                pause = pause * 2
+            }
+            return pause
+        }
+    }
+
+    /// Runs `operation` from async code without blocking a thread of the cooperative pool:
+    /// a lookup reloads the store if it changed (suspending between retries) and then runs
+    /// at once; a write waits for the lock by suspending. A store that answers through
+    /// another service (a keyring) is called on a thread of the library's own.
+    public func perform<T: Sendable>(_ access: StoreAccess, _ operation: @escaping @Sendable () throws -> T) async throws -> T {
+        guard storage.answersLocally else { return try await StoreWorker.shared.run(operation) }
+        switch access {
+        case .lookup:
+            try await reloadSuspending()
+            return try operation()
+        case .write:
+            return try await lock.withLockSuspending(operation)
+        }
     }
 
     /// Runs `body` on the cache inside the lock, after reloading it if the store changed,
@@ -168,7 +220,7 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
             // Only a lock holder may move the file: nobody is writing it now.
             let moved = try storage.moveAside()
             cache.replace(with: TokenCache())
-            state.withLock { quarantined = moved }
+            state.withLock { movedAside = moved }
         }
         state.withLock {
             // If the store changed while we read it, keep the older token so that the next
@@ -296,8 +348,9 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
         } catch is TokenCacheError where !options.recoverCorruptStore {
             let recovering = PersistentTokenCache(storage: storage, lock: lock, options: Options(recoverCorruptStore: true, readRetries: 0))
             let result = try recovering.write(body)
+            let moved = recovering.quarantined
             state.withLock {
-                quarantined = recovering.quarantined
+                movedAside = moved
                 hasLoaded = false
             }
             return result

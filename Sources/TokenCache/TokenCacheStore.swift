@@ -55,12 +55,26 @@ public protocol TokenCacheStore: AnyObject, Sendable {
     /// The default excludes the callers of this instance only, which is all an in-memory
     /// cache needs; stores that other processes share also exclude those.
     func tryClaimRefresh(_ subject: RefreshClaim.Subject) throws -> RefreshClaim?
+
+    /// Runs `operation`, made of calls to this store, from async code without holding a
+    /// thread of Swift's cooperative pool while the store waits: for a lock another process
+    /// holds, a busy database or a server that is slow to answer. The caller's task
+    /// suspends meanwhile. Async code (MSALLite does) calls the store through this.
+    ///
+    /// The default runs `operation` on a thread pool of the library's own. A store whose
+    /// lookups never wait (an in-memory cache, a local database read) may run them at once.
+    func perform<T: Sendable>(_ access: StoreAccess, _ operation: @escaping @Sendable () throws -> T) async throws -> T
 }
 
 extension TokenCacheStore {
     /// Excludes the other callers of this instance (see the requirement).
     public func tryClaimRefresh(_ subject: RefreshClaim.Subject) throws -> RefreshClaim? {
         InProcessRefreshClaims.tryClaim("\(ObjectIdentifier(self).hashValue) \(subject.fingerprint)")
+    }
+
+    /// Runs `operation` on a thread pool of the library's own (see the requirement).
+    public func perform<T: Sendable>(_ access: StoreAccess, _ operation: @escaping @Sendable () throws -> T) async throws -> T {
+        try await StoreWorker.shared.run(operation)
     }
 
     /// The accounts of `environment`, without aliases or a username filter.
@@ -99,5 +113,10 @@ extension TokenCache: TokenCacheStore {
     /// Replaces the content with a copy of `cache`'s.
     public func replaceContents(with cache: TokenCache) {
         replace(with: cache)
+    }
+
+    /// Runs `operation` at once: an in-memory cache never waits.
+    public func perform<T: Sendable>(_ access: StoreAccess, _ operation: @escaping @Sendable () throws -> T) async throws -> T {
+        try operation()
     }
 }

@@ -64,6 +64,11 @@ public final class PostgresServer: @unchecked Sendable {
 
     /// Crashes the server: every server process gets SIGKILL.
     public func kill() throws { _ = try PostgresServer.script("kill", directory) }
+    /// Freezes the server: every server process gets SIGSTOP, so connections stay open and
+    /// nothing answers until ``resume()``.
+    public func pause() throws { _ = try PostgresServer.script("pause", directory) }
+    /// Thaws a server frozen by ``pause()``.
+    public func resume() throws { _ = try PostgresServer.script("resume", directory) }
     /// Starts the server again (after ``kill()`` or ``stop()``).
     public func restart() throws { _ = try PostgresServer.script("start", directory) }
     /// Shuts the server down cleanly.

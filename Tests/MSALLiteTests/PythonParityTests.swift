@@ -152,7 +152,7 @@ struct PythonParityTests {
                     result = try await (app(step.client) as! ConfidentialClientApplication).acquireTokenForClient(scopes: scopes)
                 case "remove_account":
                     let user = try #require(try await account(step.client, step.user))
-                    try app(step.client).removeAccount(user)
+                    try await app(step.client).removeAccount(user)
                     sources.append("none")
                     continue
                 default:

@@ -25,7 +25,7 @@ struct LogoutCommand: AsyncParsableCommand {
             // No instance discovery: signing out works without reaching the provider.
             let application = try provider.application(app, session, instanceDiscovery: false)
             let accounts = try await application.accounts(username: username)
-            for account in accounts { try application.removeAccount(account) }
+            for account in accounts { try await application.removeAccount(account) }
             emit("signed out \(accounts.count) account\(accounts.count == 1 ? "" : "s")")
         }
     }
