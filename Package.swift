@@ -61,7 +61,7 @@ let package = Package(
         // The README's Swift examples, compiled so they stay true to the API.
         .executableTarget(
             name: "ReadmeExamples",
-            dependencies: ["TokenCache", "CacheBackends", "MSALLite"],
+            dependencies: ["TokenCache", "CacheBackends", "CachePostgres", "MSALLite"],
             path: "Examples/ReadmeExamples"
         ),
         // Helpers for this package's tests: the real Python peers, temporary folders.

@@ -239,13 +239,13 @@ case "silent":
         return perCall
     }
     let memory = try await silentCalls(try TokenCache(serialized: try FileStorage(path: path).load()!))
-    let file = try await silentCalls(try StoreSpec.open("file:" + path))
+    let file = try await silentCalls(try StoreDescription(spec: "file:" + path).open())
     printJSON(["memory_median_s": median(memory), "memory_p99_s": percentile(memory, 0.99),
                "file_median_s": median(file), "file_p99_s": percentile(file, 0.99)])
 case "persistent":
     let path = arguments[2]
     let users = Int(arguments[3])!
-    let cache = try StoreSpec.open("file:" + path)
+    let cache = try StoreDescription(spec: "file:" + path).open()
     var random = SystemRandomNumberGenerator()
     func query() -> AccessTokenQuery {
         AccessTokenQuery(clientID: clientID, environment: environment, realm: tenant, homeAccountID: "\(uid(Int.random(in: 0..<users, using: &random))).\(tenant)", scopes: ["User.Read"], now: baseNow + 60)
@@ -272,7 +272,7 @@ case "persistent":
         writes.append(try seconds { try cache.add(response: response, context: context) })
     }
     // A reload after another process's write.
-    let other = try StoreSpec.open("file:" + path)
+    let other = try StoreDescription(spec: "file:" + path).open()
     var reloads: [Double] = []
     for round in 0..<5 {
         let response: JSONObject = ["access_token": .string("other-\(round)"), "expires_in": 3599]
@@ -447,7 +447,7 @@ case "first-lookup":
     let query = randomQuery(users: users, random: &random)
     var found = false
     let elapsed = try seconds {
-        let store = try StoreSpec.open(arguments[2])
+        let store = try StoreDescription(spec: arguments[2]).open()
         found = try store.lookupAccessToken(query).token != nil
     }
     precondition(found, "the first lookup must hit")

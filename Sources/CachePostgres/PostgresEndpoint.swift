@@ -159,13 +159,7 @@ public struct PostgresEndpoint: Sendable, Equatable {
         let known: Set<String> = ["schema", "sslmode", "sslrootcert", "l1", "connect_timeout", "encrypt", "passphrase-env", "passphrase-file", "key-file"]
         if let unknown = items.first(where: { !known.contains($0.key) }) { throw invalid("unknown query item \"\(unknown.key.prefix(30))\"") }
         let keyItems = items.filter { ["encrypt", "passphrase-env", "passphrase-file", "key-file"].contains($0.key) }
-        let usage = "a postgres:// SPEC takes one of ?encrypt=keyring, ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH (none: entries are stored in the clear)"
-        if keyItems.count == 1, keyItems[0].key == "encrypt" {
-            guard keyItems[0].value == "keyring" else { throw invalid(usage) }
-            keySource = .keyring
-        } else {
-            keySource = try StoreSpec.keySource(keyItems, spec: PostgresEndpoint.redacted(spec), usage: usage)
-        }
+        keySource = try StoreSpec.databaseKeySource(keyItems, spec: PostgresEndpoint.redacted(spec), kind: "a postgres:// SPEC")
         if let fromEnvironment = environment["PGPASSWORD"] {
             password = fromEnvironment
             return

@@ -1,5 +1,4 @@
 import CacheBackends
-import CachePostgres
 import Foundation
 import TokenCache
 
@@ -7,46 +6,46 @@ import TokenCache
 /// level (a document the library refuses to load can still be examined), and how the
 /// store protects it.
 struct RawCache {
-    let spec: String
+    let store: StoreDescription
     let location: String
     let bytes: Data
-    let isEncrypted: Bool
 
     /// Reads the store named by `spec`.
     init(spec: String) throws {
-        if PostgresEndpoint.isPostgres(spec) || spec.hasPrefix("sqlite:") {
-            let session = try StoreSession(spec: spec)
-            self.init(spec: spec, location: session.location, bytes: Data(try session.store.snapshot().serialize()), isEncrypted: session.store.isEncrypted)
+        let store = try StoreSession.describe(spec)
+        if store.isSerialized {
+            try self.init(store, storage: store.storage())
         } else {
-            try self.init(spec: spec, storage: StoreSpec.parse(spec))
+            let session = try StoreSession(spec: spec)
+            self.init(store, location: session.location, bytes: Data(try session.store.snapshot().serialize()))
         }
     }
 
-    /// Reads `storage`, the file, encrypted or keyring storage `spec` names.
-    init(spec: String, storage: any CacheStorage) throws {
+    /// Reads `storage`, the serialized storage (file, encrypted file or keyring item) of
+    /// `store`.
+    init(_ store: StoreDescription, storage: any CacheStorage) throws {
         guard let bytes = try storage.load() else {
             throw InputFileError(path: storage.location, missing: true, reason: "no cache is stored there. Check the SPEC")
         }
-        self.init(spec: spec, location: storage.location, bytes: bytes, isEncrypted: spec.hasPrefix("encrypted:"))
+        self.init(store, location: storage.location, bytes: bytes)
     }
 
-    private init(spec: String, location: String, bytes: Data, isEncrypted: Bool) {
-        self.spec = spec
+    private init(_ store: StoreDescription, location: String, bytes: Data) {
+        self.store = store
         self.location = location
         self.bytes = bytes
-        self.isEncrypted = isEncrypted
     }
 
     /// How the cache is protected, with the modes of its file and folder when it is one.
     var protection: String {
-        let kind: String = switch spec.prefix(while: { $0 != ":" }) {
-        case "file": "plain JSON, not encrypted"
-        case "encrypted": "AES-256-GCM encrypted file"
-        case "keyring": "the desktop keyring (Secret Service)"
-        case "sqlite": isEncrypted ? "SQLite, entries encrypted" : "SQLite, not encrypted"
-        default: isEncrypted ? "PostgreSQL, entries encrypted" : "PostgreSQL, not encrypted"
+        let kind: String = switch store {
+        case .file: "plain JSON, not encrypted"
+        case .encrypted: "AES-256-GCM encrypted file"
+        case .keyring: "the desktop keyring (Secret Service)"
+        case .sqlite: store.isEncrypted ? "SQLite, entries encrypted" : "SQLite, not encrypted"
+        case .external: store.isEncrypted ? "PostgreSQL, entries encrypted" : "PostgreSQL, not encrypted"
         }
-        guard spec.hasPrefix("file:") || spec.hasPrefix("encrypted:") || spec.hasPrefix("sqlite:") else { return kind }
+        guard store.localPath != nil else { return kind }
         func mode(_ path: String) -> String? {
             fileMode(path).map { String(format: "%04o", $0) }
         }

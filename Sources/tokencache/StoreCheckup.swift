@@ -45,8 +45,8 @@ struct StoreCheckup {
         }
         emit("  location: \(session.location)")
         emit("  encrypted: \(session.store.isEncrypted ? "yes" : "no")")
-        let isFile = spec.hasPrefix("file:") || spec.hasPrefix("encrypted:")
-        if isFile || spec.hasPrefix("sqlite:") { checkModes(of: session.location) }
+        let isFile = session.description.isSerialized && session.description.localPath != nil
+        if let path = session.description.localPath { checkModes(of: path) }
         if isFile { checkLock(FileLock(forCacheAt: session.location)) }
         do {
             if let database = session.store as? PostgresTokenCache {
@@ -54,7 +54,7 @@ struct StoreCheckup {
             } else if let database = session.store as? SQLiteTokenCache {
                 try checkSQLite(database)
             } else if isFile, let storage = session.persistent?.storage {
-                try checkDocument(RawCache(spec: spec, storage: storage))
+                try checkDocument(RawCache(session.description, storage: storage))
             } else {
                 emitEntries(try session.store.snapshot().entryCounts)
                 emit("  readable: ok")

@@ -41,16 +41,14 @@ func parseRequestData(_ items: [String]) throws -> [String: String] {
 
 /// One command's use of a store.
 struct StoreSession {
+    let description: StoreDescription
     let store: any TokenCacheStore
     let lockTimeout: Duration
 
     init(spec: String, lockTimeout: Duration = .seconds(5)) throws {
-        VerboseLog.debug("opening the store", ["kind": "\(spec.prefix(while: { $0 != ":" }))", "lock_timeout": "\(lockTimeout)"])
-        if PostgresEndpoint.isPostgres(spec) {
-            store = try PostgresTokenCache(spec: spec, options: .init(retryFor: lockTimeout))
-        } else {
-            store = try StoreSpec.open(spec, lockTimeout: lockTimeout)
-        }
+        description = try StoreSession.describe(spec)
+        VerboseLog.debug("opening the store", ["kind": "\(description.kindName)", "lock_timeout": "\(lockTimeout)"])
+        store = try description.open(lockTimeout: lockTimeout)
         self.lockTimeout = lockTimeout
         VerboseLog.debug("store opened", ["location": "\(store.location)", "encrypted": "\(store.isEncrypted)"])
     }
@@ -62,7 +60,16 @@ struct StoreSession {
 
     /// The cross-process lock writers of this store take (for a database, the lock file
     /// beside it, which only cooperating tools such as `with-lock` use).
-    var lock: any CacheLock { persistent?.lock ?? FileLock(forCacheAt: location, timeout: lockTimeout) }
+    var lock: any CacheLock { persistent?.lock ?? FileLock(path: description.lockPath ?? location + ".lockfile", timeout: lockTimeout) }
+
+    /// The description of the store `spec` names; every kind the command knows, the
+    /// PostgreSQL store included, is readable.
+    static func describe(_ spec: String) throws(CacheStorageError) -> StoreDescription {
+        _ = registered
+        return try StoreDescription(spec: spec)
+    }
+
+    private static let registered: Void = StoreDescription.registerPostgres()
 }
 
 /// Turns any error into the documented exit code and one line on standard error.

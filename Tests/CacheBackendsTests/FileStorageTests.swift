@@ -58,9 +58,9 @@ struct FileStorageTests {
 
     @Test("Unknown store kinds are refused with invalidSpec")
     func storeSpecs() throws {
-        #expect(try StoreSpec.parse("file:/tmp/x.json").location == "/tmp/x.json")
+        #expect(try StoreDescription(spec: "file:/tmp/x.json").storage().location == "/tmp/x.json")
         for bad in ["nope:/x", "file:", "/just/a/path"] {
-            #expect { try StoreSpec.parse(bad) } throws: { ($0 as? CacheStorageError)?.code == .invalidSpec }
+            #expect { try StoreDescription(spec: bad).storage() } throws: { ($0 as? CacheStorageError)?.code == .invalidSpec }
         }
     }
 }

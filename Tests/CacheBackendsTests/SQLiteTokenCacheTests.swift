@@ -34,16 +34,16 @@ struct SQLiteTokenCacheTests {
         case .memory:
             let shared = TokenCache()
             return { shared }
-        case .file: return { try StoreSpec.open("file:\(base).json") }
+        case .file: return { try StoreDescription(spec: "file:\(base).json").open() }
         case .encryptedFile:
             let key = try keyFile(in: folder)
-            return { try StoreSpec.open("encrypted:\(base).bin?key-file=\(key)") }
-        case .sqlite: return { try StoreSpec.open("sqlite:\(base).db") }
+            return { try StoreDescription(spec: "encrypted:\(base).bin?key-file=\(key)").open() }
+        case .sqlite: return { try StoreDescription(spec: "sqlite:\(base).db").open() }
         case .sqliteKeyFile:
             let key = try keyFile(in: folder)
-            return { try StoreSpec.open("sqlite:\(base).db?key-file=\(key)") }
-        case .sqlitePassphrase: return { try StoreSpec.open("sqlite:\(base).db?passphrase-env=\(passphraseVariable)") }
-        case .sqliteKeyring: return { try StoreSpec.open("sqlite:\(base).db?encrypt=keyring") }
+            return { try StoreDescription(spec: "sqlite:\(base).db?key-file=\(key)").open() }
+        case .sqlitePassphrase: return { try StoreDescription(spec: "sqlite:\(base).db?passphrase-env=\(passphraseVariable)").open() }
+        case .sqliteKeyring: return { try StoreDescription(spec: "sqlite:\(base).db?encrypt=keyring").open() }
         }
     }
 
@@ -68,7 +68,7 @@ struct SQLiteTokenCacheTests {
             }, reopen: { store in
                 (store as? SQLiteTokenCache)?.close()
                 if let sqlite = store as? SQLiteTokenCache { return SQLiteTokenCache(path: sqlite.path, keySource: sqlite.keySource) }
-                return try StoreSpec.open("file:" + store.location)
+                return try StoreDescription(spec: "file:" + store.location).open()
             })
             for mismatch in outcome.mismatches { Issue.record(Comment(rawValue: mismatch)) }
             #expect(outcome.comparisons > 1000)

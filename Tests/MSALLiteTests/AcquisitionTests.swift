@@ -24,7 +24,7 @@ struct AcquisitionTests {
     }
 
     static func fileCache(_ folder: URL) throws -> any TokenCacheStore {
-        try StoreSpec.open("file:" + folder.appendingPathComponent("cache.json").path)
+        try StoreDescription(spec: "file:" + folder.appendingPathComponent("cache.json").path).open()
     }
 
     @Test("Device code: pending until the user approves, then tokens cached in a file; silent from the cache, then a forced refresh rotates the refresh token")

@@ -29,7 +29,7 @@ struct InteractiveSignInTests {
     func signsIn() async throws {
         let server = try IdentityServer()
         try await withTemporaryDirectoryAsync { folder in
-            let cache = try StoreSpec.open("file:" + folder.appendingPathComponent("cache.json").path)
+            let cache = try StoreDescription(spec: "file:" + folder.appendingPathComponent("cache.json").path).open()
             let app = try PublicClientApplication(clientID: "desktop-app", authority: server.authority("organizations"), cache: cache, options: AcquisitionTests.options())
             let pages = Mutex<[(Int, String)]>([])
             let result = try await app.acquireTokenInteractive(scopes: Self.scopes, loginHint: "bob@contoso.example", timeout: .seconds(30)) { url throws(MSALError) in
@@ -54,7 +54,7 @@ struct InteractiveSignInTests {
 
             // The tokens are in the file: a new app answers silently from it.
             let again = try PublicClientApplication(clientID: "desktop-app", authority: server.authority("organizations"),
-                                                    cache: try StoreSpec.open("file:" + folder.appendingPathComponent("cache.json").path), options: AcquisitionTests.options())
+                                                    cache: try StoreDescription(spec: "file:" + folder.appendingPathComponent("cache.json").path).open(), options: AcquisitionTests.options())
             let account = try #require(try await again.accounts().first)
             let silent = try await again.acquireTokenSilent(scopes: Self.scopes, account: account)
             #expect(silent?.tokenSource == .cache)

@@ -106,7 +106,7 @@ struct PythonParityTests {
     /// Runs `scenario` with MSALLite through a file store; returns each step's token source
     /// (or its error).
     static func runSwift(_ scenario: Scenario, cache path: String, server: IdentityServer) async throws -> [String] {
-        let cache = try StoreSpec.open("file:" + path)
+        let cache = try StoreDescription(spec: "file:" + path).open()
         let authority = server.authority(scenario.tenant)
         let options = ApplicationOptions(http: HTTPOptions(allowsPlainHTTPOnLoopback: true))
         let secrets = Dictionary(uniqueKeysWithValues: scenario.clients.map { ($0.client_id, $0.secret) })

@@ -223,10 +223,10 @@ struct SharedSilentTests {
             }
             let right = "encrypted:\(path)?key-file=\(key("right", 1))"
             let wrong = "encrypted:\(path)?key-file=\(key("wrong", 2))"
-            let signIn = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), cache: try StoreSpec.open(right),
+            let signIn = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), cache: try StoreDescription(spec: right).open(),
                                                      options: AcquisitionTests.options())
             _ = try await signIn.acquireToken(byUsername: "ann@contoso.example", password: "pw-ann-1", scopes: Self.scopes)
-            let app = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), cache: try StoreSpec.open(wrong),
+            let app = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), cache: try StoreDescription(spec: wrong).open(),
                                                   options: AcquisitionTests.options())
             let failure = await Self.failure { () async throws(MSALError) in _ = try await app.accounts() }
             #expect(failure?.code == .cacheFailure)

@@ -11,7 +11,7 @@ import TokenCacheTesting
 struct HostileHeaderTests {
     /// A store at `spec` with one sign-in in it.
     static func seed(_ spec: String) throws {
-        let store = try StoreSpec.open(spec)
+        let store = try StoreDescription(spec: spec).open()
         try store.add(response: ["access_token": "at", "refresh_token": "rt", "expires_in": 3600, "client_info": "eyJ1aWQiOiJ1IiwidXRpZCI6InQifQ"],
                       context: TokenResponseContext(clientID: "c", requestedScopes: ["s"], tokenEndpoint: "https://login.example/t/oauth2/v2.0/token", now: 1))
     }

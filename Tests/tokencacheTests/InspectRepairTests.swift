@@ -33,7 +33,7 @@ struct InspectRepairTests {
             let path = try Self.copyFixture(to: folder)
             let original = try Data(contentsOf: URL(fileURLWithPath: path))
             let store = "file:" + path
-            #expect(throws: (any Error).self, "the library itself refuses the broken file") { _ = try StoreSpec.open(store).snapshot() }
+            #expect(throws: (any Error).self, "the library itself refuses the broken file") { _ = try StoreDescription(spec: store).open().snapshot() }
 
             let inspected = try CLIProcess.run(["inspect", "--store", store, "--now", Self.now])
             #expect(inspected.status == 1, "\(inspected.stderr)")
@@ -54,7 +54,7 @@ struct InspectRepairTests {
             #expect(stat(backup, &info) == 0 && info.st_mode & 0o777 == 0o600)
 
             // Every account keeps its refresh token; the library and MSAL Python read the file.
-            let cache = try StoreSpec.open(store).snapshot()
+            let cache = try StoreDescription(spec: store).open().snapshot()
             let owners = Set(cache.entries(RefreshToken.self).filter { $0.secret != nil }.compactMap(\.homeAccountID))
             #expect(owners.count == 2, "ann's newer refresh token and bob's only one are kept")
             let read = try PythonPeer.run([PythonPeer.script("msal_read.py"), path, "cli-app", "https://login.microsoftonline.com/organizations", "https://graph.example/User.Read"],
@@ -83,7 +83,7 @@ struct InspectRepairTests {
             chmod(keyFile, 0o600)
             let path = folder.appendingPathComponent("c.bin").path
             let spec = "encrypted:\(path)?key-file=\(keyFile)"
-            try StoreSpec.parse(spec).save(try Data(contentsOf: Self.fixtures.appendingPathComponent("problems.json")))
+            try StoreDescription(spec: spec).storage().save(try Data(contentsOf: Self.fixtures.appendingPathComponent("problems.json")))
 
             let inspected = try CLIProcess.run(["inspect", "--store", spec, "--now", Self.now])
             #expect(inspected.status == 1)
@@ -137,7 +137,7 @@ struct InspectRepairTests {
 
             let repaired = try CLIProcess.run(["repair", "--store", "file:" + path, "--now", Self.now])
             #expect(repaired.status == 0, "\(repaired.stderr)")
-            let cache = try StoreSpec.open("file:" + path).snapshot()
+            let cache = try StoreDescription(spec: "file:" + path).open().snapshot()
             let mine = cache.entries(RefreshToken.self).filter { $0.clientID == client }
             #expect(mine.count == 1)
             let keptNewer = mine.first?.secret == "rt-dotnet-newer"

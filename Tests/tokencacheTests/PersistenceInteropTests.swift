@@ -206,7 +206,7 @@ struct PersistenceInteropTests {
         try withTemporaryDirectory { folder in
             let path = folder.appendingPathComponent("cache.json").path
             #expect(try CLIProcess.run(PersistenceInteropTests.addArguments(store: "file:" + path, response: try write(PersistenceInteropTests.signIn("ann"), in: folder))).status == 0)
-            let ours = try StoreSpec.open("file:" + path)
+            let ours = try StoreDescription(spec: "file:" + path).open()
             let before = try ours.refreshTokenCandidates(clientID: PersistenceInteropTests.client, environment: "login.microsoftonline.com", homeAccountID: "ann.tenant")
             #expect(before.map(\.secret) == ["rt-ann"])
             try PythonPeer.run([PythonPeer.script("persisted_peer.py"), "rotate-rt", path, "ann.tenant", "rt-ann-rotated"])

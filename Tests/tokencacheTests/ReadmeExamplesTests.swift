@@ -43,4 +43,25 @@ struct ReadmeExamplesTests {
             #expect(files.contains { $0.contains(block) }, "this README block is in no file of Examples/ReadmeExamples (\(names.joined(separator: ", "))):\n\(firstLines)")
         }
     }
+
+    @Test("The store-choosing example opens every kind through its typed description (file, encrypted with the keyring and with a passphrase, keyring, SQLite with a key file, PostgreSQL), writes a token into each and finds it; the files are 0600")
+    func everyKindThroughTypedDescriptions() throws {
+        try #require(PythonPeer.hasPrivateKeyring || PythonPeer.isCI, "needs the private keyring session of the README's test command")
+        let database = try PostgresServer.shared
+        let examples = URL(fileURLWithPath: CLIProcess.executable).deletingLastPathComponent().appendingPathComponent("ReadmeExamples").path
+        try withTemporaryDirectory { folder in
+            let result = try CLIProcess.runProcess(examples, ["stores", folder.path, database.freshSpec("passphrase-env=APP_CACHE_PASSPHRASE")],
+                                                   environment: database.environment.merging(["APP_CACHE_PASSPHRASE": "correct horse battery staple"]) { $1 })
+            #expect(result.status == 0, "\(result.stderr)")
+            let lines = result.stdout.split(separator: "\n")
+            #expect(lines.count == 6, "\(result.stdout)")
+            #expect(lines.allSatisfy { $0.hasSuffix("token written and found") })
+            #expect(lines.filter { $0.contains(": plain,") }.count == 1, "only the file: store is in the clear")
+            for name in ["msal_token_cache.json", "tokens.bin", "tokens-p.bin", "tokens.db"] {
+                let mode = try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(name).path)[.posixPermissions] as? Int
+                #expect(mode == 0o600, "\(name): \(String(mode ?? 0, radix: 8))")
+            }
+            #expect(!result.stdout.contains("example-access-token") && !result.stderr.contains("example-access-token"))
+        }
+    }
 }

@@ -92,10 +92,10 @@ struct RowBindingTests {
                 FileManager.default.createFile(atPath: key.path, contents: Data(repeating: 9, count: 32), attributes: [.posixPermissions: 0o600])
                 let path = folder.appendingPathComponent("tokens.db").path
                 let spec = "sqlite:\(path)" + (encrypted ? "?key-file=\(key.path)" : "")
-                let annToken = try await Self.signIn(try StoreSpec.open(spec), server)
+                let annToken = try await Self.signIn(try StoreDescription(spec: spec).open(), server)
                 try PythonPeer.run(["-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()", path,
                                     "UPDATE entries SET \(attack.set) WHERE home_account_id = '\(Self.ann)'"])
-                try await Self.expectContained(attack, store: try StoreSpec.open(spec), spec: spec, annToken: annToken, server: server)
+                try await Self.expectContained(attack, store: try StoreDescription(spec: spec).open(), spec: spec, annToken: annToken, server: server)
             }
         }
     }

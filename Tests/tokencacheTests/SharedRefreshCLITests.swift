@@ -58,7 +58,7 @@ struct SharedRefreshCLITests {
             case "sqlite": "sqlite:\(path)"
             default: "file:\(path)"
             }
-            try await Self.signInExpired(try StoreSpec.open(spec), server)
+            try await Self.signInExpired(try StoreDescription(spec: spec).open(), server)
             let results = try Self.runTogether(10, stores: [spec], server)
             #expect(results.allSatisfy { $0.status == 0 }, "\(results.filter { $0.status != 0 }.map(\.stderr))")
             #expect(results.filter { $0.stdout.contains("\"token_source\": \"identity_provider\"") }.count == 1)
@@ -85,7 +85,7 @@ struct SharedRefreshCLITests {
         let server = try IdentityServer()
         try await withTemporaryDirectoryAsync { folder in
             let spec = "file:" + folder.appendingPathComponent("tokens.json").path
-            try await Self.signInExpired(try StoreSpec.open(spec), server)
+            try await Self.signInExpired(try StoreDescription(spec: spec).open(), server)
             // The first refresh hangs 20 s at the server, then fails (it never redeems).
             try await server.control("fail", ["delay": 20, "status": 503, "raw": "too late", "times": 1])
             let holder = try BackgroundProcess(CLIProcess.executable, Self.token(spec, server))
@@ -114,7 +114,7 @@ struct SharedRefreshCLITests {
             let server = try IdentityServer(certificate: certificate, key: key)
             let secureBase = try #require(server.secureBaseURL)
             let path = folder.appendingPathComponent("msal_token_cache.json").path
-            try await Self.signInExpired(try StoreSpec.open("file:" + path), server)
+            try await Self.signInExpired(try StoreDescription(spec: "file:" + path).open(), server)
 
             let startAt = Date().timeIntervalSince1970 + 2
             let peer = PythonPeer.script("silent_peer.py")
@@ -151,7 +151,7 @@ struct SharedRefreshCLITests {
         try await withTemporaryDirectoryAsync { folder in
             let file = folder.appendingPathComponent("tokens.json")
             let spec = "file:" + file.path
-            try await Self.signInExpired(try StoreSpec.open(spec), server)
+            try await Self.signInExpired(try StoreDescription(spec: spec).open(), server)
             let before = try Data(contentsOf: file)
             let cases: [(fault: [String: Any], extra: [String], status: Int32)] = [
                 (["status": 503, "times": -1, "raw": "<html>Service Unavailable</html>"], [], 69),

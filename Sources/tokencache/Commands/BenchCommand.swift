@@ -104,8 +104,8 @@ struct BenchCommand: ParsableCommand {
         case .sqlite:
             spec = "sqlite:\(folder)/cache.db"
         }
-        try StoreSpec.open(spec).replaceContents(with: cache)
-        return try StoreSpec.open(spec)
+        try StoreDescription(spec: spec).open().replaceContents(with: cache)
+        return try StoreDescription(spec: spec).open()
     }
 
     static func format(_ seconds: Double) -> String {

@@ -59,7 +59,7 @@ struct DoctorCommand: ParsableCommand {
         }
         printFindings(machine)
         // With --store, the exit status is the store's (the keyring counts only if it uses it).
-        let usesKeyring = store.map { $0.hasPrefix("keyring:") || ($0.hasPrefix("encrypted:") && !$0.contains("?")) } ?? true
+        let usesKeyring = store.map { (try? StoreSession.describe($0))?.usesKeyring ?? false } ?? true
         if usesKeyring, keyring != nil { status = max(status, 69) }
         if status != 0 { throw ExitCode(status) }
     }

@@ -31,13 +31,14 @@ struct RepairCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard store.store.hasPrefix("file:") || store.store.hasPrefix("encrypted:") else {
+            let description = try StoreSession.describe(store.store)
+            guard description.isSerialized, description.localPath != nil else {
                 throw ValidationError("repair works on file: and encrypted: stores; copy a keyring item to one with `tokencache copy` first (database stores check every write and need no repair)")
             }
             let clock = resolveNow(now)
-            let persistent = try StoreSpec.openPersistent(store.store)
+            let persistent = try description.openPersistent()
             let outcome: Outcome = try persistent.lock.withLock {
-                let raw = try RawCache(spec: store.store, storage: persistent.storage)
+                let raw = try RawCache(description, storage: persistent.storage)
                 let report = try CacheInspection(document: raw.bytes, now: clock)
                 guard let repaired = report.repairedDocument else { return Outcome(backup: nil, problems: report.problems) }
                 let backup = "\(raw.location).repair-backup-\(clock)"

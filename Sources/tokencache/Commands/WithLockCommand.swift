@@ -1,5 +1,5 @@
 import ArgumentParser
-import CachePostgres
+import CacheBackends
 import Foundation
 import TokenCache
 
@@ -27,7 +27,7 @@ struct WithLockCommand: ParsableCommand {
         guard timeout.isFinite, timeout >= 0, timeout <= 3600 else {
             throw ValidationError("--timeout takes a number of seconds from 0 to 3600")
         }
-        if PostgresEndpoint.isPostgres(store.store) {
+        if let description = try? StoreSession.describe(store.store), description.lockPath == nil {
             throw ValidationError("a postgres:// store has no lock file: every write is its own transaction, so there is nothing to hold. Use with-lock with file:, encrypted:, keyring: or sqlite: stores")
         }
     }
