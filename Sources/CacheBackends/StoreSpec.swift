@@ -1,5 +1,5 @@
 import Foundation
-public import TokenCache
+import TokenCache
 
 /// The syntax of store SPECs, shared by ``StoreDescription/init(spec:)`` and the SPEC
 /// parsers other modules register (PostgreSQL's).

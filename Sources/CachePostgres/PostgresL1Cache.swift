@@ -141,10 +141,10 @@ final class PostgresL1Cache: @unchecked Sendable {
         listener?.close()
         let link = PostgresLink(endpoint: endpoint, timeout: endpoint.timeout)
         do {
-            try link.onNotification(channel: PostgresSchema.channel, { [weak self] payload in
+            try link.onNotification(channel: PostgresDatabase.channel, { [weak self] payload in
                 self?.invalidate(payload.split(separator: "\n").map(String.init))
             }, closed: { [weak self] in self?.channelLost() })
-            try link.run("LISTEN \(PostgresSchema.channel)")
+            try link.run("LISTEN \(PostgresDatabase.channel)")
         } catch {
             link.close()
             listener = nil
@@ -180,10 +180,10 @@ struct PostgresL1Reader: CacheEntryReader {
     /// A partition's rows, from the cache or read now.
     let partition: (String) throws(CacheStorageError) -> [PostgresL1Cache.Row]
     /// The store, for the lookups that span partitions.
-    let store: PostgresTokenCache
+    let store: RowStore<PostgresDatabase>
 
     func accessTokens(homeAccountID: String?, environment: String, clientID: String, realm: String) throws(CacheStorageError) -> [AccessToken] {
-        try partition(PostgresSchema.partition(homeAccountID: homeAccountID, clientID: clientID)).compactMap { row in
+        try partition(RowSQL.partition(homeAccountID: homeAccountID, clientID: clientID)).compactMap { row in
             let columns = row.columns
             guard row.type == .accessToken, columns.homeAccountID == homeAccountID, columns.appOnly == (homeAccountID == nil),
                   columns.environment == environment, columns.clientID == clientID, columns.realm == realm else { return nil }
@@ -197,14 +197,14 @@ struct PostgresL1Reader: CacheEntryReader {
 
     func entries<Entry: CacheEntry>(_ type: Entry.Type, homeAccountID: String?, environment: String) throws(CacheStorageError) -> [Entry] {
         guard let homeAccountID else { return try store.reading([]) { reader throws(CacheStorageError) in try reader.entries(type, homeAccountID: nil, environment: environment) } }
-        return try partition(PostgresSchema.partition(homeAccountID: homeAccountID, clientID: nil)).compactMap { row in
+        return try partition(RowSQL.partition(homeAccountID: homeAccountID, clientID: nil)).compactMap { row in
             guard row.type == Entry.credentialType, row.columns.homeAccountID == homeAccountID, row.columns.environment == environment else { return nil }
             return Entry(key: row.key, fields: row.fields)
         }
     }
 
     func appMetadata(key: String) throws(CacheStorageError) -> AppMetadata? {
-        if let row = try partition(PostgresSchema.partition(homeAccountID: nil, clientID: clientID)).first(where: { $0.type == .appMetadata && $0.key == key }) {
+        if let row = try partition(RowSQL.partition(homeAccountID: nil, clientID: clientID)).first(where: { $0.type == .appMetadata && $0.key == key }) {
             return AppMetadata(key: row.key, fields: row.fields)
         }
         return try store.reading(nil) { reader throws(CacheStorageError) in try reader.appMetadata(key: key) }

@@ -126,7 +126,7 @@ struct SQLiteTokenCacheTests {
             let connection = try SQLiteConnection(path: path, create: false, busyTimeout: .seconds(5))
             defer { connection.close() }
             #expect(try connection.strings("SELECT home_account_id FROM entries WHERE credential_type = 'RefreshToken'") == ["ann.tenant"])
-            #expect(try connection.scalar("PRAGMA user_version") == SQLiteSchema.currentVersion)
+            #expect(try connection.scalar("PRAGMA user_version") == Int64(SQLiteDatabase.migrations.count))
             #expect(try connection.text("PRAGMA journal_mode") == "wal")
 
             // A row whose JSON was damaged is a typed error naming the entry, not a crash.
@@ -158,7 +158,7 @@ struct SQLiteTokenCacheTests {
             try ours.add(response: response, context: context)
             ours.close()
             let bump = try SQLiteConnection(path: newer, create: false, busyTimeout: .seconds(5))
-            try bump.execute("PRAGMA user_version = \(SQLiteSchema.currentVersion + 1)")
+            try bump.execute("PRAGMA user_version = \(Int64(SQLiteDatabase.migrations.count) + 1)")
             bump.close()
 
             let cases: [(String, CacheStorageError.Code, String)] = [

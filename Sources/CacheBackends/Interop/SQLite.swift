@@ -1,18 +1,6 @@
 import CSQLite
 import Foundation
 
-/// A value bound to a statement parameter.
-enum SQLiteValue {
-    case null
-    case integer(Int64)
-    case text(String)
-    /// Bytes SQLite copies before the call returns.
-    case blob(Data)
-
-    /// `text`, or NULL for `nil`.
-    static func text(_ value: String?) -> SQLiteValue { value.map(SQLiteValue.text) ?? .null }
-}
-
 /// One connection to a SQLite database: the only file that calls `sqlite3_*`.
 ///
 /// Not thread-safe: its owner serializes every use (``SQLiteTokenCache`` holds a lock).
@@ -75,7 +63,7 @@ final class SQLiteConnection {
     }
 
     /// Runs `body` on the statement for `sql` with `values` bound, and resets it after.
-    func query<R>(_ sql: String, _ values: [SQLiteValue] = [], _ body: (SQLiteStatement) throws(CacheStorageError) -> R) throws(CacheStorageError) -> R {
+    func query<R>(_ sql: String, _ values: [RowValue] = [], _ body: (SQLiteStatement) throws(CacheStorageError) -> R) throws(CacheStorageError) -> R {
         let statement = try statement(sql)
         defer { statement.reset() }
         try statement.bind(values)
@@ -83,12 +71,12 @@ final class SQLiteConnection {
     }
 
     /// Runs `sql` with `values` bound and returns the first column of its first row.
-    func scalar(_ sql: String, _ values: [SQLiteValue] = []) throws(CacheStorageError) -> Int64? {
+    func scalar(_ sql: String, _ values: [RowValue] = []) throws(CacheStorageError) -> Int64? {
         try query(sql, values) { statement throws(CacheStorageError) in try statement.step() ? statement.integer(0) : nil }
     }
 
     /// Runs `sql` with `values` bound, ignoring any rows.
-    func run(_ sql: String, _ values: [SQLiteValue] = []) throws(CacheStorageError) {
+    func run(_ sql: String, _ values: [RowValue] = []) throws(CacheStorageError) {
         try query(sql, values) { statement throws(CacheStorageError) in while try statement.step() {} }
     }
 
@@ -146,7 +134,7 @@ final class SQLiteConnection {
 
 /// A prepared statement of a ``SQLiteConnection``. Column readers are valid only until
 /// the next ``step()`` or ``reset()``.
-final class SQLiteStatement {
+package final class SQLiteStatement {
     private var statement: OpaquePointer?
     private unowned let connection: SQLiteConnection
 
@@ -167,7 +155,7 @@ final class SQLiteStatement {
     }
 
     /// Binds `values` to parameters 1, 2, ...
-    func bind(_ values: [SQLiteValue]) throws(CacheStorageError) {
+    func bind(_ values: [RowValue]) throws(CacheStorageError) {
         for (offset, value) in values.enumerated() {
             let index = Int32(offset + 1)
             let code: Int32
@@ -175,8 +163,11 @@ final class SQLiteStatement {
             case .null: code = sqlite3_bind_null(statement, index)
             case .integer(let number): code = sqlite3_bind_int64(statement, index, number)
             case .text(let text): code = sqlite3_bind_text(statement, index, text, -1, SQLITE_TRANSIENT)
+            case .bool(let flag): code = sqlite3_bind_int64(statement, index, flag ? 1 : 0)
             case .blob(let data):
                 code = data.withUnsafeBytes { sqlite3_bind_blob64(statement, index, $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1), sqlite3_uint64($0.count), SQLITE_TRANSIENT) }
+            case .texts:
+                code = SQLITE_MISMATCH  // SQLite has no array type: a list is bound one value at a time
             }
             guard code == SQLITE_OK else { throw connection.failure(code, "bind a value") }
         }
@@ -193,35 +184,42 @@ final class SQLiteStatement {
     }
 
     /// Whether a column of the current row is NULL.
-    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(statement, column) == SQLITE_NULL }
+    package func isNull(_ column: Int) -> Bool { sqlite3_column_type(statement, Int32(column)) == SQLITE_NULL }
 
     /// An integer column of the current row, or `nil` for NULL.
-    func integer(_ column: Int32) -> Int64? {
-        isNull(column) ? nil : sqlite3_column_int64(statement, column)
+    package func integer(_ column: Int) -> Int64? {
+        isNull(column) ? nil : sqlite3_column_int64(statement, Int32(column))
+    }
+
+    /// A boolean (0 or 1) column of the current row, or `nil` for NULL.
+    package func bool(_ column: Int) -> Bool? {
+        integer(column).map { $0 != 0 }
     }
 
     /// A text column of the current row, or `nil` for NULL.
-    func text(_ column: Int32) -> String? {
-        guard let bytes = sqlite3_column_text(statement, column) else { return nil }
-        let count = Int(sqlite3_column_bytes(statement, column))
+    package func text(_ column: Int) -> String? {
+        guard let bytes = sqlite3_column_text(statement, Int32(column)) else { return nil }
+        let count = Int(sqlite3_column_bytes(statement, Int32(column)))
         return String(decoding: UnsafeRawBufferPointer(start: bytes, count: count), as: UTF8.self)
     }
 
     /// Calls `body` with the bytes of a blob (or text) column of the current row, without
     /// copying them.
-    func withBytes<R, E: Error>(_ column: Int32, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        let start = sqlite3_column_blob(statement, column)
-        let count = Int(sqlite3_column_bytes(statement, column))
+    package func withBytes<R, E: Error>(_ column: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let start = sqlite3_column_blob(statement, Int32(column))
+        let count = Int(sqlite3_column_bytes(statement, Int32(column)))
         return try body(UnsafeRawBufferPointer(start: start, count: count))
     }
 }
+
+extension SQLiteStatement: RowCursor {}
 
 /// SQLite's `SQLITE_TRANSIENT`: copy the bound bytes now.
 private let SQLITE_TRANSIENT = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
 extension SQLiteConnection {
     /// The first column of every row of `sql`, as text.
-    func strings(_ sql: String, _ values: [SQLiteValue] = []) throws(CacheStorageError) -> [String] {
+    func strings(_ sql: String, _ values: [RowValue] = []) throws(CacheStorageError) -> [String] {
         try query(sql, values) { statement throws(CacheStorageError) in
             var result: [String] = []
             while try statement.step() {
@@ -232,12 +230,12 @@ extension SQLiteConnection {
     }
 
     /// The first column of the first row of `sql`, as text.
-    func text(_ sql: String, _ values: [SQLiteValue] = []) throws(CacheStorageError) -> String? {
+    func text(_ sql: String, _ values: [RowValue] = []) throws(CacheStorageError) -> String? {
         try strings(sql, values).first
     }
 
     /// The first column of the first row of `sql`, as bytes.
-    func blob(_ sql: String, _ values: [SQLiteValue] = []) throws(CacheStorageError) -> [UInt8]? {
+    func blob(_ sql: String, _ values: [RowValue] = []) throws(CacheStorageError) -> [UInt8]? {
         try query(sql, values) { statement throws(CacheStorageError) in
             guard try statement.step(), !statement.isNull(0) else { return nil }
             return statement.withBytes(0) { Array($0) }

@@ -4,36 +4,27 @@ import Logging
 import PostgresNIO
 import Synchronization
 
-/// A value bound to a query's `$n` parameter.
-enum PostgresValue {
-    case text(String?)
-    case integer(Int64?)
-    case bool(Bool)
-    case bytes([UInt8])
-    case texts([String])
-}
-
 /// One row of a result, read by column position.
-struct PostgresResultRow {
+package struct PostgresResultRow {
     fileprivate let row: PostgresRow
 
     /// The text in column `index`, or `nil` for NULL.
-    func text(_ index: Int) -> String? {
+    package func text(_ index: Int) -> String? {
         cell(index).flatMap { $0.bytes == nil ? nil : try? $0.decode(String.self) }
     }
 
     /// The integer in column `index`, or `nil` for NULL.
-    func integer(_ index: Int) -> Int64? {
+    package func integer(_ index: Int) -> Int64? {
         cell(index).flatMap { $0.bytes == nil ? nil : try? $0.decode(Int64.self) }
     }
 
     /// The boolean in column `index`, or `nil` for NULL.
-    func bool(_ index: Int) -> Bool? {
+    package func bool(_ index: Int) -> Bool? {
         cell(index).flatMap { $0.bytes == nil ? nil : try? $0.decode(Bool.self) }
     }
 
     /// Runs `body` over the raw bytes of column `index` (empty for NULL).
-    func withBytes<R, E: Error>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    package func withBytes<R, E: Error>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         let buffer = cell(index)?.bytes ?? ByteBuffer()
         let result = buffer.withUnsafeReadableBytes { bytes in Result { () throws(E) in try body(bytes) } }
         return try result.get()
@@ -107,13 +98,13 @@ final class PostgresLink {
 
     /// Runs one statement and returns its rows.
     @discardableResult
-    func query(_ sql: String, _ values: [PostgresValue] = []) throws(CacheStorageError) -> [PostgresResultRow] {
+    func query(_ sql: String, _ values: [RowValue] = []) throws(CacheStorageError) -> [PostgresResultRow] {
         try result(sql, values).rows
     }
 
     /// Runs one statement and returns how many rows it changed.
     @discardableResult
-    func run(_ sql: String, _ values: [PostgresValue] = []) throws(CacheStorageError) -> Int {
+    func run(_ sql: String, _ values: [RowValue] = []) throws(CacheStorageError) -> Int {
         try result(sql, values).changed
     }
 
@@ -126,16 +117,17 @@ final class PostgresLink {
         connection.closeFuture.whenComplete { _ in closed() }
     }
 
-    private func result(_ sql: String, _ values: [PostgresValue]) throws(CacheStorageError) -> (rows: [PostgresResultRow], changed: Int) {
+    private func result(_ sql: String, _ values: [RowValue]) throws(CacheStorageError) -> (rows: [PostgresResultRow], changed: Int) {
         try connect()
         guard let connection else { throw unavailable("the connection closed") }
         var bindings = PostgresBindings(capacity: values.count)
         for value in values {
             switch value {
+            case .null: bindings.append(String?.none)
             case .text(let text): bindings.append(text)
             case .integer(let number): bindings.append(number)
             case .bool(let flag): bindings.append(flag)
-            case .bytes(let bytes): bindings.append(ByteBuffer(bytes: bytes))
+            case .blob(let bytes): bindings.append(ByteBuffer(bytes: bytes))
             case .texts(let texts): bindings.append(texts)
             }
         }

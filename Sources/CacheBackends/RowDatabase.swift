@@ -1,0 +1,239 @@
+package import Foundation
+package import TokenCache
+
+/// A value bound to a statement's parameter.
+package enum RowValue {
+    case null
+    case text(String)
+    case integer(Int64)
+    case bool(Bool)
+    /// Bytes the database copies before the call returns.
+    case blob(Data)
+    case texts([String])
+
+    /// `text`, or NULL for `nil`.
+    package static func text(_ value: String?) -> RowValue { value.map(RowValue.text) ?? .null }
+    /// `integer`, or NULL for `nil`.
+    package static func integer(_ value: Int64?) -> RowValue { value.map(RowValue.integer) ?? .null }
+}
+
+/// One row of a result, read by column position (from 0).
+package protocol RowCursor {
+    /// The text in `column`, or `nil` for NULL.
+    func text(_ column: Int) -> String?
+    /// The integer in `column`, or `nil` for NULL.
+    func integer(_ column: Int) -> Int64?
+    /// The boolean in `column`, or `nil` for NULL.
+    func bool(_ column: Int) -> Bool?
+    /// Runs `body` over the bytes of `column` (empty for NULL; an integer as its text).
+    func withBytes<R, E: Error>(_ column: Int, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R
+}
+
+/// A database as the row store (``RowStore``) uses it: one connection that runs statements
+/// and transactions, the SQL of its dialect, its schema, and how it locks and announces
+/// changes. The SQLite and PostgreSQL stores are its two adapters; everything else (MSAL's
+/// write rules, snapshot, replace and merge, key metadata, row encryption, retries) is the
+/// row store's, written once.
+///
+/// An adapter is used by one thread at a time: the row store holds a lock around every use.
+package protocol RowDatabase: AnyObject {
+    associatedtype Cursor: RowCursor
+
+    /// The store's name in messages.
+    var location: String { get }
+    /// The SQL texts of the dialect, written once.
+    var sql: RowSQL { get }
+
+    // MARK: The connection
+
+    /// Connects unless connected. `false` when there is no database to connect to and
+    /// `creating` is not set; nothing is created then.
+    func connect(creating: Bool) throws -> Bool
+    /// Sets the connection up once the schema is identified (`isNew`: nothing is in it yet).
+    func configure(isNew: Bool) throws
+    /// Closes the connection; the next use connects again.
+    func disconnect()
+    /// Whether a connection is open.
+    var isConnected: Bool { get }
+    /// Runs `sql` with `values` bound, calling `each` for every row.
+    func query(_ sql: String, _ values: [RowValue], _ each: (Cursor) throws(CacheStorageError) -> Void) throws(CacheStorageError)
+    /// Runs `sql` with `values` bound; returns how many rows it changed.
+    @discardableResult
+    func run(_ sql: String, _ values: [RowValue]) throws(CacheStorageError) -> Int
+    /// Runs a statement without parameters or rows (schema changes).
+    func execute(_ sql: String) throws(CacheStorageError)
+
+    // MARK: Transactions
+
+    /// Starts a transaction: a write that excludes what it must, or a read of one
+    /// consistent snapshot.
+    func begin(writing: Bool) throws(CacheStorageError)
+    /// Takes the transaction-scoped locks named `names` (partitions, or the schema's
+    /// `tokencache-schema:` lock that makes instances starting together migrate once), in a
+    /// fixed order; nothing where a write transaction excludes every other writer already.
+    func lock(_ names: [String]) throws(CacheStorageError)
+    /// Announces, inside the transaction, the partitions it changed (delivered when it
+    /// commits); nothing where no one listens.
+    func announce(_ changed: Set<String>) throws(CacheStorageError)
+
+    // MARK: Writing rows
+
+    /// Adds the sections `names` at the end of the document order unless they are there.
+    func ensureSections(_ names: [String]) throws(CacheStorageError)
+    /// Upserts `rows` (distinct keys, at most ``RowSQL/rowsPerStatement``) in one statement,
+    /// adding their sections first; returns the partitions changed, the rows' previous ones
+    /// included. With `announcing` (only where ``RowSQL/upsertAnnounces``), the statement
+    /// announces them itself, so it can run as a transaction of its own.
+    func upsert(_ rows: ArraySlice<EncodedRow>, announcing: Bool) throws(CacheStorageError) -> [String]
+    /// Writes a top-level member that is not an entry section (another SDK's data): a new
+    /// one at the end of the document order, one of the same name replaced in place.
+    func putMember(_ name: String, body: Data) throws(CacheStorageError)
+
+    // MARK: The schema
+
+    /// The tables, format and version found, without writing.
+    func schemaState() throws(CacheStorageError) -> RowSchemaState
+    /// Why `state` is not a token cache of this format, and what to do.
+    func foreignSchema(_ state: RowSchemaState) -> String
+    /// Records the schema version, inside the same transaction.
+    func setSchemaVersion(_ version: Int64) throws(CacheStorageError)
+}
+
+/// A row to write: an entry with its lookup columns, partition and stored body.
+package struct EncodedRow {
+    package let type: CredentialType
+    package let key: String
+    package let columns: RowCodec.Columns
+    package let partition: String
+    package let body: Data
+
+    /// The values of ``RowSQL/entryColumns``, in order.
+    package var values: [RowValue] {
+        [.text(partition), .text(type.rawValue), .text(key), .text(columns.homeAccountID), .bool(columns.appOnly), .text(columns.environment),
+         .text(columns.clientID), .text(columns.realm), .text(columns.familyID), .text(columns.target), .integer(columns.expiresOn), .blob(body)]
+    }
+}
+
+/// What ``RowDatabase/schemaState()`` found.
+package struct RowSchemaState {
+    /// The tables the store's schema (or database) holds, sorted.
+    package var tables: [String]
+    /// The `format` meta value, when there is one.
+    package var format: String?
+    /// The schema version (0 when none is recorded).
+    package var version: Int64
+
+    package init(tables: [String], format: String?, version: Int64) {
+        self.tables = tables
+        self.format = format
+        self.version = version
+    }
+}
+
+/// The SQL of one database: its tables, placeholders and the statements the row store
+/// runs, written once when the store is created.
+package struct RowSQL: Sendable {
+    /// The `format` meta value of the kind of store.
+    package let format: String
+    /// The first part of every sealed row's associated data.
+    package let rowLabel: String
+    /// How a SPEC of this kind is written, for messages.
+    package let specForm: String
+    /// `migrations[n]` upgrades a schema from version `n` to `n + 1`.
+    package let migrations: [[String]]
+    /// Whether lookups select by the `partition` column (PostgreSQL): a user's lookup reads
+    /// only that user's rows.
+    package let isPartitioned: Bool
+    /// Whether an upsert statement can announce its own changes (see
+    /// ``RowDatabase/upsert(_:announcing:)``).
+    package let upsertAnnounces: Bool
+    /// The most rows one upsert statement writes.
+    package let rowsPerStatement: Int
+
+    package let entries: String
+    package let sections: String
+    package let meta: String
+    /// The lock that makes instances starting together create or migrate the schema once.
+    package let schemaLock: String
+
+    // Lookups, each selecting ``selected``.
+    package let slot: String
+    package let owner: String
+    package let appOwner: String
+    package let environment: String
+    package let key: String
+    package let section: String
+    package let partition: String
+    package let members: String
+    package let metaValues: String
+    package let insertMeta: String
+
+    // Writes.
+    package let delete: String
+    package let deleteExpired: String
+    package let deleteAllEntries: String
+    package let deleteAllSections: String
+
+    /// The columns of an entry's row, in the order an upsert binds them.
+    package static let entryColumns = ["partition", "credential_type", "key", "home_account_id", "app_only", "environment",
+                                       "client_id", "realm", "family_id", "target", "expires_on", "body"]
+
+    /// What every lookup selects: `key, body`, the lookup columns (``RowCodec/columnList``),
+    /// then `credential_type` and `partition` (NULL where there is no such column).
+    package let selected: String
+
+    /// Writes the statements for tables `entries`, `sections` and `meta`, with parameters
+    /// written by `placeholder` (from 1) and NULL-matching equality `nullSafeEquals`.
+    package init(format: String, rowLabel: String, specForm: String, migrations: [[String]], isPartitioned: Bool, upsertAnnounces: Bool, rowsPerStatement: Int,
+                 entries: String, sections: String, meta: String, nullSafeEquals: String, placeholder: (Int) -> String) {
+        self.format = format
+        self.rowLabel = rowLabel
+        self.specForm = specForm
+        self.migrations = migrations
+        self.isPartitioned = isPartitioned
+        self.upsertAnnounces = upsertAnnounces
+        self.rowsPerStatement = rowsPerStatement
+        self.entries = entries
+        self.sections = sections
+        self.meta = meta
+        schemaLock = "tokencache-schema:" + String(entries.dropLast("entries".count).dropLast())
+        /// `terms` joined with AND, numbered from 1.
+        func whereClause(_ terms: [String]) -> String {
+            var next = 0
+            return terms.map { term in
+                guard term.contains("{}") else { return term }
+                next += 1
+                return term.replacingOccurrences(of: "{}", with: placeholder(next))
+            }.joined(separator: " AND ")
+        }
+        let partitionColumn = isPartitioned ? "partition" : "NULL"
+        selected = "key, body, \(RowCodec.columnList), credential_type, \(partitionColumn)"
+        let select = "SELECT \(selected) FROM \(entries) WHERE "
+        let partitionTerm = isPartitioned ? ["partition = {}"] : []
+        slot = select + whereClause(partitionTerm + ["credential_type = {}", "home_account_id \(nullSafeEquals) {}", "app_only = {}", "environment = {}", "client_id = {}", "realm = {}"]) + " ORDER BY seq"
+        owner = select + whereClause(partitionTerm + ["credential_type = {}", "home_account_id = {}", "app_only = {}", "environment = {}"]) + " ORDER BY seq"
+        appOwner = select + whereClause(["credential_type = {}", "home_account_id IS NULL", "app_only = {}", "environment = {}"]) + " ORDER BY seq"
+        environment = select + whereClause(["credential_type = {}", "environment = {}"]) + " ORDER BY seq"
+        key = select + whereClause(["credential_type = {}", "key = {}"])
+        section = select + whereClause(["credential_type = {}"]) + " ORDER BY seq"
+        partition = select + whereClause(["partition = {}"]) + " ORDER BY seq"
+        members = "SELECT name, value FROM \(sections) ORDER BY position"
+        metaValues = "SELECT name, value FROM \(meta)"
+        insertMeta = "INSERT INTO \(meta) (name, value) VALUES (\(placeholder(1)), \(placeholder(2)))"
+        delete = "DELETE FROM \(entries) WHERE " + whereClause(["credential_type = {}", "key = {}"]) + " RETURNING \(partitionColumn)"
+        deleteExpired = "DELETE FROM \(entries) WHERE " + whereClause(["credential_type = {}", "expires_on < {}"]) + " RETURNING key, \(partitionColumn)"
+        deleteAllEntries = "DELETE FROM \(entries)"
+        deleteAllSections = "DELETE FROM \(sections)"
+    }
+
+    /// The partition of a home account's entries, or of an app's own (`nil` home account):
+    /// `user:HOME_ACCOUNT_ID`, or `app:CLIENT_ID`.
+    package static func partition(homeAccountID: String?, clientID: String?) -> String {
+        homeAccountID.map { "user:" + $0 } ?? "app:" + (clientID ?? "")
+    }
+
+    /// The partition of an entry with these lookup columns.
+    package static func partition(_ columns: RowCodec.Columns) -> String {
+        partition(homeAccountID: columns.homeAccountID, clientID: columns.clientID)
+    }
+}
