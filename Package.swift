@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.9.0"..<"6.0.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -24,7 +25,7 @@ let package = Package(
         // Pure Swift: the MSAL schema, the byte-exact JSON codec and the indexed queries.
         .target(
             name: "TokenCache",
-            dependencies: [.product(name: "OrderedCollections", package: "swift-collections")]
+            dependencies: [.product(name: "OrderedCollections", package: "swift-collections"), .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Where a cache lives: plain and encrypted files, the keyring, SQLite.
         .target(name: "CacheBackends", dependencies: ["TokenCache", "COpenSSL", "CSQLite"]),

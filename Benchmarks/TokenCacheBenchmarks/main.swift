@@ -43,7 +43,7 @@ let scopeSets = [
 ]
 
 func base64url(_ data: Data) -> String {
-    data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    Base64URL.encode(data)
 }
 
 func uid(_ user: Int) -> String { String(format: "%08x-%04x-4%03x-8000-%012x", user, user & 0xFFFF, user & 0xFFF, user) }

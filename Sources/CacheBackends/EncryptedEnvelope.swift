@@ -1,4 +1,5 @@
 import Foundation
+import TokenCache
 
 /// The encrypted cache file format, version 1. All integers are big-endian.
 ///
@@ -85,7 +86,7 @@ struct EncryptedEnvelope {
     /// The key check of `key`.
     static func keyCheck(for key: SecretBytes) -> [UInt8] {
         let label = Array("tokencache key check v1".utf8)
-        let digest = label.withUnsafeBytes { labelBytes in key.withBytes { OpenSSL.sha256([labelBytes, $0]) } }
+        let digest = label.withUnsafeBytes { labelBytes in key.withBytes { SHA256.hash([labelBytes, $0]) } }
         return Array(digest.prefix(8))
     }
 

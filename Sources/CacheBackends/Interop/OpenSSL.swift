@@ -60,18 +60,6 @@ enum OpenSSL {
         return key
     }
 
-    /// SHA-256 of `parts`, concatenated. The corresponding C function is `EVP_Digest`.
-    static func sha256(_ parts: [UnsafeRawBufferPointer]) -> [UInt8] {
-        guard let context = EVP_MD_CTX_new() else { return [] }
-        defer { EVP_MD_CTX_free(context) }
-        EVP_DigestInit_ex(context, EVP_sha256(), nil)
-        for part in parts { EVP_DigestUpdate(context, part.baseAddress, part.count) }
-        var digest = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        EVP_DigestFinal_ex(context, &digest, &length)
-        return digest
-    }
-
     /// scrypt (RFC 7914). The corresponding C function is `EVP_PBE_scrypt`.
     static func scrypt(passphrase: SecretBytes, salt: [UInt8], logN: UInt8, r: UInt32, p: UInt32, length: Int = 32) throws -> SecretBytes {
         let key = SecretBytes(count: length)

@@ -1,5 +1,6 @@
 import COpenSSL
 import Foundation
+import TokenCache
 
 /// A private key and its X.509 certificate, read from PEM through libcrypto, that signs
 /// client assertions. The only file of MSALLite that calls OpenSSL; no OpenSSL type leaves
@@ -41,7 +42,7 @@ final class CertificateSigner: @unchecked Sendable {
         CRYPTO_free(derPointer, #fileID, #line)
         key = loaded
         sha1Thumbprint = CertificateSigner.digest(der, EVP_sha1())
-        sha256Thumbprint = CertificateSigner.digest(der, EVP_sha256())
+        sha256Thumbprint = SHA256.hash(der)
     }
 
     deinit { EVP_PKEY_free(key) }

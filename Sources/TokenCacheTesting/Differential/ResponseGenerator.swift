@@ -39,7 +39,7 @@ public struct ResponseGenerator {
     }
 
     public static func base64url(_ text: String) -> String {
-        Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        Base64URL.encode(text)
     }
 
     public static func jwt(_ claims: JSONObject) -> String {

@@ -150,9 +150,9 @@ enum SyntheticUsers {
         var progress = Progress("building \(count) users")
         for user in 0..<count {
             let id = userID(user)
-            let clientInfo = base64URL(Data("{\"uid\":\"\(id)\",\"utid\":\"\(tenant)\"}".utf8))
+            let clientInfo = Base64URL.encode(Data("{\"uid\":\"\(id)\",\"utid\":\"\(tenant)\"}".utf8))
             let claims = "{\"aud\":\"\(clientID)\",\"iss\":\"https://\(environment)/\(tenant)/v2.0\",\"oid\":\"\(id)\",\"preferred_username\":\"user\(user)@example.com\",\"tid\":\"\(tenant)\"}"
-            let idToken = "eyJhbGciOiJub25lIn0." + base64URL(Data(claims.utf8)) + "." + randomToken(40)
+            let idToken = "eyJhbGciOiJub25lIn0." + Base64URL.encode(Data(claims.utf8)) + "." + randomToken(40)
             for (index, scopes) in scopeSets.enumerated() {
                 var response: JSONObject = [
                     "token_type": "Bearer", "expires_in": 3599, "access_token": .string(randomToken(1200)),
@@ -169,10 +169,6 @@ enum SyntheticUsers {
         return cache
     }
 
-    private static func base64URL(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
-
     /// Token-shaped text of `length` characters. The bytes come from a fast generator
     /// seeded once: the system's would cost a system call per byte here.
     private static func randomToken(_ length: Int) -> String {
@@ -180,7 +176,7 @@ enum SyntheticUsers {
         bytes.withUnsafeMutableBytes { buffer in
             for index in buffer.indices { buffer[index] = UInt8(truncatingIfNeeded: generator.next()) }
         }
-        return base64URL(bytes)
+        return Base64URL.encode(bytes)
     }
 
     nonisolated(unsafe) private static var generator = SplitMix64(seed: UInt64.random(in: 0...UInt64.max))
