@@ -100,7 +100,7 @@ struct EncryptedEnvelope {
         }
         guard file.count > 4 else { throw damaged("the file is truncated") }
         guard file[4] == version else {
-            throw damaged("the file uses envelope version \(file[4]), which this version of tokencache does not know; use a newer tokencache")
+            throw damaged("the file uses envelope version \(file[4]), which this version of the library does not know; use a newer version")
         }
         guard file.count >= 17, let source = Source(rawValue: file[5]) else { throw damaged("the header is truncated or names an unknown key source") }
         let kdf = file[6]

@@ -59,11 +59,11 @@ public final class EncryptedFileStorage: CacheStorage, @unchecked Sendable {
         let headerLength = try sealed.withUnsafeMutableBytes { bytes -> Int in
             let (envelope, headerLength) = try EncryptedEnvelope.parse(UnsafeRawBufferPointer(bytes), location: path)
             guard envelope.source == sourceKind else {
-                throw CacheStorageError(code: .wrongKey, location: path, reason: "the cache is encrypted with \(envelope.source.name), but was opened with \(sourceKind.name). Open it with the key source it was written with, or use tokencache rekey")
+                throw CacheStorageError(code: .wrongKey, location: path, reason: "the cache is encrypted with \(envelope.source.name), but was opened with \(sourceKind.name). Open it with the key source it was written with")
             }
             let key = try key(salt: envelope.salt, scrypt: envelope.scrypt, creating: false)
             guard EncryptedEnvelope.keyCheck(for: key) == envelope.keyCheck else {
-                throw CacheStorageError(code: .wrongKey, location: path, reason: "the key (\(sourceKind.name)) does not match the one the cache was encrypted with. Check the passphrase or key, or use tokencache rekey with the right one")
+                throw CacheStorageError(code: .wrongKey, location: path, reason: "the key (\(sourceKind.name)) does not match the one the cache was encrypted with. Check the passphrase or key")
             }
             // Decrypted where it was read: the whole buffer is wiped when the cache lets go.
             guard try OpenSSL.openInPlace(key: key, nonce: envelope.nonce, aad: UnsafeRawBufferPointer(rebasing: bytes[..<headerLength]), sealed: UnsafeMutableRawBufferPointer(rebasing: bytes[headerLength...])) else {

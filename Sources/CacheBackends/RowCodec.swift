@@ -109,7 +109,7 @@ package struct RowCodec: Sendable {
     package func value(from stored: UnsafeRawBufferPointer, section: String, key: String) throws(CacheStorageError) -> JSONValue {
         let what = section.isEmpty ? "member \"\(key)\"" : "entry \"\(key)\" in section \"\(section)\""
         func damaged(_ problem: String) -> CacheStorageError {
-            CacheStorageError(code: .damaged, location: location, reason: "\(what) \(problem). Run tokencache doctor, and restore the database from a backup or remove the entry")
+            CacheStorageError(code: .damaged, location: location, reason: "\(what) \(problem). Restore the database from a backup, or remove the entry")
         }
         guard let openingKey = self.key else {
             guard stored.first == UInt8(ascii: "{") || section.isEmpty else { throw damaged("is not JSON (is it encrypted? then open the store with its key source)") }
@@ -151,7 +151,7 @@ package struct RowCodec: Sendable {
         let fields = try fields(from: stored, section: section, key: key)
         let differences = RowCodec.columns(of: fields).differences(from: columns)
         guard differences.isEmpty else {
-            throw CacheStorageError(code: .damaged, location: location, reason: "entry \"\(key)\" in section \"\(section)\" does not match its row: the row's \(differences.joined(separator: ", ")) \(differences.count == 1 ? "is" : "are") not the entry's, so the row was moved to another account or app, or edited outside this library. It is not used. Run tokencache doctor, and restore the database from a backup or remove the entry")
+            throw CacheStorageError(code: .damaged, location: location, reason: "entry \"\(key)\" in section \"\(section)\" does not match its row: the row's \(differences.joined(separator: ", ")) \(differences.count == 1 ? "is" : "are") not the entry's, so the row was moved to another account or app, or edited outside this library. It is not used. Restore the database from a backup, or remove the entry")
         }
         return fields
     }

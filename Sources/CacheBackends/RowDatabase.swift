@@ -2,7 +2,7 @@ package import Foundation
 package import TokenCache
 
 /// A value bound to a statement's parameter.
-package enum RowValue {
+package enum RowValue: Sendable {
     case null
     case text(String)
     case integer(Int64)
@@ -63,31 +63,14 @@ package protocol RowDatabase: AnyObject {
     /// Runs a statement without parameters or rows (schema changes).
     func execute(_ sql: String) throws(CacheStorageError)
 
-    // MARK: Transactions
-
-    /// Starts a transaction: a write that excludes what it must, or a read of one
-    /// consistent snapshot.
-    func begin(writing: Bool) throws(CacheStorageError)
-    /// Takes the transaction-scoped locks named `names` (partitions, or the schema's
-    /// `tokencache-schema:` lock that makes instances starting together migrate once), in a
-    /// fixed order; nothing where a write transaction excludes every other writer already.
-    func lock(_ names: [String]) throws(CacheStorageError)
-    /// Announces, inside the transaction, the partitions it changed (delivered when it
-    /// commits); nothing where no one listens.
-    func announce(_ changed: Set<String>) throws(CacheStorageError)
 
     // MARK: Writing rows
 
-    /// Adds the sections `names` at the end of the document order unless they are there.
-    func ensureSections(_ names: [String]) throws(CacheStorageError)
     /// Upserts `rows` (distinct keys, at most ``RowSQL/rowsPerStatement``) in one statement,
     /// adding their sections first; returns the partitions changed, the rows' previous ones
     /// included. With `announcing` (only where ``RowSQL/upsertAnnounces``), the statement
     /// announces them itself, so it can run as a transaction of its own.
     func upsert(_ rows: ArraySlice<EncodedRow>, announcing: Bool) throws(CacheStorageError) -> [String]
-    /// Writes a top-level member that is not an entry section (another SDK's data): a new
-    /// one at the end of the document order, one of the same name replaced in place.
-    func putMember(_ name: String, body: Data) throws(CacheStorageError)
 
     // MARK: The schema
 
@@ -95,8 +78,16 @@ package protocol RowDatabase: AnyObject {
     func schemaState() throws(CacheStorageError) -> RowSchemaState
     /// Why `state` is not a token cache of this format, and what to do.
     func foreignSchema(_ state: RowSchemaState) -> String
-    /// Records the schema version, inside the same transaction.
-    func setSchemaVersion(_ version: Int64) throws(CacheStorageError)
+}
+
+extension RowDatabase {
+    /// Takes the transaction-scoped locks named `names` (partitions, or the schema's
+    /// ``RowSQL/schemaLock``), in a fixed order so writers never wait on each other in a
+    /// circle; nothing where the dialect needs none (``RowSQL/lock``).
+    package func lock(_ names: [String]) throws(CacheStorageError) {
+        guard let statement = sql.lock else { return }
+        for name in Set(names).sorted() { try run(statement, [.text(name)]) }
+    }
 }
 
 /// A row to write: an entry with its lookup columns, partition and stored body.
@@ -156,6 +147,25 @@ package struct RowSQL: Sendable {
     /// The lock that makes instances starting together create or migrate the schema once.
     package let schemaLock: String
 
+    /// Starts a write transaction that excludes what it must.
+    package let beginWrite: String
+    /// Starts a read of one consistent snapshot.
+    package let beginRead: String
+    /// Takes the transaction-scoped lock named by its parameter (a partition, or
+    /// ``schemaLock``); `nil` where a write transaction excludes every other writer already.
+    package let lock: String?
+    /// Announces, inside the transaction, the partitions it changed (its parameter, one a
+    /// line); delivered when it commits. `nil` where nobody listens.
+    package let announce: String?
+    /// Adds the section named by its parameter at the end of the document order unless it
+    /// is there.
+    package let ensureSection: String
+    /// Writes a top-level member that is not an entry section (name, body): a new one at the
+    /// end of the document order, one of the same name replaced in place.
+    package let putMember: String
+    /// The statement that records the schema version, inside the migration's transaction.
+    package let setVersion: @Sendable (Int64) -> (sql: String, values: [RowValue])
+
     // Lookups, each selecting ``selected``.
     package let slot: String
     package let owner: String
@@ -185,7 +195,16 @@ package struct RowSQL: Sendable {
     /// Writes the statements for tables `entries`, `sections` and `meta`, with parameters
     /// written by `placeholder` (from 1) and NULL-matching equality `nullSafeEquals`.
     package init(format: String, rowLabel: String, specForm: String, migrations: [[String]], isPartitioned: Bool, upsertAnnounces: Bool, rowsPerStatement: Int,
-                 entries: String, sections: String, meta: String, nullSafeEquals: String, placeholder: (Int) -> String) {
+                 entries: String, sections: String, meta: String, nullSafeEquals: String, placeholder: (Int) -> String,
+                 beginWrite: String, beginRead: String, lock: String?, announce: String?, ensureSection: String, putMember: String,
+                 setVersion: @escaping @Sendable (Int64) -> (sql: String, values: [RowValue])) {
+        self.beginWrite = beginWrite
+        self.beginRead = beginRead
+        self.lock = lock
+        self.announce = announce
+        self.ensureSection = ensureSection
+        self.putMember = putMember
+        self.setVersion = setVersion
         self.format = format
         self.rowLabel = rowLabel
         self.specForm = specForm

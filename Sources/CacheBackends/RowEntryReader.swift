@@ -99,7 +99,7 @@ package struct RowEntryReader<Database: RowDatabase>: CacheEntryReader {
                                        realm: row.text(6), familyID: row.text(7), target: row.text(8), expiresOn: row.integer(9))
         let fields = try row.withBytes(1) { bytes throws(CacheStorageError) in try codec.fields(from: bytes, section: section, key: key, row: columns) }
         if sql.isPartitioned, row.text(11) != RowSQL.partition(columns) {
-            throw CacheStorageError(code: .damaged, location: codec.location, reason: "entry \"\(key)\" in section \"\(section)\" does not match its row: the row's partition is not the entry's, so the row was moved to another account or app, or edited outside this library. It is not used. Run tokencache doctor, and restore the database from a backup or remove the entry")
+            throw CacheStorageError(code: .damaged, location: codec.location, reason: "entry \"\(key)\" in section \"\(section)\" does not match its row: the row's partition is not the entry's, so the row was moved to another account or app, or edited outside this library. It is not used. Restore the database from a backup, or remove the entry")
         }
         return (key, fields)
     }

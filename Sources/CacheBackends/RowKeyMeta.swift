@@ -64,7 +64,7 @@ package enum RowKeyMeta {
         case ("none", nil):
             return nil
         case ("none", .some):
-            throw CacheStorageError(code: .wrongKey, location: location, reason: "the database is not encrypted, but was opened with a key. Open it as \(how), or copy it into an encrypted store with tokencache copy")
+            throw CacheStorageError(code: .wrongKey, location: location, reason: "the database is not encrypted, but was opened with a key. Open it as \(how), or copy its content into an encrypted store")
         case (sealed, nil):
             throw CacheStorageError(code: .wrongKey, location: location, reason: "the database is encrypted. Open it with the key source it was written with: ?encrypt=keyring, ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH")
         case (sealed, .some(let keys)):

@@ -66,7 +66,7 @@ package final class RowStore<Database: RowDatabase>: @unchecked Sendable {
     /// The whole cache, read in one consistent transaction.
     package func snapshot() throws -> TokenCache {
         let members: [CacheMember]? = try withDatabase(creating: false, retry: .always) { database, codec in
-            try database.begin(writing: false)
+            try database.execute(database.sql.beginRead)
             defer { _ = try? database.execute("COMMIT") }
             let reader = RowEntryReader(database: database, codec: codec)
             var sections: [(name: String, value: JSONValue?)] = []
@@ -192,11 +192,11 @@ package final class RowStore<Database: RowDatabase>: @unchecked Sendable {
                 changed = writer.changed
                 return result
             }
-            try database.begin(writing: true)
+            try database.execute(database.sql.beginWrite)
             let result: R
             do {
                 result = try body(writer, reader)
-                if !writer.changed.isEmpty { try database.announce(writer.changed) }
+                try writer.announce()
                 committing = true
                 try database.execute("COMMIT")
             } catch {
@@ -304,7 +304,7 @@ package final class RowStore<Database: RowDatabase>: @unchecked Sendable {
     /// identifies it again inside, since another process or instance may have done it
     /// meanwhile.
     private func prepare(meta: [(String, RowKeyMeta.Value)]) throws {
-        try database.begin(writing: true)
+        try database.execute(database.sql.beginWrite)
         do {
             try database.lock([database.sql.schemaLock])
             var version = try schemaVersion() ?? 0
@@ -325,7 +325,8 @@ package final class RowStore<Database: RowDatabase>: @unchecked Sendable {
                     try database.run(database.sql.insertMeta, [.text(name), .blob(bytes)])
                 }
             }
-            try database.setSchemaVersion(version)
+            let record = database.sql.setVersion(version)
+            try database.run(record.sql, record.values)
             try database.execute("COMMIT")
         } catch {
             if database.isConnected { _ = try? database.execute("ROLLBACK") }

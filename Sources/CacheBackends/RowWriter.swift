@@ -53,6 +53,16 @@ package final class RowWriter<Database: RowDatabase> {
         }
     }
 
+    /// Announces the partitions changed so far, delivered when the transaction commits. A
+    /// notification carries at most 8,000 bytes: a change of many partitions (an import) is
+    /// announced as a change of everything.
+    package func announce() throws {
+        guard let statement = database.sql.announce, !changed.isEmpty else { return }
+        var payload = changed.sorted().joined(separator: "\n")
+        if payload.utf8.count > 7_000 { payload = "*" }
+        try database.run(statement, [.text(payload)])
+    }
+
     /// Deletes one entry; returns whether it was there.
     package func delete(_ reference: EntryReference) throws -> Bool {
         var found = false
@@ -85,9 +95,9 @@ package final class RowWriter<Database: RowDatabase> {
     package func append(_ member: CacheMember) throws {
         switch member {
         case .value(let name, let value):
-            try database.putMember(name, body: try codec.body(value, section: "", key: name))
+            try database.run(database.sql.putMember, [.text(name), .blob(try codec.body(value, section: "", key: name))])
         case .entries(let type, let entries):
-            try database.ensureSections([type.rawValue])
+            try database.run(database.sql.ensureSection, [.text(type.rawValue)])
             try upsert(entries.map { (type, $0.key, $0.fields) }, announcing: false)
         }
         changed.insert("*")

@@ -30,7 +30,13 @@ package final class SQLiteDatabase: RowDatabase {
         self.options = options
         sql = RowSQL(format: "tokencache-sqlite", rowLabel: "tokencache-sqlite v1", specForm: "sqlite:PATH", migrations: SQLiteDatabase.migrations,
                      isPartitioned: false, upsertAnnounces: false, rowsPerStatement: 500,
-                     entries: "entries", sections: "sections", meta: "tokencache_meta", nullSafeEquals: "IS", placeholder: { _ in "?" })
+                     entries: "entries", sections: "sections", meta: "tokencache_meta", nullSafeEquals: "IS", placeholder: { _ in "?" },
+                     // BEGIN IMMEDIATE: two writers queue on the busy timeout instead of failing
+                     // when one upgrades; it excludes every other writer, so no partition locks.
+                     beginWrite: "BEGIN IMMEDIATE", beginRead: "BEGIN", lock: nil, announce: nil,
+                     ensureSection: "INSERT INTO sections (name, position) VALUES (?, (SELECT ifnull(max(position), 0) + 1 FROM sections)) ON CONFLICT (name) DO NOTHING",
+                     putMember: "INSERT INTO sections (name, position, value) VALUES (?, (SELECT ifnull(max(position), 0) + 1 FROM sections), ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                     setVersion: { ("PRAGMA user_version = \($0)", []) })
     }
 
     deinit { connection?.close() }
@@ -134,27 +140,11 @@ package final class SQLiteDatabase: RowDatabase {
         try open().execute(sql)
     }
 
-    // MARK: - Transactions and rows
-
-    /// `BEGIN IMMEDIATE` for a write, so two writers queue on the busy timeout instead of
-    /// failing when one upgrades; `BEGIN` for a read.
-    package func begin(writing: Bool) throws(CacheStorageError) {
-        try execute(writing ? "BEGIN IMMEDIATE" : "BEGIN")
-    }
-
-    package func lock(_ names: [String]) {}
-
-    package func announce(_ changed: Set<String>) {}
-
-    package func ensureSections(_ names: [String]) throws(CacheStorageError) {
-        var seen = Set<String>()
-        for name in names where seen.insert(name).inserted {
-            try run("INSERT INTO sections (name, position) VALUES (?, (SELECT ifnull(max(position), 0) + 1 FROM sections)) ON CONFLICT (name) DO NOTHING", [.text(name)])
-        }
-    }
+    // MARK: - Rows
 
     package func upsert(_ rows: ArraySlice<EncodedRow>, announcing: Bool) throws(CacheStorageError) -> [String] {
-        try ensureSections(rows.map(\.type.rawValue))
+        var seen = Set<String>()
+        for row in rows where seen.insert(row.type.rawValue).inserted { try run(sql.ensureSection, [.text(row.type.rawValue)]) }
         let columns = RowSQL.entryColumns.dropFirst()  // no partition column
         let row = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
         let updates = columns.filter { $0 != "credential_type" && $0 != "key" }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
@@ -164,10 +154,6 @@ package final class SQLiteDatabase: RowDatabase {
         for row in rows { values += row.values.dropFirst() }
         try run(statement, values)
         return []
-    }
-
-    package func putMember(_ name: String, body: Data) throws(CacheStorageError) {
-        try run("INSERT INTO sections (name, position, value) VALUES (?, (SELECT ifnull(max(position), 0) + 1 FROM sections), ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [.text(name), .blob(body)])
     }
 
     // MARK: - The schema
@@ -183,9 +169,5 @@ package final class SQLiteDatabase: RowDatabase {
     package func foreignSchema(_ state: RowSchemaState) -> String {
         let names = state.tables.prefix(5).joined(separator: ", ")
         return "this is another application's SQLite database (tables: \(names.isEmpty ? "none" : names), user_version \(state.version)), not a token cache. Nothing was changed; choose another path for the token cache"
-    }
-
-    package func setSchemaVersion(_ version: Int64) throws(CacheStorageError) {
-        try execute("PRAGMA user_version = \(version)")
     }
 }

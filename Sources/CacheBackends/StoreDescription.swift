@@ -91,7 +91,7 @@ public enum StoreDescription: Sendable {
         case .encrypted(let path, let key): return EncryptedFileStorage(path: path, keySource: key)
         case .keyring(let profile, let signal): return KeyringStorage(profile: profile, signalPath: signal)
         case .sqlite, .external:
-            throw CacheStorageError(code: .invalidSpec, location: location, reason: "\(kindName) is a database of entries, not a serialized document; open it with open(), or export it with tokencache copy")
+            throw CacheStorageError(code: .invalidSpec, location: location, reason: "\(kindName) is a database of entries, not a serialized document; open it with open(), whose snapshot() is the whole cache")
         }
     }
 

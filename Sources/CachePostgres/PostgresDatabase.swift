@@ -42,7 +42,17 @@ package final class PostgresDatabase: RowDatabase {
                      migrations: PostgresDatabase.migrations.map { $0.map { $0.replacingOccurrences(of: "{schema}", with: schema) } },
                      isPartitioned: true, upsertAnnounces: true, rowsPerStatement: 1_000,
                      entries: "\(schema).entries", sections: "\(schema).sections", meta: "\(schema).meta",
-                     nullSafeEquals: "IS NOT DISTINCT FROM", placeholder: { "$\($0)" })
+                     nullSafeEquals: "IS NOT DISTINCT FROM", placeholder: { "$\($0)" },
+                     // Writers lock the partitions they read before they write; a read is one
+                     // repeatable snapshot; a commit notifies the partitions it changed.
+                     beginWrite: "BEGIN", beginRead: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+                     lock: "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                     announce: "SELECT pg_notify('\(PostgresDatabase.channel)', $1)",
+                     ensureSection: "INSERT INTO \(schema).sections (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+                     putMember: "INSERT INTO \(schema).sections (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                     setVersion: { version in
+                         ("INSERT INTO \(schema).meta (name, value) VALUES ('schema_version', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [.blob(Data(String(version).utf8))])
+                     })
     }
 
     /// `migrations[n]` upgrades a schema from version `n` to `n + 1`; `{schema}` stands
@@ -102,35 +112,7 @@ package final class PostgresDatabase: RowDatabase {
         try link.run(sql)
     }
 
-    // MARK: - Transactions and rows
-
-    /// `BEGIN` for a write, whose partition locks exclude what they must; a repeatable,
-    /// read-only snapshot for a read.
-    package func begin(writing: Bool) throws(CacheStorageError) {
-        try link.run(writing ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-    }
-
-    /// Takes the transaction-scoped advisory lock of each name, in a fixed order so writers
-    /// never wait on each other in a circle.
-    package func lock(_ names: [String]) throws(CacheStorageError) {
-        for name in Set(names).sorted() {
-            try link.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [.text(name)])
-        }
-    }
-
-    /// Notifies the changed partitions, delivered to every listening instance when (and only
-    /// if) the transaction commits. A payload has at most 8,000 bytes: a change of many
-    /// partitions (an import) is announced as a change of everything.
-    package func announce(_ changed: Set<String>) throws(CacheStorageError) {
-        var payload = changed.sorted().joined(separator: "\n")
-        if payload.utf8.count > 7_000 { payload = "*" }
-        try link.query("SELECT pg_notify($1, $2)", [.text(PostgresDatabase.channel), .text(payload)])
-    }
-
-    package func ensureSections(_ names: [String]) throws(CacheStorageError) {
-        var seen = Set<String>()
-        try link.run("INSERT INTO \(endpoint.schema).sections (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING", [.texts(names.filter { seen.insert($0).inserted })])
-    }
+    // MARK: - Rows
 
     package func upsert(_ rows: ArraySlice<EncodedRow>, announcing: Bool) throws(CacheStorageError) -> [String] {
         var seen = Set<String>()
@@ -180,10 +162,6 @@ package final class PostgresDatabase: RowDatabase {
         return statement
     }
 
-    package func putMember(_ name: String, body: Data) throws(CacheStorageError) {
-        try link.run("INSERT INTO \(endpoint.schema).sections (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [.text(name), .blob(body)])
-    }
-
     // MARK: - The schema
 
     package func schemaState() throws(CacheStorageError) -> RowSchemaState {
@@ -202,10 +180,6 @@ package final class PostgresDatabase: RowDatabase {
 
     package func foreignSchema(_ state: RowSchemaState) -> String {
         "schema \"\(endpoint.schema)\" holds another application's tables (\(state.tables.prefix(5).joined(separator: ", "))), not a token cache. Nothing was changed; name another schema with ?schema=NAME"
-    }
-
-    package func setSchemaVersion(_ version: Int64) throws(CacheStorageError) {
-        try link.run("INSERT INTO \(endpoint.schema).meta (name, value) VALUES ('schema_version', $1) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [.blob(Data(String(version).utf8))])
     }
 }
 

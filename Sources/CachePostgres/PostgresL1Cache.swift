@@ -109,6 +109,13 @@ final class PostgresL1Cache: @unchecked Sendable {
                     state.generations[partition, default: 0] &+= 1
                 }
             }
+            // The generations only need to outlive the reads in flight: past the capacity,
+            // start them again under a new epoch (those reads are then not kept, and are
+            // read again next time) rather than remember every partition ever changed.
+            if state.generations.count > capacity {
+                state.generations.removeAll()
+                state.epoch &+= 1
+            }
         }
     }
 

@@ -77,7 +77,18 @@ enum CLIFailure {
     /// Writes `error` to standard error as one line (`tokencache: MESSAGE`): line breaks
     /// in it, such as those of a provider's error description, become spaces.
     static func report(_ error: any Error) {
-        FileHandle.standardError.write(Data("tokencache: \(oneLine("\(error)"))\n".utf8))
+        FileHandle.standardError.write(Data("tokencache: \(oneLine("\(error)"))\(hint(for: error))\n".utf8))
+    }
+
+    /// The command that helps with `error`, after the library's own advice (which speaks
+    /// of the library, not of this tool).
+    static func hint(for error: any Error) -> String {
+        let storeError = error as? CacheStorageError ?? (error as? MSALError)?.underlying as? CacheStorageError
+        switch storeError?.code {
+        case .damaged?: return " (tokencache doctor --store SPEC shows what else is wrong)"
+        case .wrongKey?: return " (tokencache rekey moves a store to another key source)"
+        default: return ""
+        }
     }
 
     static func exitCode(for error: any Error) -> Int32 {

@@ -1,4 +1,4 @@
-import CacheBackends
+@testable import CacheBackends
 import Foundation
 import Testing
 import TokenCache
@@ -6,6 +6,39 @@ import TokenCacheTesting
 
 @Suite("FileLock")
 struct FileLockTests {
+    @Test("A task waits for the lock by suspending and holds it re-entrantly; threads and tasks exclude each other; the in-process table keeps no path nobody uses")
+    func suspendingAndBounded() async throws {
+        try await withTemporaryDirectoryAsync { folder in
+            let shared = folder.appendingPathComponent("shared.lockfile").path
+            let counter = Counter()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<40 {
+                    group.addTask {
+                        let lock = FileLock(path: shared, timeout: .seconds(20))
+                        let body: @Sendable () throws -> Void = {
+                            #expect(counter.increment() == 1, "one holder at a time")
+                            Thread.sleep(forTimeInterval: 0.001)
+                            counter.decrement()
+                        }
+                        if index.isMultiple(of: 2) {
+                            try await lock.withLockSuspending {
+                                try lock.withLock(body)  // the task holds it: runs at once
+                            }
+                        } else {
+                            try await Task.detached { try lock.withLock(body) }.value
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            for index in 0..<50 {
+                let lock = FileLock(path: folder.appendingPathComponent("c\(index).lockfile").path)
+                if index.isMultiple(of: 2) { try lock.withLock {} } else { try await lock.withLockSuspending {} }
+            }
+            #expect(ProcessLocks.count == 0, "\(ProcessLocks.count) paths left in the in-process table")
+        }
+    }
+
     @Test("The lock file exists while held, names this process, and is gone afterwards")
     func holdAndRelease() throws {
         try withTemporaryDirectory { folder in

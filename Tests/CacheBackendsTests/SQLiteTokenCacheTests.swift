@@ -16,7 +16,9 @@ struct SQLiteTokenCacheTests {
 
     /// The stores the shared checks run on.
     enum Kind: String, CaseIterable, CustomTestStringConvertible {
-        case memory, file, encryptedFile, sqlite, sqliteKeyFile, sqlitePassphrase, sqliteKeyring
+        case memory, file, encryptedFile, encryptedKeyring, keyring, sqlite, sqliteKeyFile, sqlitePassphrase, sqliteKeyring
+        /// Whether the kind needs the Secret Service.
+        var usesKeyring: Bool { [.encryptedKeyring, .keyring, .sqliteKeyring].contains(self) }
         var testDescription: String { rawValue }
     }
 
@@ -44,12 +46,16 @@ struct SQLiteTokenCacheTests {
             return { try StoreDescription(spec: "sqlite:\(base).db?key-file=\(key)").open() }
         case .sqlitePassphrase: return { try StoreDescription(spec: "sqlite:\(base).db?passphrase-env=\(passphraseVariable)").open() }
         case .sqliteKeyring: return { try StoreDescription(spec: "sqlite:\(base).db?encrypt=keyring").open() }
+        case .encryptedKeyring: return { try StoreDescription.encrypted(base + ".bin", key: .keyring).open() }
+        case .keyring:
+            let signal = base + ".signal"
+            return { try StoreDescription.keyring(.msalExtensions(signalPath: signal), signal: signal).open() }
         }
     }
 
-    @Test("The store conformance checks pass on every kind of store", arguments: Kind.allCases)
+    @Test("The store conformance checks pass on every kind of store: in memory, file, encrypted file (key file, keyring), keyring item, SQLite (plain, key file, passphrase, keyring)", arguments: Kind.allCases)
     func conformance(kind: Kind) throws {
-        guard kind != .sqliteKeyring || PythonPeer.hasPrivateKeyring else { return }
+        if kind.usesKeyring { try #require(PythonPeer.hasPrivateKeyring, "needs the private keyring session of the README's test command") }
         try withTemporaryDirectory { folder in
             let make = try SQLiteTokenCacheTests.factory(kind, in: folder)
             #expect(TokenStoreConformance.check(make) == [])

@@ -231,7 +231,7 @@ final class PostgresLink {
             case let state where state.hasPrefix("08") || state.hasPrefix("57") || state == "53300":
                 return unavailable("the server cannot serve this connection now (\(state): \(message))")
             default:
-                return CacheStorageError(code: .ioFailure, location: location, reason: "the server refused a statement (\(state): \(message)). Run tokencache doctor --store SPEC")
+                return CacheStorageError(code: .ioFailure, location: location, reason: "the server refused a statement (\(state): \(message)). Check that the schema is this library's and the user may use it")
             }
         case .authMechanismRequiresPassword:
             return CacheStorageError(code: .keyUnavailable, location: location, reason: "the server wants a password for user \"\(endpoint.user)\", and none was found. Set PGPASSWORD, or add a line to a password file (PGPASSFILE, ~/.pgpass)")
@@ -248,7 +248,7 @@ final class PostgresLink {
         case .connectionError:
             return unavailable("cannot \(what) at \(endpoint.host):\(endpoint.port) (\(error.underlying.map { String(describing: $0) } ?? "connection error"))")
         default:
-            return CacheStorageError(code: .ioFailure, location: location, reason: "the connection failed to \(what) (\(error.code)). Retry; if it persists, run tokencache doctor --store SPEC")
+            return CacheStorageError(code: .ioFailure, location: location, reason: "the connection failed to \(what) (\(error.code)). Retry; if it persists, check the server and its log")
         }
     }
 
