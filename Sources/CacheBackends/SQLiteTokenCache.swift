@@ -87,12 +87,12 @@ public final class SQLiteTokenCache: RowStoreBacked, Sendable {
 
     // MARK: - From async code
 
-    /// Runs a lookup at once (a local read in WAL mode never waits for writers), and a
-    /// write on the store's own thread, where it may wait out the busy timeout without
-    /// holding a thread of Swift's cooperative pool.
+    /// Runs a lookup or a claim at once (a local read in WAL mode never waits for writers;
+    /// a claim is a lock file tried once), and a write on the store's own thread, where it
+    /// may wait out the busy timeout without holding a thread of Swift's cooperative pool.
     public func perform<T: Sendable>(_ access: StoreAccess, _ operation: @escaping @Sendable () throws -> T) async throws -> T {
         switch access {
-        case .lookup: return try operation()
+        case .lookup, .claim: return try operation()
         case .write: return try await worker.run(operation)
         }
     }

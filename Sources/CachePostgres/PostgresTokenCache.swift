@@ -7,7 +7,7 @@ public import TokenCache
 ///
 /// - **Rows.** Each entry's row holds its partition (`user:HOME_ACCOUNT_ID`, or
 ///   `app:CLIENT_ID` for an app's own tokens and metadata), its lookup columns and its whole
-///   JSON, every unknown field included (see `PostgresSchema`). A lookup reads only the
+///   JSON, every unknown field included (see `PostgresDatabase`). A lookup reads only the
 ///   rows of the user or app it is for.
 /// - **Many writers.** Every change is one transaction of row-level upserts and deletes,
 ///   never a read-modify-write of a whole blob, so instances writing at once never undo

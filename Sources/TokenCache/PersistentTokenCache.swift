@@ -133,8 +133,9 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
 
     /// Runs `operation` from async code without blocking a thread of the cooperative pool:
     /// a lookup reloads the store if it changed (suspending between retries) and then runs
-    /// at once; a write waits for the lock by suspending. A store that answers through
-    /// another service (a keyring) is called on a thread of the library's own.
+    /// at once; a write waits for the lock by suspending; a claim runs at once. A store that
+    /// answers through another service (a keyring) is called on a thread of the library's
+    /// own.
     public func perform<T: Sendable>(_ access: StoreAccess, _ operation: @escaping @Sendable () throws -> T) async throws -> T {
         guard storage.answersLocally else { return try await StoreWorker.shared.run(operation) }
         switch access {
@@ -143,6 +144,9 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
             return try operation()
         case .write:
             return try await lock.withLockSuspending(operation)
+        case .claim:
+            // A claim is a lock file of its own beside the store's: taken or not at once.
+            return try operation()
         }
     }
 

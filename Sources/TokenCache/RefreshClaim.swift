@@ -96,7 +96,7 @@ extension TokenCacheStore {
         let deadline = ContinuousClock.now + timeout
         var pause = Duration.milliseconds(2)
         while true {
-            if let claim = try await perform(.write, { try self.tryClaimRefresh(subject) }) { return claim }
+            if let claim = try await perform(.claim, { try self.tryClaimRefresh(subject) }) { return claim }
             guard ContinuousClock.now + pause < deadline else { return nil }
             try await Task.sleep(for: pause + .microseconds(Int.random(in: 0...2_000)))
             pause = min(pause * 2, .milliseconds(25))

@@ -36,4 +36,7 @@ public enum StoreAccess: Sendable {
     case lookup
     /// A change: may wait for a lock another caller holds.
     case write
+    /// One try at a refresh claim (``TokenCacheStore/tryClaimRefresh(_:)``): never waits
+    /// for the store's lock, but may ask another process or server.
+    case claim
 }
