@@ -192,19 +192,23 @@ package struct RowSQL: Sendable {
     /// then `credential_type` and `partition` (NULL where there is no such column).
     package let selected: String
 
-    /// Writes the statements for tables `entries`, `sections` and `meta`, with parameters
-    /// written by `placeholder` (from 1) and NULL-matching equality `nullSafeEquals`.
+    /// A term of a WHERE clause: SQL text, followed by the next parameter or not.
+    private enum Term {
+        case parameter(String)
+        case fixed(String)
+    }
+
+    /// Writes the statements for the tables `entries`, `sections` and `metaTable` in
+    /// `schema` (none: unqualified), with parameters written by `placeholder` (from 1) and
+    /// NULL-matching equality `nullSafeEquals`.
+    ///
+    /// Written with `+` alone: the first string interpolation, `joined` or substring of a
+    /// process each cost a one-time runtime lookup that a cold process's first lookup would
+    /// pay.
     package init(format: String, rowLabel: String, specForm: String, migrations: [[String]], isPartitioned: Bool, upsertAnnounces: Bool, rowsPerStatement: Int,
-                 entries: String, sections: String, meta: String, nullSafeEquals: String, placeholder: (Int) -> String,
+                 schema: String, metaTable: String, nullSafeEquals: String, placeholder: (Int) -> String,
                  beginWrite: String, beginRead: String, lock: String?, announce: String?, ensureSection: String, putMember: String,
                  setVersion: @escaping @Sendable (Int64) -> (sql: String, values: [RowValue])) {
-        self.beginWrite = beginWrite
-        self.beginRead = beginRead
-        self.lock = lock
-        self.announce = announce
-        self.ensureSection = ensureSection
-        self.putMember = putMember
-        self.setVersion = setVersion
         self.format = format
         self.rowLabel = rowLabel
         self.specForm = specForm
@@ -212,37 +216,54 @@ package struct RowSQL: Sendable {
         self.isPartitioned = isPartitioned
         self.upsertAnnounces = upsertAnnounces
         self.rowsPerStatement = rowsPerStatement
-        self.entries = entries
-        self.sections = sections
-        self.meta = meta
-        schemaLock = "tokencache-schema:" + String(entries.dropLast("entries".count).dropLast())
-        /// `terms` joined with AND, numbered from 1.
-        func whereClause(_ terms: [String]) -> String {
+        let prefix = schema.isEmpty ? "" : schema + "."
+        entries = prefix + "entries"
+        sections = prefix + "sections"
+        meta = prefix + metaTable
+        schemaLock = "tokencache-schema:" + schema
+        self.beginWrite = beginWrite
+        self.beginRead = beginRead
+        self.lock = lock
+        self.announce = announce
+        self.ensureSection = ensureSection
+        self.putMember = putMember
+        self.setVersion = setVersion
+        /// `terms` joined with AND, each ``Term/parameter(_:)`` taking the next parameter.
+        func clause(_ terms: [Term]) -> String {
+            var clause = ""
             var next = 0
-            return terms.map { term in
-                guard term.contains("{}") else { return term }
-                next += 1
-                return term.replacingOccurrences(of: "{}", with: placeholder(next))
-            }.joined(separator: " AND ")
+            for term in terms {
+                if !clause.isEmpty { clause += " AND " }
+                switch term {
+                case .parameter(let text):
+                    next += 1
+                    clause += text + placeholder(next)
+                case .fixed(let text):
+                    clause += text
+                }
+            }
+            return clause
         }
         let partitionColumn = isPartitioned ? "partition" : "NULL"
-        selected = "key, body, \(RowCodec.columnList), credential_type, \(partitionColumn)"
-        let select = "SELECT \(selected) FROM \(entries) WHERE "
-        let partitionTerm = isPartitioned ? ["partition = {}"] : []
-        slot = select + whereClause(partitionTerm + ["credential_type = {}", "home_account_id \(nullSafeEquals) {}", "app_only = {}", "environment = {}", "client_id = {}", "realm = {}"]) + " ORDER BY seq"
-        owner = select + whereClause(partitionTerm + ["credential_type = {}", "home_account_id = {}", "app_only = {}", "environment = {}"]) + " ORDER BY seq"
-        appOwner = select + whereClause(["credential_type = {}", "home_account_id IS NULL", "app_only = {}", "environment = {}"]) + " ORDER BY seq"
-        environment = select + whereClause(["credential_type = {}", "environment = {}"]) + " ORDER BY seq"
-        key = select + whereClause(["credential_type = {}", "key = {}"])
-        section = select + whereClause(["credential_type = {}"]) + " ORDER BY seq"
-        partition = select + whereClause(["partition = {}"]) + " ORDER BY seq"
-        members = "SELECT name, value FROM \(sections) ORDER BY position"
-        metaValues = "SELECT name, value FROM \(meta)"
-        insertMeta = "INSERT INTO \(meta) (name, value) VALUES (\(placeholder(1)), \(placeholder(2)))"
-        delete = "DELETE FROM \(entries) WHERE " + whereClause(["credential_type = {}", "key = {}"]) + " RETURNING \(partitionColumn)"
-        deleteExpired = "DELETE FROM \(entries) WHERE " + whereClause(["credential_type = {}", "expires_on < {}"]) + " RETURNING key, \(partitionColumn)"
-        deleteAllEntries = "DELETE FROM \(entries)"
-        deleteAllSections = "DELETE FROM \(sections)"
+        selected = "key, body, " + RowCodec.columnList + ", credential_type, " + partitionColumn
+        let select = "SELECT " + selected + " FROM " + entries + " WHERE "
+        let partitionTerm: [Term] = isPartitioned ? [.parameter("partition = ")] : []
+        let type = Term.parameter("credential_type = ")
+        slot = select + clause(partitionTerm + [type, .parameter("home_account_id " + nullSafeEquals + " "), .parameter("app_only = "), .parameter("environment = "),
+                                                .parameter("client_id = "), .parameter("realm = ")]) + " ORDER BY seq"
+        owner = select + clause(partitionTerm + [type, .parameter("home_account_id = "), .parameter("app_only = "), .parameter("environment = ")]) + " ORDER BY seq"
+        appOwner = select + clause([type, .fixed("home_account_id IS NULL"), .parameter("app_only = "), .parameter("environment = ")]) + " ORDER BY seq"
+        environment = select + clause([type, .parameter("environment = ")]) + " ORDER BY seq"
+        key = select + clause([type, .parameter("key = ")])
+        section = select + clause([type]) + " ORDER BY seq"
+        partition = select + clause([.parameter("partition = ")]) + " ORDER BY seq"
+        members = "SELECT name, value FROM " + sections + " ORDER BY position"
+        metaValues = "SELECT name, value FROM " + meta
+        insertMeta = "INSERT INTO " + meta + " (name, value) VALUES (" + placeholder(1) + ", " + placeholder(2) + ")"
+        delete = "DELETE FROM " + entries + " WHERE " + clause([type, .parameter("key = ")]) + " RETURNING " + partitionColumn
+        deleteExpired = "DELETE FROM " + entries + " WHERE " + clause([type, .parameter("expires_on < ")]) + " RETURNING key, " + partitionColumn
+        deleteAllEntries = "DELETE FROM " + entries
+        deleteAllSections = "DELETE FROM " + sections
     }
 
     /// The partition of a home account's entries, or of an app's own (`nil` home account):

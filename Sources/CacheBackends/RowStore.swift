@@ -12,19 +12,25 @@ package import TokenCache
 /// lost connection while that is safe.
 ///
 /// One instance may be shared by many threads; they take turns on its connection.
-package final class RowStore<Database: RowDatabase>: @unchecked Sendable {
-    // @unchecked: `database`, `codec` and `committing` are only touched while `lock` is held.
+package struct RowStore<Database: RowDatabase>: @unchecked Sendable {
+    // @unchecked: `database` and `state` are only touched while `state.lock` is held.
 
     /// The adapter.
     package let database: Database
     private let keys: EncryptionKeys?
     private let retryFor: Duration
-    private let lock = NSLock()
-    private var codec: RowCodec?
-    /// Whether the current attempt has sent its COMMIT.
-    private var committing = false
     /// Called with the partitions a write changed, once it committed.
     private let committed: @Sendable (Set<String>) -> Void
+    private let state = State()
+
+    /// What changes between calls: the codec of the open store and whether the current
+    /// attempt has sent its COMMIT. (A class of its own, not generic, so a store costs no
+    /// run-time type instantiation when it opens.)
+    private final class State {
+        let lock = NSLock()
+        var codec: RowCodec?
+        var committing = false
+    }
 
     /// Creates a store over `database`, with rows sealed under `keys`' key (none: in the
     /// clear); a call that loses its connection is retried for up to `retryFor` where that
@@ -38,9 +44,9 @@ package final class RowStore<Database: RowDatabase>: @unchecked Sendable {
 
     /// Closes the connection; the next call opens it again.
     package func close() {
-        lock.withLock {
+        state.lock.withLock {
             database.disconnect()
-            codec = nil
+            state.codec = nil
         }
     }
 
@@ -197,7 +203,7 @@ package final class RowStore<Database: RowDatabase>: @unchecked Sendable {
             do {
                 result = try body(writer, reader)
                 try writer.announce()
-                committing = true
+                state.committing = true
                 try database.execute("COMMIT")
             } catch {
                 if database.isConnected { _ = try? database.execute("ROLLBACK") }
@@ -216,24 +222,24 @@ package final class RowStore<Database: RowDatabase>: @unchecked Sendable {
     /// `nil` when the store does not exist and `creating` is not set. Retries after a lost
     /// connection as `retry` allows, for up to the store's retry time.
     package func withDatabase<R>(creating: Bool, retry: RetryPolicy, _ body: (Database, RowCodec) throws -> R) throws -> R? {
-        lock.lock()
-        defer { lock.unlock() }
+        state.lock.lock()
+        defer { state.lock.unlock() }
         let deadline = ContinuousClock.now + retryFor
         var pause = Duration.milliseconds(50)
         while true {
-            committing = false
+            state.committing = false
             do {
-                if codec == nil {
+                if state.codec == nil {
                     guard let opened = try open(creating: creating) else { return nil }
-                    codec = opened
+                    state.codec = opened
                 }
-                return try body(database, codec!)
+                return try body(database, state.codec!)
             } catch let error as CacheStorageError where error.code == .unavailable || error.code == .lockTimeout {
                 database.disconnect()
-                codec = nil
-                let safe = retry == .always || !committing
+                state.codec = nil
+                let safe = retry == .always || !state.committing
                 guard safe, retryFor > .zero, ContinuousClock.now + pause < deadline else {
-                    if committing {
+                    if state.committing {
                         throw CacheStorageError(code: error.code, location: error.location, reason: error.reason + ". The connection was lost while committing, so the change may or may not have been saved: read it back before retrying")
                     }
                     throw error
@@ -247,8 +253,8 @@ package final class RowStore<Database: RowDatabase>: @unchecked Sendable {
     /// Runs `body` on the connection, connecting first, whether or not the store exists
     /// (nothing is created).
     package func withConnection<R>(_ body: (Database) throws -> R) throws -> R {
-        lock.lock()
-        defer { lock.unlock() }
+        state.lock.lock()
+        defer { state.lock.unlock() }
         _ = try database.connect(creating: false)
         return try body(database)
     }

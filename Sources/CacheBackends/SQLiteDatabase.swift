@@ -21,6 +21,8 @@ package final class SQLiteDatabase: RowDatabase {
     /// The open connection.
     private(set) var connection: SQLiteConnection?
     package let sql: RowSQL
+    /// The upsert statement for each small number of rows, written once.
+    private var upserts: [Int: String] = [:]
 
     package var location: String { path }
     package var isConnected: Bool { connection != nil }
@@ -28,16 +30,20 @@ package final class SQLiteDatabase: RowDatabase {
     package init(path: String, options: SQLiteTokenCache.Options) {
         self.path = path
         self.options = options
-        sql = RowSQL(format: "tokencache-sqlite", rowLabel: "tokencache-sqlite v1", specForm: "sqlite:PATH", migrations: SQLiteDatabase.migrations,
-                     isPartitioned: false, upsertAnnounces: false, rowsPerStatement: 500,
-                     entries: "entries", sections: "sections", meta: "tokencache_meta", nullSafeEquals: "IS", placeholder: { _ in "?" },
-                     // BEGIN IMMEDIATE: two writers queue on the busy timeout instead of failing
-                     // when one upgrades; it excludes every other writer, so no partition locks.
-                     beginWrite: "BEGIN IMMEDIATE", beginRead: "BEGIN", lock: nil, announce: nil,
-                     ensureSection: "INSERT INTO sections (name, position) VALUES (?, (SELECT ifnull(max(position), 0) + 1 FROM sections)) ON CONFLICT (name) DO NOTHING",
-                     putMember: "INSERT INTO sections (name, position, value) VALUES (?, (SELECT ifnull(max(position), 0) + 1 FROM sections), ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                     setVersion: { ("PRAGMA user_version = \($0)", []) })
+        sql = SQLiteDatabase.statements
     }
+
+    /// The SQL of every SQLite store, written once per process.
+    private static let statements = RowSQL(
+        format: "tokencache-sqlite", rowLabel: "tokencache-sqlite v1", specForm: "sqlite:PATH", migrations: migrations,
+        isPartitioned: false, upsertAnnounces: false, rowsPerStatement: 500,
+        schema: "", metaTable: "tokencache_meta", nullSafeEquals: "IS", placeholder: { _ in "?" },
+        // BEGIN IMMEDIATE: two writers queue on the busy timeout instead of failing when one
+        // upgrades; it excludes every other writer, so no partition locks.
+        beginWrite: "BEGIN IMMEDIATE", beginRead: "BEGIN", lock: nil, announce: nil,
+        ensureSection: "INSERT INTO sections (name, position) VALUES (?, (SELECT ifnull(max(position), 0) + 1 FROM sections)) ON CONFLICT (name) DO NOTHING",
+        putMember: "INSERT INTO sections (name, position, value) VALUES (?, (SELECT ifnull(max(position), 0) + 1 FROM sections), ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        setVersion: { ("PRAGMA user_version = \($0)", []) })
 
     deinit { connection?.close() }
 
@@ -146,9 +152,13 @@ package final class SQLiteDatabase: RowDatabase {
         var seen = Set<String>()
         for row in rows where seen.insert(row.type.rawValue).inserted { try run(sql.ensureSection, [.text(row.type.rawValue)]) }
         let columns = RowSQL.entryColumns.dropFirst()  // no partition column
-        let row = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
-        let updates = columns.filter { $0 != "credential_type" && $0 != "key" }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-        let statement = "INSERT INTO entries (\(columns.joined(separator: ", "))) VALUES \(Array(repeating: row, count: rows.count).joined(separator: ", ")) ON CONFLICT (credential_type, key) DO UPDATE SET \(updates)"
+        let statement = upserts[rows.count] ?? {
+            let row = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
+            let updates = columns.filter { $0 != "credential_type" && $0 != "key" }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+            let written = "INSERT INTO entries (\(columns.joined(separator: ", "))) VALUES \(Array(repeating: row, count: rows.count).joined(separator: ", ")) ON CONFLICT (credential_type, key) DO UPDATE SET \(updates)"
+            if rows.count <= 16 { upserts[rows.count] = written }
+            return written
+        }()
         var values: [RowValue] = []
         values.reserveCapacity(rows.count * columns.count)
         for row in rows { values += row.values.dropFirst() }

@@ -51,7 +51,6 @@ public final class SQLiteTokenCache: RowStoreBacked, Sendable {
     /// The options.
     public let options: Options
     package let rows: RowStore<SQLiteDatabase>
-    private let worker = StoreWorker(label: "tokencache.sqlite")
 
     /// The database file.
     public var location: String { path }
@@ -88,12 +87,13 @@ public final class SQLiteTokenCache: RowStoreBacked, Sendable {
     // MARK: - From async code
 
     /// Runs a lookup or a claim at once (a local read in WAL mode never waits for writers;
-    /// a claim is a lock file tried once), and a write on the store's own thread, where it
-    /// may wait out the busy timeout without holding a thread of Swift's cooperative pool.
+    /// a claim is a lock file tried once), and a write on a thread of the library's own,
+    /// where it may wait out the busy timeout (and its turn on the connection) without
+    /// holding a thread of Swift's cooperative pool.
     public func perform<T: Sendable>(_ access: StoreAccess, _ operation: @escaping @Sendable () throws -> T) async throws -> T {
         switch access {
         case .lookup, .claim: return try operation()
-        case .write: return try await worker.run(operation)
+        case .write: return try await StoreWorker.shared.run(operation)
         }
     }
 

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 public import TokenCache
 
 /// Which token cache to use and where it lives: parsed once from a SPEC (the `tokencache`
@@ -207,7 +206,7 @@ public enum StoreDescription: Sendable {
             }
             self = .sqlite(path, key: try StoreSpec.databaseKeySource(options, spec: spec, kind: "sqlite:"))
         default:
-            let registered = StoreDescription.registry.withLock { $0.keys.sorted().map { $0 + "…" } }
+            let registered = StoreDescription.registryLock.withLock { StoreDescription.registry.keys.sorted().map { $0 + "…" } }
             let others = registered.isEmpty ? "" : ", " + registered.joined(separator: ", ")
             let hint = kind.hasPrefix("postgres") ? " (a postgres:// store needs the CachePostgres module: call StoreDescription.registerPostgres() once at start-up)" : ""
             throw CacheStorageError(code: .invalidSpec, location: StoreSpec.shown(spec), reason: "unknown store kind \"\(kind.prefix(30))\"\(hint); supported: file:PATH, encrypted:PATH[?passphrase-env=VAR|passphrase-file=PATH|key-file=PATH], keyring:PROFILE?signal=PATH, sqlite:PATH[?encrypt=keyring|passphrase-env=VAR|passphrase-file=PATH|key-file=PATH]\(others)")
@@ -216,21 +215,23 @@ public enum StoreDescription: Sendable {
 
     // MARK: - Other modules' stores
 
-    /// The parsers other modules registered, by the prefix of the SPECs they read.
-    private static let registry = Mutex<[String: @Sendable (String) throws(CacheStorageError) -> StoreDescription]>([:])
+    /// The parsers other modules registered, by the prefix of the SPECs they read; only
+    /// touched while `registryLock` is held.
+    nonisolated(unsafe) private static var registry: [String: @Sendable (String) throws(CacheStorageError) -> StoreDescription] = [:]
+    private static let registryLock = NSLock()
 
     /// Lets ``init(spec:)`` read SPECs that start with one of `schemes` (such as
     /// `postgres://`) with `parse`. A module that provides a store calls it once (the
     /// PostgreSQL store: `StoreDescription.registerPostgres()`); registering again
     /// replaces the parser.
     public static func register(schemes: [String], parse: @escaping @Sendable (String) throws(CacheStorageError) -> StoreDescription) {
-        registry.withLock { parsers in
-            for scheme in schemes { parsers[scheme] = parse }
+        registryLock.withLock {
+            for scheme in schemes { registry[scheme] = parse }
         }
     }
 
     private static func parser(for spec: String) -> (@Sendable (String) throws(CacheStorageError) -> StoreDescription)? {
-        registry.withLock { parsers in parsers.first { spec.hasPrefix($0.key) }?.value }
+        registryLock.withLock { registry.first { spec.hasPrefix($0.key) }?.value }
     }
 }
 

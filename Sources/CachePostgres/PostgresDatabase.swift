@@ -41,7 +41,7 @@ package final class PostgresDatabase: RowDatabase {
         sql = RowSQL(format: "tokencache-postgres", rowLabel: "tokencache-postgres v1", specForm: "postgres://USER@HOST:PORT/DATABASE",
                      migrations: PostgresDatabase.migrations.map { $0.map { $0.replacingOccurrences(of: "{schema}", with: schema) } },
                      isPartitioned: true, upsertAnnounces: true, rowsPerStatement: 1_000,
-                     entries: "\(schema).entries", sections: "\(schema).sections", meta: "\(schema).meta",
+                     schema: schema, metaTable: "meta",
                      nullSafeEquals: "IS NOT DISTINCT FROM", placeholder: { "$\($0)" },
                      // Writers lock the partitions they read before they write; a read is one
                      // repeatable snapshot; a commit notifies the partitions it changed.

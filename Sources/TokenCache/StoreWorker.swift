@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// Runs a store's blocking work on threads of its own, outside Swift's cooperative pool, and
 /// lets the task that asked for it suspend meanwhile.
@@ -9,11 +10,24 @@ import Dispatch
 /// piece of work at a time (a store with one connection); the shared one runs them side by
 /// side.
 package final class StoreWorker: Sendable {
-    private let queue: DispatchQueue
+    private let label: String
+    private let serial: Bool
+    /// Made on the first use: a store that is only read never pays for a queue.
+    private let made = Mutex<DispatchQueue?>(nil)
 
     /// Creates a worker; `serial` runs one piece of work at a time, in order.
     package init(label: String, serial: Bool = true) {
-        queue = serial ? DispatchQueue(label: label) : DispatchQueue(label: label, attributes: .concurrent)
+        self.label = label
+        self.serial = serial
+    }
+
+    private var queue: DispatchQueue {
+        made.withLock { made in
+            if let made { return made }
+            let queue = serial ? DispatchQueue(label: label) : DispatchQueue(label: label, attributes: .concurrent)
+            made = queue
+            return queue
+        }
     }
 
     /// The worker for stores that have none of their own.
