@@ -122,8 +122,9 @@ package struct RowSchemaState {
 }
 
 /// The SQL of one database: its tables, placeholders and the statements the row store
-/// runs, written once when the store is created.
-package struct RowSQL: Sendable {
+/// runs, written once when the store is created. (A class, so handing it around costs one
+/// reference, not a copy of every text.)
+package final class RowSQL: Sendable {
     /// The `format` meta value of the kind of store.
     package let format: String
     /// The first part of every sealed row's associated data.
@@ -217,9 +218,12 @@ package struct RowSQL: Sendable {
         self.upsertAnnounces = upsertAnnounces
         self.rowsPerStatement = rowsPerStatement
         let prefix = schema.isEmpty ? "" : schema + "."
-        entries = prefix + "entries"
-        sections = prefix + "sections"
-        meta = prefix + metaTable
+        let entries = prefix + "entries"
+        let sections = prefix + "sections"
+        let meta = prefix + metaTable
+        self.entries = entries
+        self.sections = sections
+        self.meta = meta
         schemaLock = "tokencache-schema:" + schema
         self.beginWrite = beginWrite
         self.beginRead = beginRead
@@ -245,7 +249,8 @@ package struct RowSQL: Sendable {
             return clause
         }
         let partitionColumn = isPartitioned ? "partition" : "NULL"
-        selected = "key, body, " + RowCodec.columnList + ", credential_type, " + partitionColumn
+        let selected = "key, body, " + RowCodec.columnList + ", credential_type, " + partitionColumn
+        self.selected = selected
         let select = "SELECT " + selected + " FROM " + entries + " WHERE "
         let partitionTerm: [Term] = isPartitioned ? [.parameter("partition = ")] : []
         let type = Term.parameter("credential_type = ")

@@ -224,7 +224,7 @@ package struct RowStore<Database: RowDatabase>: @unchecked Sendable {
     package func withDatabase<R>(creating: Bool, retry: RetryPolicy, _ body: (Database, RowCodec) throws -> R) throws -> R? {
         state.lock.lock()
         defer { state.lock.unlock() }
-        let deadline = ContinuousClock.now + retryFor
+        var deadline: ContinuousClock.Instant?  // from the first failure: a call that works reads no clock
         var pause = Duration.milliseconds(50)
         while true {
             state.committing = false
@@ -238,7 +238,10 @@ package struct RowStore<Database: RowDatabase>: @unchecked Sendable {
                 database.disconnect()
                 state.codec = nil
                 let safe = retry == .always || !state.committing
-                guard safe, retryFor > .zero, ContinuousClock.now + pause < deadline else {
+                let now = ContinuousClock.now
+                let until = deadline ?? now + retryFor
+                deadline = until
+                guard safe, retryFor > .zero, now + pause < until else {
                     if state.committing {
                         throw CacheStorageError(code: error.code, location: error.location, reason: error.reason + ". The connection was lost while committing, so the change may or may not have been saved: read it back before retrying")
                     }

@@ -21,8 +21,6 @@ package final class SQLiteDatabase: RowDatabase {
     /// The open connection.
     private(set) var connection: SQLiteConnection?
     package let sql: RowSQL
-    /// The upsert statement for each small number of rows, written once.
-    private var upserts: [Int: String] = [:]
 
     package var location: String { path }
     package var isConnected: Bool { connection != nil }
@@ -33,10 +31,14 @@ package final class SQLiteDatabase: RowDatabase {
         sql = SQLiteDatabase.statements
     }
 
+    /// The upsert of one row (a statement of several rows writes more pages here), its
+    /// section added first.
+    private static let upsert = "INSERT INTO entries (credential_type, key, home_account_id, app_only, environment, client_id, realm, family_id, target, expires_on, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (credential_type, key) DO UPDATE SET home_account_id = excluded.home_account_id, app_only = excluded.app_only, environment = excluded.environment, client_id = excluded.client_id, realm = excluded.realm, family_id = excluded.family_id, target = excluded.target, expires_on = excluded.expires_on, body = excluded.body"
+
     /// The SQL of every SQLite store, written once per process.
     private static let statements = RowSQL(
         format: "tokencache-sqlite", rowLabel: "tokencache-sqlite v1", specForm: "sqlite:PATH", migrations: migrations,
-        isPartitioned: false, upsertAnnounces: false, rowsPerStatement: 500,
+        isPartitioned: false, upsertAnnounces: false, rowsPerStatement: 1,
         schema: "", metaTable: "tokencache_meta", nullSafeEquals: "IS", placeholder: { _ in "?" },
         // BEGIN IMMEDIATE: two writers queue on the busy timeout instead of failing when one
         // upgrades; it excludes every other writer, so no partition locks.
@@ -149,20 +151,10 @@ package final class SQLiteDatabase: RowDatabase {
     // MARK: - Rows
 
     package func upsert(_ rows: ArraySlice<EncodedRow>, announcing: Bool) throws(CacheStorageError) -> [String] {
-        var seen = Set<String>()
-        for row in rows where seen.insert(row.type.rawValue).inserted { try run(sql.ensureSection, [.text(row.type.rawValue)]) }
-        let columns = RowSQL.entryColumns.dropFirst()  // no partition column
-        let statement = upserts[rows.count] ?? {
-            let row = "(" + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
-            let updates = columns.filter { $0 != "credential_type" && $0 != "key" }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-            let written = "INSERT INTO entries (\(columns.joined(separator: ", "))) VALUES \(Array(repeating: row, count: rows.count).joined(separator: ", ")) ON CONFLICT (credential_type, key) DO UPDATE SET \(updates)"
-            if rows.count <= 16 { upserts[rows.count] = written }
-            return written
-        }()
-        var values: [RowValue] = []
-        values.reserveCapacity(rows.count * columns.count)
-        for row in rows { values += row.values.dropFirst() }
-        try run(statement, values)
+        for row in rows {  // one: rowsPerStatement
+            try run(sql.ensureSection, [.text(row.type.rawValue)])
+            try run(SQLiteDatabase.upsert, Array(row.values.dropFirst()))  // no partition column
+        }
         return []
     }
 

@@ -72,6 +72,34 @@ public final class SQLiteTokenCache: RowStoreBacked, Sendable {
         rows.close()
     }
 
+    // MARK: - The store's calls
+    // The row store's, as `RowStoreBacked` gives them, but called on the concrete store so
+    // the compiler specializes the engine for SQLite (the generic path costs a tenth more
+    // per lookup).
+
+    /// The silent-lookup decision for `query`: one indexed query per environment tried,
+    /// decoding only the tokens that could answer it.
+    public func lookupAccessToken(_ query: AccessTokenQuery) throws -> AccessTokenLookup { try rows.lookupAccessToken(query) }
+
+    /// The refresh tokens a silent request may try, in MSAL Python's order.
+    public func refreshTokenCandidates(clientID: String, environment: String, homeAccountID: String) throws -> [RefreshToken] {
+        try rows.refreshTokenCandidates(clientID: clientID, environment: environment, homeAccountID: homeAccountID)
+    }
+
+    /// The accounts MSAL Python's `get_accounts()` lists.
+    public func accounts(environment: String, aliases: [String] = [], username: String? = nil) throws -> [Account] {
+        try rows.accounts(environment: environment, aliases: aliases, username: username)
+    }
+
+    /// Adds a token response's entries in one transaction, as MSAL Python's `add()` would.
+    @discardableResult
+    public func add(response: JSONObject, context: TokenResponseContext) throws -> CacheChange { try rows.add(response: response, context: context) }
+
+    /// Saves a refresh-token grant's result update-only, in one transaction.
+    public func saveRefreshResult(response: JSONObject, context: TokenResponseContext, refreshTokenKey: String) throws -> RefreshSaveOutcome {
+        try rows.saveRefreshResult(response: response, context: context, refreshTokenKey: refreshTokenKey)
+    }
+
     // MARK: - Refresh claims
 
     /// Takes the refresh claim for `subject` when no thread of this process and no other

@@ -83,8 +83,9 @@ final class PostgresLink {
         // on it, so a statement that committed on its own is never reported as failed.
         configuration.options.additionalStartupParameters = [("statement_timeout", String(max(100, nanoseconds(timeout) / 1_250_000)))]
         let id = PostgresLink.connectionIDs.add(1, ordering: .relaxed).newValue
+        let started = ContinuousClock.now
         let future = PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: id, logger: PostgresLink.logger)
-        connection = try waitForConnection(future)
+        connection = try waitForConnection(future, started: started)
     }
 
     /// Closes the connection; the next call opens a new one.
@@ -185,12 +186,13 @@ final class PostgresLink {
 
     /// Waits for a connection being opened; when that took longer than ``timeout`` (the
     /// connect time-out PostgresNIO enforces), reports `timedOut`.
-    private func waitForConnection(_ future: EventLoopFuture<PostgresConnection>) throws(CacheStorageError) -> PostgresConnection {
-        let started = ContinuousClock.now
+    private func waitForConnection(_ future: EventLoopFuture<PostgresConnection>, started: ContinuousClock.Instant) throws(CacheStorageError) -> PostgresConnection {
         do {
             return try future.wait()
         } catch {
-            if ContinuousClock.now - started >= timeout {
+            // The driver's own connect time-out fires at `timeout` after the connect began
+            // (give its timer a few milliseconds of slack).
+            if ContinuousClock.now - started >= timeout - .milliseconds(20) {
                 close()
                 throw timedOutError("connect")
             }
