@@ -12,7 +12,7 @@ public import TokenCache
 /// another process's write is seen by the next lookup without reloading anything.
 ///
 /// - **Format.** The tables are described in `SQLiteDatabase`: every entry keeps every
-///   field, known or not, and the cache's order, so ``snapshot()`` gives back exactly what
+///   field, known or not, and the cache's order, so `snapshot()` gives back exactly what
 ///   MSAL Python would write (see `tokencache copy`).
 /// - **Encryption.** With a key source, each entry's JSON is sealed with AES-256-GCM under
 ///   its own nonce and bound to its row; only the lookup columns (credential type, key,

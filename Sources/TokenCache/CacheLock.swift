@@ -15,7 +15,7 @@ public protocol CacheLock: Sendable {
 }
 
 extension CacheLock {
-    /// Waits for the lock on a thread of the library's own (see ``StoreWorker``), so the
+    /// Waits for the lock on a thread of the library's own, so the
     /// calling task's thread is free meanwhile.
     public func withLockSuspending<R: Sendable>(_ body: @Sendable () throws -> R) async throws -> R {
         try await withoutActuallyEscaping(body) { body in
