@@ -17,7 +17,7 @@ mkdir -p "$base"
 if [ ! -d "$base/src/.git" ] && [ ! -f "$base/src/.git" ]; then
   git worktree add --detach "$base/src" "$rev" >/dev/null 2>&1
 fi
-git -C "$base/src" checkout -q --detach "$rev"
+git -C "$base/src" checkout -q --force --detach "$rev"
 echo "compare: building the harness of $(git -C "$base/src" rev-parse --short HEAD) (release)" >&2
 (cd "$base/src" && TOKENCACHE_BENCHMARKS=1 swift build -c release --scratch-path "$base/build" --product TokenCacheBenchmarks >/dev/null)
 harnesses=("$bench" "$base/build/release/TokenCacheBenchmarks")

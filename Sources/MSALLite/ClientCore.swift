@@ -182,7 +182,6 @@ final class ClientCore: Sendable {
         }
     }
 
-
     /// The result of a response just received.
     func result(_ response: JSONObject, scopes: [String], now: Int64, correlationID: String, reason: AuthenticationResult.RefreshReason?) -> AuthenticationResult {
         let idToken = response.string("id_token")
@@ -321,8 +320,6 @@ final class ClientCore: Sendable {
         let cache = self.cache
         do {
             return try await cache.perform(access) { try operation(cache) }
-        } catch let error as MSALError {
-            throw error
         } catch {
             let what = access == .lookup ? "the token cache cannot be read" : "the token cache cannot be changed"
             throw MSALError(code: .cacheFailure, reason: "\(what): \(error)", underlying: error)

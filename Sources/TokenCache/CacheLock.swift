@@ -10,19 +10,12 @@ public protocol CacheLock: Sendable {
     func withLock<R>(_ body: () throws -> R) throws -> R
     /// Runs `body` while holding the lock, suspending the calling task (instead of blocking
     /// its thread) while another holder has it. While `body` runs, ``withLock(_:)`` calls
-    /// of the same task on the same lock run at once: the task holds it.
+    /// of the same task on the same lock run at once: the task holds it
+    /// (`PersistentTokenCache` writes from async code call its synchronous write inside).
+    ///
+    /// There is no default: a lock that only blocks, run on another thread, could not let
+    /// the task's own ``withLock(_:)`` through, and would wait for itself.
     func withLockSuspending<R: Sendable>(_ body: @Sendable () throws -> R) async throws -> R
-}
-
-extension CacheLock {
-    /// Waits for the lock on a thread of the library's own, so the
-    /// calling task's thread is free meanwhile.
-    public func withLockSuspending<R: Sendable>(_ body: @Sendable () throws -> R) async throws -> R {
-        try await withoutActuallyEscaping(body) { body in
-            nonisolated(unsafe) let body = body
-            return try await StoreWorker.shared.run { try self.withLock(body) }
-        }
-    }
 }
 
 /// A lock for stores that need none (for example a single-process, in-memory store).

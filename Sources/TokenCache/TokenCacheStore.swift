@@ -83,6 +83,19 @@ extension TokenCacheStore {
     }
 }
 
+/// What kind of work a store is asked to do from async code (see
+/// ``TokenCacheStore/perform(_:_:)``): a store can answer lookups at once and send only
+/// writes, which may wait for a lock, to a thread of its own.
+public enum StoreAccess: Sendable {
+    /// A lookup: reads the store.
+    case lookup
+    /// A change: may wait for a lock another caller holds.
+    case write
+    /// One try at a refresh claim (``TokenCacheStore/tryClaimRefresh(_:)``): never waits
+    /// for the store's lock, but may ask another process or server.
+    case claim
+}
+
 /// What saving a silent refresh did.
 public enum RefreshSaveOutcome: Sendable, Equatable {
     /// The new tokens were written and the refresh token's secret updated.
