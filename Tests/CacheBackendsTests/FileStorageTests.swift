@@ -59,8 +59,31 @@ struct FileStorageTests {
     @Test("Unknown store kinds are refused with invalidSpec")
     func storeSpecs() throws {
         #expect(try StoreDescription(spec: "file:/tmp/x.json").storage().location == "/tmp/x.json")
-        for bad in ["nope:/x", "file:", "/just/a/path"] {
-            #expect { try StoreDescription(spec: bad).storage() } throws: { ($0 as? CacheStorageError)?.code == .invalidSpec }
+        for bad in ["nope:/x", "file:", "/just/a/path", "sqlite:", "sqlite:/x.db?encrypt=maybe", "encrypted:/x.bin?passphrase-env=A&key-file=/k",
+                    "keyring:msal-extensions", "keyring:nope?signal=/s", "encrypted:/x?novalue", "\u{0}:\u{FFFF}"] {
+            #expect { try StoreDescription(spec: bad) } throws: { ($0 as? CacheStorageError)?.code == .invalidSpec }
         }
+        // Garbage after a known kind: a typed error that does not echo a value that could be
+        // a passphrase.
+        #expect { try StoreDescription(spec: "sqlite:/x.db?passphrase=hunter2") } throws: { error in
+            (error as? CacheStorageError)?.code == .invalidSpec && !"\(error)".contains("hunter2")
+        }
+        // A database store is not one serialized document.
+        #expect { try StoreDescription.sqlite("/x.db").storage() } throws: { ($0 as? CacheStorageError)?.code == .invalidSpec }
+    }
+
+    @Test("postgres:// SPECs are read only once CachePostgres registered them; the description answers what tools ask without string tests")
+    func descriptions() throws {
+        // This test module does not link CachePostgres: the SPEC is refused with what to do.
+        #expect { try StoreDescription(spec: "postgres://app@db/tokens") } throws: { error in
+            (error as? CacheStorageError)?.code == .invalidSpec && "\(error)".contains("registerPostgres()")
+        }
+        let sqliteKeyring = try StoreDescription(spec: "sqlite:/x/tokens.db?encrypt=keyring")
+        #expect(sqliteKeyring.usesKeyring && sqliteKeyring.isEncrypted && sqliteKeyring.localPath == "/x/tokens.db" && !sqliteKeyring.isSerialized)
+        let passphrase = try StoreDescription(spec: "encrypted:/x/c.bin?passphrase-env=VAR")
+        #expect(!passphrase.usesKeyring && passphrase.isEncrypted && passphrase.lockPath == "/x/c.bin.lockfile" && passphrase.isSerialized)
+        let keyring = try StoreDescription(spec: "keyring:msal-extensions?signal=/x/signal")
+        #expect(keyring.usesKeyring && keyring.localPath == nil && keyring.lockPath == "/x/signal.lockfile")
+        #expect(!StoreDescription.file("/x/c.json").isEncrypted && !StoreDescription.file("/x/c.json").usesKeyring)
     }
 }
