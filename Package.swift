@@ -28,7 +28,9 @@ let package = Package(
             dependencies: [.product(name: "OrderedCollections", package: "swift-collections"), .product(name: "Crypto", package: "swift-crypto")]
         ),
         // Where a cache lives: plain and encrypted files, the keyring, SQLite.
-        .target(name: "CacheBackends", dependencies: ["TokenCache", "COpenSSL", "CSQLite"]),
+        .target(name: "CacheBackends", dependencies: ["TokenCache", "COpenSSL", "CSQLite", "CKeyctl"]),
+        // keyctl(2) and add_key(2), for data keys in the kernel keyring (no libkeyutils).
+        .target(name: "CKeyctl"),
         // libcrypto (AES-256-GCM, scrypt) for the encrypted stores.
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // libsqlite3 for the SQLite store.

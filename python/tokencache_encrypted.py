@@ -14,13 +14,23 @@ PersistedTokenCache locks ``<path>.lockfile``, the same lock tokencache takes. W
 atomic (a 0600 temporary file renamed over the cache). Requires the ``cryptography``
 package, which msal already depends on.
 
-Envelope (version 1, big-endian): b"TKCE", version 1, key source (2 passphrase, 3 key file),
+``kernel_keyring=True`` keeps a random data key in the user's kernel keyring, as
+``encrypted:PATH?key=kernel`` does (and ``encrypted:PATH`` where no Secret Service answers):
+a key of type "user" named ``tokencache:data-key:<absolute path>`` in the persistent
+keyring, through the keyctl and add_key system calls (ctypes, no other dependency). It is
+gone after a reboot; a file whose key is gone raises PersistenceDecryptionError.
+
+Envelope (version 1, big-endian): b"TKCE", version 1, key source (2 passphrase, 3 key file,
+4 kernel keyring),
 key derivation (1 scrypt, 0 none), log2(N), r (4 bytes), p (4 bytes), salt length, salt,
 8-byte key check = SHA-256(b"tokencache key check v1" + key)[:8], 12-byte nonce, then the
 AES-256-GCM ciphertext and tag, with everything before the ciphertext as associated data.
 """
+import ctypes
+import errno
 import hashlib
 import os
+import platform
 import struct
 import tempfile
 
@@ -34,6 +44,7 @@ MAGIC = b"TKCE"
 VERSION = 1
 SOURCE_PASSPHRASE = 2
 SOURCE_KEY_FILE = 3
+SOURCE_KERNEL = 4
 SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P = 15, 8, 1
 
 
@@ -49,16 +60,85 @@ def _read_private(path, what):
         return handle.read(4097)
 
 
+class _KernelKeyring(object):
+    """The data key of one cache in the kernel keyring, named and made as tokencache does."""
+    # (add_key, keyctl) system call numbers.
+    _CALLS = {"x86_64": (248, 250), "aarch64": (217, 219)}
+    _GET_PERSISTENT, _SETPERM, _UNLINK, _SEARCH, _READ, _MOVE = 22, 5, 9, 10, 11, 30
+    _PROCESS, _USER = -2, -4
+    _POSSESSOR_ONLY = 0x3F010000
+    _GONE = (errno.ENOKEY, errno.EKEYEXPIRED, errno.EKEYREVOKED)
+
+    def __init__(self, location):
+        calls = self._CALLS.get(platform.machine())
+        if calls is None:
+            raise PersistenceEncryptionError("the kernel keyring is not supported on %s" % platform.machine())
+        self._add_key, self._keyctl = calls
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._libc.syscall.restype = ctypes.c_long
+        name = location if location.startswith("/") else os.getcwd() + "/" + location
+        if len(name.encode("utf-8")) > 3900:
+            name = "sha256:" + hashlib.sha256(name.encode("utf-8")).hexdigest()
+        self.description = ("tokencache:data-key:" + name).encode("utf-8")
+
+    def _call(self, number, *arguments):
+        result = self._libc.syscall(ctypes.c_long(number), *arguments)
+        return result, (ctypes.get_errno() if result < 0 else 0)
+
+    def _ctl(self, operation, *arguments):
+        return self._call(self._keyctl, ctypes.c_long(operation), *[a if isinstance(a, (bytes, ctypes.Array)) else ctypes.c_long(a) for a in arguments])
+
+    def _keyring(self):
+        ring, error = self._ctl(self._GET_PERSISTENT, -1, self._PROCESS)
+        if ring >= 0:
+            return ring
+        if error == errno.EOPNOTSUPP:
+            return self._USER
+        raise PersistenceEncryptionError("the kernel keyring cannot be used here: %s" % os.strerror(error))
+
+    def _find(self, ring):
+        key_id, error = self._ctl(self._SEARCH, ring, b"user", self.description, 0)
+        if key_id < 0:
+            if error in self._GONE:
+                return None
+            raise PersistenceEncryptionError("the kernel keyring cannot be searched: %s" % os.strerror(error))
+        buffer = ctypes.create_string_buffer(32)
+        size, error = self._ctl(self._READ, key_id, buffer, 32)
+        if size != 32:
+            return None
+        return buffer.raw
+
+    def key(self, creating):
+        ring = self._keyring()
+        found = self._find(ring)
+        if found is not None or not creating:
+            return found
+        made = os.urandom(32)
+        key_id, error = self._call(self._add_key, b"user", self.description, made, ctypes.c_size_t(32), ctypes.c_long(self._PROCESS))
+        if key_id < 0:
+            raise PersistenceEncryptionError("cannot add a key to the kernel keyring: %s" % os.strerror(error))
+        self._ctl(self._SETPERM, key_id, self._POSSESSOR_ONLY)
+        # Moved only if no other process made the key meanwhile (KEYCTL_MOVE_EXCL).
+        moved, error = self._ctl(self._MOVE, key_id, self._PROCESS, ring, 1)
+        if moved == 0:
+            return made
+        self._ctl(self._UNLINK, key_id, self._PROCESS)
+        if error != errno.EEXIST:
+            raise PersistenceEncryptionError("cannot keep the key in the kernel keyring: %s" % os.strerror(error))
+        return self._find(ring)
+
+
 class EncryptedFilePersistence(BasePersistence):
     """A tokencache-encrypted MSAL cache file. Give exactly one of passphrase,
-    passphrase_env, passphrase_file, key (32 bytes) or key_file."""
+    passphrase_env, passphrase_file, key (32 bytes), key_file or kernel_keyring=True."""
     is_encrypted = True
 
-    def __init__(self, location, passphrase=None, passphrase_env=None, passphrase_file=None, key=None, key_file=None):
-        given = [x is not None for x in (passphrase, passphrase_env, passphrase_file, key, key_file)]
+    def __init__(self, location, passphrase=None, passphrase_env=None, passphrase_file=None, key=None, key_file=None, kernel_keyring=False):
+        given = [x is not None for x in (passphrase, passphrase_env, passphrase_file, key, key_file)] + [bool(kernel_keyring)]
         if sum(given) != 1:
-            raise ValueError("give exactly one of passphrase, passphrase_env, passphrase_file, key, key_file")
+            raise ValueError("give exactly one of passphrase, passphrase_env, passphrase_file, key, key_file, kernel_keyring")
         self._location = os.path.expanduser(location)
+        self._kernel = _KernelKeyring(self._location) if kernel_keyring else None
         self._passphrase = passphrase.encode("utf-8") if isinstance(passphrase, str) else passphrase
         self._passphrase_env = passphrase_env
         self._passphrase_file = passphrase_file
@@ -68,6 +148,8 @@ class EncryptedFilePersistence(BasePersistence):
 
     @property
     def _source(self):
+        if self._kernel is not None:
+            return SOURCE_KERNEL
         return SOURCE_KEY_FILE if (self._key is not None or self._key_file is not None) else SOURCE_PASSPHRASE
 
     def _passphrase_bytes(self):
@@ -92,7 +174,13 @@ class EncryptedFilePersistence(BasePersistence):
             return bytes.fromhex(text.decode("ascii"))
         raise PersistenceDecryptionError("a key file must hold 32 bytes or 64 hexadecimal digits")
 
-    def _key_for(self, salt, log_n, r, p):
+    def _key_for(self, salt, log_n, r, p, creating=False):
+        if self._source == SOURCE_KERNEL:
+            key = self._kernel.key(creating)
+            if key is None:
+                raise PersistenceDecryptionError(
+                    "the data key in the kernel keyring is gone, as it is after a reboot; %s cannot be decrypted" % self._location)
+            return key
         if self._source == SOURCE_KEY_FILE:
             return self._raw_key()
         if salt not in self._derived:
@@ -110,7 +198,7 @@ class EncryptedFilePersistence(BasePersistence):
                 kdf, log_n, r, p = 1, SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P
             else:
                 salt, kdf, log_n, r, p = b"", 0, 0, 0, 0
-            key = self._key_for(salt, log_n, r, p)
+            key = self._key_for(salt, log_n, r, p, creating=True)
             nonce = os.urandom(12)
             header = MAGIC + struct.pack(">BBBBIIB", VERSION, source, kdf, log_n, r, p, len(salt)) + salt + _key_check(key) + nonce
             sealed = AESGCM(key).encrypt(nonce, content.encode("utf-8"), header)

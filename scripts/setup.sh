@@ -8,10 +8,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # Python for the MSAL peers; libssl-dev for AES-GCM and scrypt; libsqlite3-dev for the
 # SQLite store; a Secret Service that runs headless (gnome-keyring on a private D-Bus
 # session) with libsecret, and the GObject bindings msal-extensions' LibsecretPersistence
-# needs; and PostgreSQL's server and psql, which the tests start in a private cluster.
+# needs; PostgreSQL's server and psql, which the tests start in a private cluster; and
+# keyctl (keyutils), with which the tests take a data key out of the kernel keyring.
 packages=(python3 python3-venv python3-pip ca-certificates openssl pkg-config libssl-dev libsqlite3-dev
   dbus-daemon dbus-bin libglib2.0-bin gnome-keyring libsecret-1-0 libsecret-tools gir1.2-secret-1 python3-gi
-  postgresql-15 postgresql-client-15)
+  postgresql-15 postgresql-client-15 keyutils)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

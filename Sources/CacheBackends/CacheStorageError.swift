@@ -5,7 +5,7 @@ public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
     /// What kind of problem this is. New codes may be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Storage: Hashable, Sendable {
-            case unavailable, permissionDenied, insecurePath, invalidSpec, ioFailure, lockTimeout, timedOut, wrongKey, keyUnavailable, damaged, incompatible
+            case unavailable, permissionDenied, insecurePath, invalidSpec, ioFailure, lockTimeout, timedOut, wrongKey, keyUnavailable, keyLost, damaged, incompatible
         }
 
         let storage: Storage
@@ -29,6 +29,10 @@ public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
         /// The key or passphrase could not be had (an unset variable, a missing or malformed
         /// key file).
         public static let keyUnavailable = Code(storage: .keyUnavailable)
+        /// The random data key the store was encrypted with is gone for good, as a key in the
+        /// kernel keyring is after a reboot: the store can never be decrypted again. Start
+        /// afresh (`PersistentTokenCache.Options.recoverLostKey` does it for a file).
+        public static let keyLost = Code(storage: .keyLost)
         /// The stored bytes were changed or damaged (an authentication failure, a broken
         /// envelope).
         public static let damaged = Code(storage: .damaged)
@@ -47,6 +51,7 @@ public struct CacheStorageError: Error, Sendable, CustomStringConvertible {
             case .timedOut: return "timed out"
             case .wrongKey: return "wrong key"
             case .keyUnavailable: return "key unavailable"
+            case .keyLost: return "key lost"
             case .damaged: return "damaged store"
             case .incompatible: return "incompatible store"
             }

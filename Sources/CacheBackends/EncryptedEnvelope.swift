@@ -7,7 +7,7 @@ import TokenCache
 /// |---|---|
 /// | 4 | magic `TKCE` |
 /// | 1 | version, `1` |
-/// | 1 | key source: `1` data key in the keyring, `2` passphrase, `3` raw key file |
+/// | 1 | key source: `1` data key in the Secret Service, `2` passphrase, `3` raw key file, `4` data key in the kernel keyring |
 /// | 1 | key derivation: `0` none, `1` scrypt |
 /// | 1 | scrypt log2(N) (0 without derivation) |
 /// | 4 | scrypt r |
@@ -23,11 +23,12 @@ import TokenCache
 /// damaged file (exit 65).
 struct EncryptedEnvelope {
     enum Source: UInt8 {
-        case keyring = 1, passphrase = 2, keyFile = 3
+        case keyring = 1, passphrase = 2, keyFile = 3, kernelKeyring = 4
 
         var name: String {
             switch self {
-            case .keyring: return "a data key in the keyring"
+            case .keyring: return "a data key in the Secret Service keyring"
+            case .kernelKeyring: return "a data key in the kernel keyring"
             case .passphrase: return "a passphrase"
             case .keyFile: return "a key file"
             }

@@ -6,9 +6,18 @@ public import TokenCache
 
 /// Where an encrypted store's key comes from.
 public enum EncryptionKeySource: Sendable, Equatable {
-    /// A random 256-bit data key kept in the Secret Service keyring (the default), so no
-    /// secret sits on disk.
+    /// A random 256-bit data key in the Secret Service keyring when it answers, else in the
+    /// kernel keyring (the default of an encrypted file): encrypted at rest on a desktop and
+    /// on a headless machine alike. A new store records which it used, and an existing one
+    /// is always opened with the source it was written with.
+    case automatic
+    /// A random 256-bit data key kept in the Secret Service keyring, so no secret sits on
+    /// disk. It survives reboots; it needs a D-Bus session with an unlocked keyring.
     case keyring
+    /// A random 256-bit data key kept in the user's kernel keyring (`keyctl`): no D-Bus,
+    /// daemon or desktop, never on disk. It is gone after a reboot, or once the persistent
+    /// keyring has gone unused for its expiry (three days by default), and the store with it.
+    case kernelKeyring
     /// A passphrase read from an environment variable, stretched with scrypt.
     case passphraseEnvironment(String)
     /// A passphrase read from a file (its first line), stretched with scrypt.
@@ -35,13 +44,20 @@ public final class EncryptedFileStorage: CacheStorage, @unchecked Sendable {
     private let keys: EncryptionKeys
     private let scrypt: EncryptedEnvelope.Scrypt
     private let lock = NSLock()
-    /// The last key used, with the salt it was derived with (empty for underived keys).
-    private var cachedKey: (salt: [UInt8], key: SecretBytes)?
+    /// The last key used, the kind of source it came from, and the salt it was derived with
+    /// (empty for underived keys).
+    private var cachedKey: (kind: EncryptedEnvelope.Source, salt: [UInt8], key: SecretBytes)?
 
     public var location: String { path }
     public var isEncrypted: Bool { true }
-    /// Whether the key is had without another service: `false` for a key in the keyring.
-    public var answersLocally: Bool { keySource != .keyring }
+    /// Whether the key is had without another service: `false` for a key that may be in the
+    /// Secret Service.
+    public var answersLocally: Bool { keySource != .keyring && keySource != .automatic }
+
+    /// Where the key of the file as last read or written came from (for
+    /// ``EncryptionKeySource/automatic``: which keyring it chose), such as "a data key in
+    /// the kernel keyring"; `nil` before the first read or write.
+    public var keyOrigin: String? { lock.withLock { cachedKey?.kind.name } }
 
     /// Creates a store for the encrypted file at `path`.
     public init(path: String, keySource: EncryptionKeySource) {
@@ -52,24 +68,19 @@ public final class EncryptedFileStorage: CacheStorage, @unchecked Sendable {
         scrypt = EncryptedEnvelope.Scrypt()
     }
 
-    private var sourceKind: EncryptedEnvelope.Source { keys.kind }
-
     public func load() throws -> Data? {
         guard var sealed = try file.loadWiping() else { return nil }
         let headerLength = try sealed.withUnsafeMutableBytes { bytes -> Int in
             let (envelope, headerLength) = try EncryptedEnvelope.parse(UnsafeRawBufferPointer(bytes), location: path)
-            guard envelope.source == sourceKind else {
-                throw CacheStorageError(code: .wrongKey, location: path, reason: "the cache is encrypted with \(envelope.source.name), but was opened with \(sourceKind.name). Open it with the key source it was written with")
-            }
-            let key = try key(salt: envelope.salt, scrypt: envelope.scrypt, creating: false)
+            let key = try key(stored: envelope.source, salt: envelope.salt, scrypt: envelope.scrypt)
             guard EncryptedEnvelope.keyCheck(for: key) == envelope.keyCheck else {
-                throw CacheStorageError(code: .wrongKey, location: path, reason: "the key (\(sourceKind.name)) does not match the one the cache was encrypted with. Check the passphrase or key")
+                throw CacheStorageError(code: .wrongKey, location: path, reason: "the key (\(envelope.source.name)) does not match the one the cache was encrypted with. Check the passphrase or key")
             }
             // Decrypted where it was read: the whole buffer is wiped when the cache lets go.
             guard try OpenSSL.openInPlace(key: key, nonce: envelope.nonce, aad: UnsafeRawBufferPointer(rebasing: bytes[..<headerLength]), sealed: UnsafeMutableRawBufferPointer(rebasing: bytes[headerLength...])) else {
                 throw CacheStorageError(code: .damaged, location: path, reason: "the file was changed or is damaged (its authentication tag does not match). Restore it from a backup, or remove it and sign in again")
             }
-            lock.withLock { cachedKey = (envelope.salt, key) }
+            lock.withLock { cachedKey = (envelope.source, envelope.salt, key) }
             return headerLength
         }
         return sealed[(sealed.startIndex + headerLength)..<(sealed.endIndex - EncryptedEnvelope.tagLength)]
@@ -81,31 +92,34 @@ public final class EncryptedFileStorage: CacheStorage, @unchecked Sendable {
 
     /// Encrypts with a given nonce and salt: for golden test vectors only.
     func save(_ data: Data, nonce: [UInt8], salt fixedSalt: [UInt8]?) throws {
-        let derives = sourceKind == .passphrase
-        let salt: [UInt8]
-        if let fixedSalt {
-            salt = fixedSalt
-        } else if let cached = lock.withLock({ cachedKey }) {
-            salt = cached.salt
+        // The key of the file as read (the same source, salt and key), else a new one.
+        let kind: EncryptedEnvelope.Source, salt: [UInt8], key: SecretBytes
+        if let cached = lock.withLock({ cachedKey }), fixedSalt == nil || fixedSalt == cached.salt {
+            (kind, salt, key) = cached
         } else {
-            salt = derives ? try OpenSSL.randomBytes(16) : []
+            salt = try fixedSalt ?? (keys.derives ? OpenSSL.randomBytes(16) : [])
+            (kind, key) = try keys.newKey(salt: salt, scrypt: scrypt)
         }
-        let key = try key(salt: salt, scrypt: derives ? scrypt : nil, creating: true)
-        let envelope = EncryptedEnvelope(source: sourceKind, scrypt: derives ? scrypt : nil, salt: salt, keyCheck: EncryptedEnvelope.keyCheck(for: key), nonce: nonce)
+        let derived = kind == .passphrase ? scrypt : nil
+        let envelope = EncryptedEnvelope(source: kind, scrypt: derived, salt: salt, keyCheck: EncryptedEnvelope.keyCheck(for: key), nonce: nonce)
         let header = envelope.header
         let sealed = try data.withUnsafeBytes { try OpenSSL.seal(key: key, nonce: nonce, aad: header, plaintext: $0) }
         try file.save(sealed)
-        lock.withLock { cachedKey = (salt, key) }
+        lock.withLock { cachedKey = (kind, salt, key) }
     }
 
     public func changeToken() throws -> StorageChangeToken? { try file.changeToken() }
     public func remove() throws { try file.remove() }
-    public func moveAside() throws -> String { try file.moveAside() }
+    public func moveAside(reason: String) throws -> String { try file.moveAside(reason: reason) }
+
+    /// Whether `error` is ``CacheStorageError/Code/keyLost``: the file's random data key is
+    /// gone (a kernel keyring's after a reboot), so the file can never be decrypted again.
+    public func isKeyLost(_ error: any Error) -> Bool { (error as? CacheStorageError)?.code == .keyLost }
 
     // MARK: - Keys
 
-    private func key(salt: [UInt8], scrypt parameters: EncryptedEnvelope.Scrypt?, creating: Bool) throws -> SecretBytes {
-        if let cached = lock.withLock({ cachedKey }), cached.salt == salt { return cached.key }
-        return try keys.key(salt: salt, scrypt: parameters, creating: creating)
+    private func key(stored: EncryptedEnvelope.Source, salt: [UInt8], scrypt parameters: EncryptedEnvelope.Scrypt?) throws -> SecretBytes {
+        if let cached = lock.withLock({ cachedKey }), cached.kind == stored, cached.salt == salt { return cached.key }
+        return try keys.key(stored: stored, salt: salt, scrypt: parameters)
     }
 }

@@ -4,23 +4,25 @@
 import Foundation
 
 /// Gets the 256-bit key an encrypted store uses from its ``EncryptionKeySource``: a random
-/// data key in the keyring, a passphrase stretched with scrypt, or a raw key file.
+/// data key in the Secret Service or the kernel keyring, a passphrase stretched with
+/// scrypt, or a raw key file.
 package struct EncryptionKeys: Sendable {
     let source: EncryptionKeySource
-    /// The store the key is for, for messages (and, for the keyring, the item's name).
+    /// The store the key is for, for messages (and, for the keyrings, the key's name).
     let location: String
-    private let keyring: KeyringDataKeys?
 
     package init(source: EncryptionKeySource, location: String) {
         self.source = source
         self.location = location
-        keyring = source == .keyring ? KeyringDataKeys(cachePath: location) : nil
     }
 
-    /// The kind of key, as the encrypted formats record it.
-    var kind: EncryptedEnvelope.Source {
+    /// The kind of key a new store records: `nil` for ``EncryptionKeySource/automatic``,
+    /// which decides when it makes the key.
+    var kind: EncryptedEnvelope.Source? {
         switch source {
+        case .automatic: return nil
         case .keyring: return .keyring
+        case .kernelKeyring: return .kernelKeyring
         case .passphraseEnvironment, .passphraseFile: return .passphrase
         case .keyFile: return .keyFile
         }
@@ -29,12 +31,61 @@ package struct EncryptionKeys: Sendable {
     /// Whether the key is derived from a passphrase (and so needs a salt).
     var derives: Bool { kind == .passphrase }
 
-    /// The key. A passphrase is stretched with `scrypt` (the default parameters when `nil`)
-    /// and `salt`; with `creating`, a missing keyring data key is made.
-    func key(salt: [UInt8], scrypt parameters: EncryptedEnvelope.Scrypt?, creating: Bool) throws -> SecretBytes {
-        switch source {
+    /// How the source is named in messages.
+    var name: String { kind?.name ?? "a data key in the Secret Service or the kernel keyring" }
+
+    /// The key of a store written with `stored`. A passphrase is stretched with `scrypt`
+    /// and `salt`.
+    ///
+    /// - Throws: ``CacheStorageError`` `wrongKey` when this source cannot open a store of
+    ///   that kind, `keyLost` when its random data key is gone.
+    func key(stored: EncryptedEnvelope.Source, salt: [UInt8], scrypt parameters: EncryptedEnvelope.Scrypt?) throws -> SecretBytes {
+        let opens = kind.map { $0 == stored } ?? (stored == .keyring || stored == .kernelKeyring)
+        guard opens else {
+            throw CacheStorageError(code: .wrongKey, location: location, reason: "the cache is encrypted with \(stored.name), but was opened with \(name). Open it with the key source it was written with")
+        }
+        switch stored {
         case .keyring:
-            return try keyring!.dataKey(creating: creating)
+            do {
+                return try KeyringDataKeys(cachePath: location).dataKey(creating: false)
+            } catch let error as CacheStorageError where error.code == .unavailable && source == .automatic {
+                throw CacheStorageError(code: .keyUnavailable, location: location, reason: "the cache's data key is in the Secret Service keyring, where it was written, and no Secret Service answers here (\(error.reason)). Open it where the keyring runs, or rekey it there to ?key=kernel or a passphrase")
+            }
+        case .kernelKeyring:
+            return try KernelDataKeys(location: location).dataKey(creating: false)
+        case .passphrase, .keyFile:
+            return try fixedKey(salt: salt, scrypt: parameters)
+        }
+    }
+
+    /// The key of a new store and the kind it records; a random data key is made and kept.
+    /// ``EncryptionKeySource/automatic`` keeps it in the Secret Service when one answers,
+    /// else in the kernel keyring.
+    func newKey(salt: [UInt8], scrypt parameters: EncryptedEnvelope.Scrypt?) throws -> (kind: EncryptedEnvelope.Source, key: SecretBytes) {
+        switch source {
+        case .automatic:
+            if KeyringDataKeys.serviceMayAnswer {
+                do {
+                    return (.keyring, try KeyringDataKeys(cachePath: location).dataKey(creating: true))
+                } catch let error as CacheStorageError where error.code == .unavailable {
+                    // No Secret Service after all: the next rung.
+                }
+            }
+            return (.kernelKeyring, try KernelDataKeys(location: location).dataKey(creating: true))
+        case .keyring:
+            return (.keyring, try KeyringDataKeys(cachePath: location).dataKey(creating: true))
+        case .kernelKeyring:
+            return (.kernelKeyring, try KernelDataKeys(location: location).dataKey(creating: true))
+        case .passphraseEnvironment, .passphraseFile:
+            return (.passphrase, try fixedKey(salt: salt, scrypt: parameters))
+        case .keyFile:
+            return (.keyFile, try fixedKey(salt: salt, scrypt: parameters))
+        }
+    }
+
+    /// The key of a passphrase or key file (the default scrypt parameters when `nil`).
+    private func fixedKey(salt: [UInt8], scrypt parameters: EncryptedEnvelope.Scrypt?) throws -> SecretBytes {
+        switch source {
         case .keyFile(let keyPath):
             return try EncryptionKeys.readKeyFile(keyPath)
         case .passphraseEnvironment(let variable):
@@ -46,6 +97,8 @@ package struct EncryptionKeys: Sendable {
         case .passphraseFile(let passphrasePath):
             let passphrase = try EncryptionKeys.readPassphraseFile(passphrasePath)
             return try derive(passphrase, salt: salt, parameters ?? EncryptedEnvelope.Scrypt())
+        case .automatic, .keyring, .kernelKeyring:
+            throw CacheStorageError(code: .wrongKey, location: location, reason: "the cache is encrypted with a passphrase or key file, but was opened with \(name). Open it with the key source it was written with")
         }
     }
 

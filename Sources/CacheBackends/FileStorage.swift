@@ -98,15 +98,15 @@ public struct FileStorage: CacheStorage {
         ], modifiedAt: modified)
     }
 
-    public func moveAside() throws -> String {
+    public func moveAside(reason: String) throws -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         var parts = tm()
         var seconds = now.tv_sec
         gmtime_r(&seconds, &parts)
         let stamp = String(format: "%04d%02d%02dT%02d%02d%02dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec)
-        let target = "\(path).corrupt-\(stamp)"
-        _ = try POSIX.retrying(path, "move the unreadable cache aside") { rename(path, target) }
+        let target = "\(path).\(reason)-\(stamp)"
+        _ = try POSIX.retrying(path, "move the cache aside") { rename(path, target) }
         return target
     }
 

@@ -21,6 +21,16 @@ struct KeyringDataKeys: Sendable {
         return "\(cacheHome)/tokencache/key-signals/\(digest).keysignal"
     }
 
+    /// Whether a Secret Service may answer in this session: there is a session bus address,
+    /// the standard bus socket in `XDG_RUNTIME_DIR`, or a display D-Bus could autolaunch a
+    /// bus for. Where none is, asking libsecret would only fail.
+    static var serviceMayAnswer: Bool {
+        let environment = ProcessInfo.processInfo.environment
+        func set(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        if set("DBUS_SESSION_BUS_ADDRESS") != nil || set("DISPLAY") != nil { return true }
+        return set("XDG_RUNTIME_DIR").map { FileManager.default.fileExists(atPath: $0 + "/bus") } ?? false
+    }
+
     /// The cache's key; a new random one is stored when there is none and `creating` is set.
     func dataKey(creating: Bool) throws -> SecretBytes {
         if var stored = try storage.load() {

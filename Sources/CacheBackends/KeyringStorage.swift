@@ -158,10 +158,10 @@ public struct KeyringStorage: CacheStorage {
         try touchSignal()
     }
 
-    public func moveAside() throws -> String {
+    public func moveAside(reason: String) throws -> String {
         guard let data = try load() else { return "nothing" }
-        let aside = KeyringProfile(schema: profile.schema + ".corrupt", attributes: profile.attributes, label: profile.label + " (unreadable, kept aside)", encoding: .base64)
-        try KeyringStorage(profile: aside, signalPath: signalPath + ".corrupt").save(data)
+        let aside = KeyringProfile(schema: profile.schema + "." + reason, attributes: profile.attributes, label: profile.label + " (unreadable, kept aside)", encoding: .base64)
+        try KeyringStorage(profile: aside, signalPath: signalPath + "." + reason).save(data)
         try remove()
         return "keyring item \(aside.schema)"
     }

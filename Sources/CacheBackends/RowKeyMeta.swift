@@ -1,8 +1,8 @@
 import Foundation
 
 /// How an encrypted database store (SQLite, PostgreSQL) records its key in its meta table:
-/// `encryption` (`none` or `aes-256-gcm`), `key_source` (1 keyring, 2 passphrase, 3 key
-/// file), `salt` and `scrypt` (`logN r p`) for a passphrase, and `key_check`, which tells a
+/// `encryption` (`none` or `aes-256-gcm`), `key_source` (1 Secret Service, 2 passphrase, 3 key
+/// file, 4 kernel keyring), `salt` and `scrypt` (`logN r p`) for a passphrase, and `key_check`, which tells a
 /// wrong key from a damaged row (the same check value as the encrypted file's envelope).
 package enum RowKeyMeta {
     /// A meta value as the store writes it.
@@ -29,6 +29,7 @@ package enum RowKeyMeta {
     /// A new store's key and the rows that describe it.
     package struct Created: Sendable {
         package var meta: [(String, Value)]
+        var kind: EncryptedEnvelope.Source?
         package var salt: [UInt8]
         package var key: SecretBytes?
     }
@@ -40,17 +41,17 @@ package enum RowKeyMeta {
         guard let keys else { return Created(meta: [("encryption", .text("none"))], salt: [], key: nil) }
         let scrypt = EncryptedEnvelope.Scrypt()
         let salt = keys.derives ? try OpenSSL.randomBytes(16) : []
-        let key = try keys.key(salt: salt, scrypt: scrypt, creating: true)
+        let (kind, key) = try keys.newKey(salt: salt, scrypt: scrypt)
         var meta: [(String, Value)] = [
             ("encryption", .text(sealed)),
-            ("key_source", .integer(Int64(keys.kind.rawValue))),
+            ("key_source", .integer(Int64(kind.rawValue))),
             ("key_check", .blob(EncryptedEnvelope.keyCheck(for: key))),
         ]
         if keys.derives {
             meta.append(("salt", .blob(salt)))
             meta.append(("scrypt", .text("\(scrypt.logN) \(scrypt.r) \(scrypt.p)")))
         }
-        return Created(meta: meta, salt: salt, key: key)
+        return Created(meta: meta, kind: kind, salt: salt, key: key)
     }
 
     /// The key the store's rows are sealed with, checked against `key_check`; `nil` for a
@@ -66,24 +67,21 @@ package enum RowKeyMeta {
         case ("none", .some):
             throw CacheStorageError(code: .wrongKey, location: location, reason: "the database is not encrypted, but was opened with a key. Open it as \(how), or copy its content into an encrypted store")
         case (sealed, nil):
-            throw CacheStorageError(code: .wrongKey, location: location, reason: "the database is encrypted. Open it with the key source it was written with: ?encrypt=keyring, ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH")
+            throw CacheStorageError(code: .wrongKey, location: location, reason: "the database is encrypted. Open it with the key source it was written with: ?encrypt=keyring, ?encrypt=kernel, ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH")
         case (sealed, .some(let keys)):
             guard let storedSource = try meta.integer("key_source"),
                   let source = EncryptedEnvelope.Source(rawValue: UInt8(clamping: storedSource)) else {
                 throw CacheStorageError(code: .damaged, location: location, reason: "the database's key description is missing or unknown. Restore it from a backup")
             }
-            guard source == keys.kind else {
-                throw CacheStorageError(code: .wrongKey, location: location, reason: "the database is encrypted with \(source.name), but was opened with \(keys.kind.name). Open it with the key source it was written with")
-            }
             let salt = try meta.blob("salt") ?? []
             let key: SecretBytes
-            if let created, created.salt == salt, let made = created.key {
+            if let created, created.kind == source, created.salt == salt, let made = created.key {
                 key = made
             } else {
-                key = try keys.key(salt: salt, scrypt: try scrypt(try meta.text("scrypt"), location: location), creating: false)
+                key = try keys.key(stored: source, salt: salt, scrypt: try scrypt(try meta.text("scrypt"), location: location))
             }
             guard try meta.blob("key_check") == EncryptedEnvelope.keyCheck(for: key) else {
-                throw CacheStorageError(code: .wrongKey, location: location, reason: "the key (\(keys.kind.name)) does not match the one the database was encrypted with. Check the passphrase or key")
+                throw CacheStorageError(code: .wrongKey, location: location, reason: "the key (\(source.name)) does not match the one the database was encrypted with. Check the passphrase or key")
             }
             return key
         default:

@@ -11,9 +11,9 @@ public import TokenCache
 /// | case | SPEC | store |
 /// |---|---|---|
 /// | ``file(_:)`` | `file:PATH` | ``FileStorage``: a plain MSAL JSON file |
-/// | ``encrypted(_:key:)`` | `encrypted:PATH[?passphrase-env=VAR\|passphrase-file=FILE\|key-file=FILE]` | ``EncryptedFileStorage``; the data key in the keyring unless a passphrase or key file is named |
+/// | ``encrypted(_:key:)`` | `encrypted:PATH[?key=keyring\|key=kernel\|passphrase-env=VAR\|passphrase-file=FILE\|key-file=FILE]` | ``EncryptedFileStorage``; without an option, a data key in the Secret Service when it answers, else in the kernel keyring |
 /// | ``keyring(_:signal:)`` | `keyring:msal-extensions?signal=PATH`, `keyring:azure-identity?signal=PATH[&cae=true]`, `keyring:msal-dotnet?signal=PATH`, `keyring:custom?signal=PATH&schema=S[&attr.NAME=VALUE...][&label=L][&encoding=raw\|base64]` | ``KeyringStorage`` as each peer stores its item |
-/// | ``sqlite(_:key:)`` | `sqlite:PATH[?encrypt=keyring\|passphrase-env=VAR\|passphrase-file=FILE\|key-file=FILE]` | ``SQLiteTokenCache``: a database with one row per entry |
+/// | ``sqlite(_:key:)`` | `sqlite:PATH[?encrypt=keyring\|encrypt=kernel\|passphrase-env=VAR\|passphrase-file=FILE\|key-file=FILE]` | ``SQLiteTokenCache``: a database with one row per entry |
 /// | ``external(_:)`` | `postgres://…` once registered (see ``register(schemes:parse:)``) | a store another module provides, such as CachePostgres's PostgreSQL store |
 ///
 /// The questions every tool asks of a store (``usesKeyring``, ``isEncrypted``,
@@ -22,7 +22,7 @@ public enum StoreDescription: Sendable {
     /// A plain MSAL JSON file, as MSAL Python and msal-extensions write it.
     case file(String)
     /// An AES-256-GCM encrypted file whose key comes from `key`.
-    case encrypted(String, key: EncryptionKeySource = .keyring)
+    case encrypted(String, key: EncryptionKeySource = .automatic)
     /// A Secret Service keyring item, as the peer `profile` names it, with the file whose
     /// modification time tells other processes it changed.
     case keyring(KeyringProfile, signal: String)
@@ -135,7 +135,8 @@ public enum StoreDescription: Sendable {
     }
 
     /// Whether opening the store needs the Secret Service: a keyring item, or a key kept in
-    /// the keyring.
+    /// the Secret Service (``EncryptionKeySource/automatic`` does not: it falls back to the
+    /// kernel keyring).
     public var usesKeyring: Bool {
         if case .keyring = self { return true }
         return keySource == .keyring
@@ -194,8 +195,7 @@ public enum StoreDescription: Sendable {
             guard !path.isEmpty else {
                 throw CacheStorageError(code: .invalidSpec, location: StoreSpec.shown(spec), reason: "encrypted: needs a path, for example encrypted:~/.cache/tokens.bin?passphrase-env=TOKENCACHE_PASSPHRASE")
             }
-            let key = try StoreSpec.keySource(options, spec: spec, usage: "encrypted: takes one of ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH (none: the key is kept in the keyring)")
-            self = .encrypted(path, key: key ?? .keyring)
+            self = .encrypted(path, key: try StoreSpec.fileKeySource(options, spec: spec))
         case "keyring":
             let (profile, signal) = try StoreSpec.keyring(rest, spec: spec)
             self = .keyring(profile, signal: signal)
@@ -209,7 +209,7 @@ public enum StoreDescription: Sendable {
             let registered = StoreDescription.registryLock.withLock { StoreDescription.registry.keys.sorted().map { $0 + "…" } }
             let others = registered.isEmpty ? "" : ", " + registered.joined(separator: ", ")
             let hint = kind.hasPrefix("postgres") ? " (a postgres:// store needs the CachePostgres module: call StoreDescription.registerPostgres() once at start-up)" : ""
-            throw CacheStorageError(code: .invalidSpec, location: StoreSpec.shown(spec), reason: "unknown store kind \"\(kind.prefix(30))\"\(hint); supported: file:PATH, encrypted:PATH[?passphrase-env=VAR|passphrase-file=PATH|key-file=PATH], keyring:PROFILE?signal=PATH, sqlite:PATH[?encrypt=keyring|passphrase-env=VAR|passphrase-file=PATH|key-file=PATH]\(others)")
+            throw CacheStorageError(code: .invalidSpec, location: StoreSpec.shown(spec), reason: "unknown store kind \"\(kind.prefix(30))\"\(hint); supported: file:PATH, encrypted:PATH[?key=keyring|key=kernel|passphrase-env=VAR|passphrase-file=PATH|key-file=PATH], keyring:PROFILE?signal=PATH, sqlite:PATH[?encrypt=keyring|encrypt=kernel|passphrase-env=VAR|passphrase-file=PATH|key-file=PATH]\(others)")
         }
     }
 

@@ -4,11 +4,30 @@ import TokenCache
 /// The syntax of store SPECs, shared by ``StoreDescription/init(spec:)`` and the SPEC
 /// parsers other modules register (PostgreSQL's).
 package enum StoreSpec {
-    /// The key source of a database SPEC (`sqlite:`, `postgres://`): `?encrypt=keyring`,
-    /// or one of `passphrase-env`, `passphrase-file`, `key-file`; `nil` for none.
+    /// The key source of a database SPEC (`sqlite:`, `postgres://`): `?encrypt=keyring`
+    /// (the Secret Service), `?encrypt=kernel`, or one of `passphrase-env`,
+    /// `passphrase-file`, `key-file`; `nil` for none.
     package static func databaseKeySource(_ options: [(key: String, value: String)], spec: String, kind: String) throws(CacheStorageError) -> EncryptionKeySource? {
-        if options.count == 1, options[0] == ("encrypt", "keyring") { return .keyring }
-        return try keySource(options, spec: spec, usage: "\(kind) takes one of ?encrypt=keyring, ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH (none: entries are stored in the clear)")
+        if options.count == 1, options[0].key == "encrypt", let source = keyring(named: options[0].value) { return source }
+        return try keySource(options, spec: spec, usage: "\(kind) takes one of ?encrypt=keyring, ?encrypt=kernel, ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH (none: entries are stored in the clear)")
+    }
+
+    /// The key source of an `encrypted:` SPEC: `?key=keyring` (the Secret Service),
+    /// `?key=kernel`, `?key=auto` or none (the Secret Service when it answers, else the
+    /// kernel keyring), or one of `passphrase-env`, `passphrase-file`, `key-file`.
+    package static func fileKeySource(_ options: [(key: String, value: String)], spec: String) throws(CacheStorageError) -> EncryptionKeySource {
+        if options.count == 1, options[0].key == "key", let source = options[0].value == "auto" ? .automatic : keyring(named: options[0].value) { return source }
+        let usage = "encrypted: takes one of ?key=keyring, ?key=kernel, ?passphrase-env=VAR, ?passphrase-file=PATH or ?key-file=PATH (none: a data key in the Secret Service when it answers, else in the kernel keyring)"
+        return try keySource(options, spec: spec, usage: usage) ?? .automatic
+    }
+
+    /// The keyring a random data key is kept in: `keyring` (the Secret Service) or `kernel`.
+    private static func keyring(named name: String) -> EncryptionKeySource? {
+        switch name {
+        case "keyring": return .keyring
+        case "kernel": return .kernelKeyring
+        default: return nil
+        }
     }
 
     /// `spec` as an error may show it: the values of options other than the known,
@@ -19,7 +38,9 @@ package enum StoreSpec {
         let options = spec[spec.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map { option -> String in
             guard let equals = option.firstIndex(of: "=") else { return String(option) }
             let name = String(option[..<equals])
-            return known.contains(name) || name.hasPrefix("attr.") ? String(option) : name + "=***"
+            let value = option[option.index(after: equals)...]
+            let isKeyring = name == "key" && ["keyring", "kernel", "auto"].contains(value)
+            return known.contains(name) || isKeyring || name.hasPrefix("attr.") ? String(option) : name + "=***"
         }
         return String(spec[...question]) + options.joined(separator: "&")
     }

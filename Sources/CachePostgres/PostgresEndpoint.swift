@@ -16,7 +16,7 @@ import Foundation
 /// | query item | meaning |
 /// |---|---|
 /// | `schema=NAME` | the PostgreSQL schema holding the store's tables (default `tokencache`) |
-/// | `encrypt=keyring`, `passphrase-env=VAR`, `passphrase-file=PATH`, `key-file=PATH` | encrypt each entry, as the SQLite store does |
+/// | `encrypt=keyring` (Secret Service), `encrypt=kernel` (kernel keyring), `passphrase-env=VAR`, `passphrase-file=PATH`, `key-file=PATH` | encrypt each entry, as the SQLite store does |
 /// | `sslmode=disable\|prefer\|require\|verify-full` | TLS, as libpq's (default `prefer`) |
 /// | `sslrootcert=FILE` | the CA certificates (PEM) `verify-full` checks the server against, for a private CA (default: the system's roots) |
 /// | `l1=on` | keep an in-process cache in front, kept coherent with LISTEN/NOTIFY |
@@ -98,7 +98,7 @@ public struct PostgresEndpoint: Sendable, Equatable {
     public init(spec: String, environment: [String: String]? = nil) throws(CacheStorageError) {
         let environment = environment ?? ProcessInfo.processInfo.environment
         func invalid(_ reason: String) -> CacheStorageError {
-            CacheStorageError(code: .invalidSpec, location: PostgresEndpoint.redacted(spec), reason: reason + ". The form is postgres://USER@HOST:PORT/DATABASE[?schema=NAME&encrypt=keyring|passphrase-env=VAR|passphrase-file=PATH|key-file=PATH&sslmode=MODE&sslrootcert=FILE&l1=on]")
+            CacheStorageError(code: .invalidSpec, location: PostgresEndpoint.redacted(spec), reason: reason + ". The form is postgres://USER@HOST:PORT/DATABASE[?schema=NAME&encrypt=keyring|kernel|passphrase-env=VAR|passphrase-file=PATH|key-file=PATH&sslmode=MODE&sslrootcert=FILE&l1=on]")
         }
         guard let schemeEnd = spec.range(of: "://"), PostgresEndpoint.isPostgres(spec) else { throw invalid("not a postgres:// SPEC") }
         let (rest, items) = try StoreSpec.splitQuery(String(spec[schemeEnd.upperBound...]), spec: PostgresEndpoint.redacted(spec))

@@ -27,8 +27,12 @@ public protocol CacheStorage: Sendable {
     func changeToken() throws -> StorageChangeToken?
     /// Deletes the stored content. Deleting nothing is not an error.
     func remove() throws
-    /// Moves unreadable content aside (keeping it for inspection) and returns where it went.
-    func moveAside() throws -> String
+    /// Moves unreadable content aside (keeping it for inspection) and returns where it went;
+    /// `reason` (`corrupt`, `key-lost`) is part of the new name.
+    func moveAside(reason: String) throws -> String
+    /// Whether `error`, thrown by ``load()``, says the content can never be decrypted again
+    /// because its key is gone for good (a key in the kernel keyring after a reboot).
+    func isKeyLost(_ error: any Error) -> Bool
     /// Whether loading and saving touch only local files (no other service, such as a
     /// keyring over D-Bus), so they never wait on anything but the disk.
     var answersLocally: Bool { get }
@@ -37,6 +41,9 @@ public protocol CacheStorage: Sendable {
 extension CacheStorage {
     /// `false`: a storage is assumed to talk to another service unless it says otherwise.
     public var answersLocally: Bool { false }
+
+    /// `false`: a storage whose key cannot be lost says so itself.
+    public func isKeyLost(_ error: any Error) -> Bool { false }
 }
 
 /// An opaque value that tells whether a store changed: equal tokens mean unchanged.

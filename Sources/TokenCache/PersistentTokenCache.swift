@@ -15,6 +15,10 @@ import Foundation
 ///   ``Options/recoverCorruptStore`` it is moved aside to `<location>.corrupt-<time>` and work
 ///   continues on an empty cache. Clearing and removing accounts always work, even on a
 ///   corrupt store.
+/// - **A store whose key is gone for good** (an encrypted file keyed in the kernel keyring,
+///   after a reboot) fails with the storage's error by default. With
+///   ``Options/recoverLostKey`` it is moved aside to `<location>.key-lost-<time>` and work
+///   continues on an empty cache, under a new key.
 ///
 /// One instance may be shared by many threads and tasks.
 public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
@@ -26,6 +30,10 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
         /// Move a corrupt store aside and continue on an empty cache, instead of failing.
         /// The default is `false`.
         public var recoverCorruptStore: Bool
+        /// Move a store whose key is gone for good (see `CacheStorage.isKeyLost(_:)`) aside
+        /// and continue on an empty cache, instead of failing: for tools that treat the
+        /// cache as a cache, whose users sign in again. The default is `false`.
+        public var recoverLostKey: Bool
         /// How many more times a lock-free read retries when it finds the store empty or
         /// unreadable, which happens while another library rewrites it in place; after the
         /// last, it reads once holding the lock. The default is 3.
@@ -34,8 +42,9 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
         public var retryDelay: Duration
 
         /// Creates options.
-        public init(recoverCorruptStore: Bool = false, readRetries: Int = 3, retryDelay: Duration = .milliseconds(20)) {
+        public init(recoverCorruptStore: Bool = false, recoverLostKey: Bool = false, readRetries: Int = 3, retryDelay: Duration = .milliseconds(20)) {
             self.recoverCorruptStore = recoverCorruptStore
+            self.recoverLostKey = recoverLostKey
             self.readRetries = readRetries
             self.retryDelay = retryDelay
         }
@@ -57,7 +66,8 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
 
     private var movedAside: String?
 
-    /// What the last reload moved aside, if it recovered a corrupt store.
+    /// What the last reload moved aside, if it recovered a corrupt store or one whose key was
+    /// lost.
     public var quarantined: String? { state.withLock { movedAside } }
 
     /// Creates a persistent cache.
@@ -78,6 +88,9 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
         while true {
             do {
                 try reloadIfChanged(locked: false)
+                break
+            } catch is LockedReloadNeeded {
+                try lock.withLock { try reloadIfChanged(locked: true) }
                 break
             } catch is TokenCacheError {
                 guard let pause = retries.next() else {
@@ -100,6 +113,8 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
         while true {
             do {
                 return try reloadIfChanged(locked: false)
+            } catch is LockedReloadNeeded {
+                return try await lock.withLockSuspending { try self.reloadIfChanged(locked: true) }
             } catch is TokenCacheError {
                 guard let pause = retries.next() else {
                     return try await lock.withLockSuspending { try self.reloadIfChanged(locked: true) }
@@ -143,6 +158,7 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
             try await reloadSuspending()
             return try operation()
         case .write:
+            warmUp()
             return try await lock.withLockSuspending(operation)
         case .claim:
             // A claim is a lock file of its own beside the store's: taken or not at once.
@@ -156,7 +172,8 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     /// - Throws: the lock's error (for example a timeout), ``TokenCacheError`` for a
     ///   corrupt store, the storage's error, or what `body` throws (then nothing is saved).
     public func write<R>(_ body: (TokenCache) throws -> R) throws -> R {
-        try lock.withLock {
+        warmUp()
+        return try lock.withLock {
             try reloadIfChanged(locked: true)
             let before = cache.changeCount
             let result: R
@@ -170,6 +187,15 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
             }
             return result
         }
+    }
+
+    /// Before a process's first write, reads the store without the lock, so that what the
+    /// first read costs (a passphrase's key derivation, a keyring's answer) is not paid while
+    /// every other writer waits for the lock: inside it, the store is read again only if it
+    /// changed, with the key already at hand. A failure here is left to the locked read.
+    private func warmUp() {
+        guard !state.withLock({ hasLoaded }) else { return }
+        try? reloadIfChanged(locked: false)
     }
 
     private func save() throws {
@@ -201,7 +227,20 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
         }
         guard needed else { return }
         let started = PersistentTokenCache.now()
-        let data = try storage.load()
+        let data: Data?
+        do {
+            data = try storage.load()
+        } catch where options.recoverLostKey && storage.isKeyLost(error) {
+            // Only a lock holder may move the file: nobody is writing it now.
+            guard locked else { throw LockedReloadNeeded() }
+            let moved = try storage.moveAside(reason: "key-lost")
+            cache.replace(with: TokenCache())
+            // Written at once, so the next writer (of any library) finds an empty cache
+            // under a new key rather than no cache.
+            try save()
+            state.withLock { movedAside = moved }
+            return
+        }
         let tokenAfter = try storage.changeToken()
         var failure: TokenCacheError?
         if let data, data.isEmpty, !locked {
@@ -222,7 +261,7 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
         if let failure {
             guard locked, options.recoverCorruptStore else { throw failure }
             // Only a lock holder may move the file: nobody is writing it now.
-            let moved = try storage.moveAside()
+            let moved = try storage.moveAside(reason: "corrupt")
             cache.replace(with: TokenCache())
             state.withLock { movedAside = moved }
         }
@@ -234,6 +273,9 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
             hasLoaded = true
         }
     }
+
+    /// A lock-free reload found what only a lock holder may repair.
+    private struct LockedReloadNeeded: Error {}
 
     /// File systems stamp modification times with a coarse clock; allow this much.
     static let clockTick: Int64 = 20_000_000

@@ -9,6 +9,8 @@ struct RawCache {
     let store: StoreDescription
     let location: String
     let bytes: Data
+    /// Where an encrypted file's key came from (the keyring the default chose, for one).
+    var keyOrigin: String?
 
     /// Reads the store named by `spec`.
     init(spec: String) throws {
@@ -28,6 +30,7 @@ struct RawCache {
             throw InputFileError(path: storage.location, missing: true, reason: "no cache is stored there. Check the SPEC")
         }
         self.init(store, location: storage.location, bytes: bytes)
+        keyOrigin = (storage as? EncryptedFileStorage)?.keyOrigin
     }
 
     private init(_ store: StoreDescription, location: String, bytes: Data) {
@@ -40,7 +43,7 @@ struct RawCache {
     var protection: String {
         let kind: String = switch store {
         case .file: "plain JSON, not encrypted"
-        case .encrypted: "AES-256-GCM encrypted file"
+        case .encrypted: "AES-256-GCM encrypted file" + (keyOrigin.map { ", key: " + $0 } ?? "")
         case .keyring: "the desktop keyring (Secret Service)"
         case .sqlite: store.isEncrypted ? "SQLite, entries encrypted" : "SQLite, not encrypted"
         case .external: store.isEncrypted ? "PostgreSQL, entries encrypted" : "PostgreSQL, not encrypted"

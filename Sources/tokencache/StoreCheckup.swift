@@ -54,7 +54,9 @@ struct StoreCheckup {
             } else if let database = session.store as? SQLiteTokenCache {
                 try checkSQLite(database)
             } else if isFile, let storage = session.persistent?.storage {
-                try checkDocument(RawCache(session.description, storage: storage))
+                let raw = try RawCache(session.description, storage: storage)
+                if let origin = raw.keyOrigin { emit("  key: \(origin)") }
+                try checkDocument(raw)
             } else {
                 emitEntries(try session.store.snapshot().entryCounts)
                 emit("  readable: ok")

@@ -9,9 +9,18 @@ import TokenCache
 struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The cache to use, e.g. file:~/.azure/msal_token_cache.json.", valueName: "SPEC"))
     var store: String
+    @Flag(name: .customLong("reset-if-key-lost"), help: "When the store's data key is gone for good (a kernel-keyring key after a reboot), move the store aside to PATH.key-lost-TIME and start an empty cache instead of failing.")
+    var resetIfKeyLost = false
 
     func open() throws -> StoreSession {
-        try StoreSession(spec: store)
+        let session = try StoreSession(spec: store, options: PersistentTokenCache.Options(recoverLostKey: resetIfKeyLost))
+        if resetIfKeyLost, let persistent = session.persistent {
+            try persistent.read { _ in }
+            if let moved = persistent.quarantined {
+                FileHandle.standardError.write(Data("tokencache: the store's data key was gone, so the store was moved to \(moved) and an empty cache started; sign in again\n".utf8))
+            }
+        }
+        return session
     }
 }
 
@@ -45,10 +54,10 @@ struct StoreSession {
     let store: any TokenCacheStore
     let lockTimeout: Duration
 
-    init(spec: String, lockTimeout: Duration = .seconds(5)) throws {
+    init(spec: String, lockTimeout: Duration = .seconds(5), options: PersistentTokenCache.Options = .init()) throws {
         description = try StoreSession.describe(spec)
         VerboseLog.debug("opening the store", ["kind": "\(description.kindName)", "lock_timeout": "\(lockTimeout)"])
-        store = try description.open(lockTimeout: lockTimeout)
+        store = try description.open(lockTimeout: lockTimeout, options: options)
         self.lockTimeout = lockTimeout
         VerboseLog.debug("store opened", ["location": "\(store.location)", "encrypted": "\(store.isEncrypted)"])
     }
@@ -87,6 +96,7 @@ enum CLIFailure {
         switch storeError?.code {
         case .damaged?: return " (tokencache doctor --store SPEC shows what else is wrong)"
         case .wrongKey?: return " (tokencache rekey moves a store to another key source)"
+        case .keyLost?: return " (--reset-if-key-lost moves it aside and starts an empty cache)"
         default: return ""
         }
     }
@@ -97,7 +107,7 @@ enum CLIFailure {
             return error.code == .invalidArgument ? 64 : 65
         case let error as CacheStorageError:
             switch error.code {
-            case .permissionDenied, .insecurePath, .wrongKey, .keyUnavailable: return 77
+            case .permissionDenied, .insecurePath, .wrongKey, .keyUnavailable, .keyLost: return 77
             case .damaged, .incompatible: return 65
             case .invalidSpec: return 64
             case .lockTimeout, .timedOut: return 75

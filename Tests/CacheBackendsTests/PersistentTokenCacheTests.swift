@@ -38,7 +38,7 @@ final class InstrumentedStorage: CacheStorage, @unchecked Sendable {
     }
     func changeToken() throws -> StorageChangeToken? { try inner.changeToken() }
     func remove() throws { try inner.remove() }
-    func moveAside() throws -> String { try inner.moveAside() }
+    func moveAside(reason: String) throws -> String { try inner.moveAside(reason: reason) }
 }
 
 @Suite("PersistentTokenCache")

@@ -1,11 +1,14 @@
 """MSAL Python on a tokencache-encrypted file, through python/tokencache_encrypted.py and
 msal-extensions' PersistedTokenCache.
 
-Usage (the passphrase comes from $TOKENCACHE_TEST_PASSPHRASE):
+Usage (the passphrase comes from $TOKENCACHE_TEST_PASSPHRASE; with
+$TOKENCACHE_TEST_KEY=kernel the key is a data key in the kernel keyring instead):
   encrypted_peer.py write CACHE WRITER COUNT NOW     add COUNT sign-ins of distinct users
   encrypted_peer.py accounts CACHE                   the home account ids in the cache
   encrypted_peer.py decrypt FILE (passphrase|key)    print the plaintext of a test vector
+  encrypted_peer.py keydigest CACHE                  SHA-256 of the cache's kernel key, or "none"
 """
+import hashlib
 import json
 import os
 import sys
@@ -15,11 +18,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import msal  # noqa: E402
 from msal_extensions import PersistedTokenCache  # noqa: E402
-from tokencache_encrypted import EncryptedFilePersistence  # noqa: E402
+from tokencache_encrypted import EncryptedFilePersistence, _KernelKeyring  # noqa: E402
 from persisted_peer import sign_in_event  # noqa: E402
 
 
 def persistence(path):
+    if os.environ.get("TOKENCACHE_TEST_KEY") == "kernel":
+        return EncryptedFilePersistence(path, kernel_keyring=True)
     return EncryptedFilePersistence(path, passphrase_env="TOKENCACHE_TEST_PASSPHRASE")
 
 
@@ -41,6 +46,9 @@ def main():
         else:
             reader = EncryptedFilePersistence(path, passphrase="correct horse battery staple")
         sys.stdout.write(reader.load())
+    elif command == "keydigest":
+        key = _KernelKeyring(os.path.expanduser(sys.argv[2])).key(False)
+        print(hashlib.sha256(key).hexdigest() if key else "none")
     else:
         raise SystemExit("unknown command " + command)
 

@@ -57,29 +57,59 @@ struct EncryptedInteropTests {
         }
     }
 
-    @Test("10 Swift and 10 MSAL Python writers on one encrypted file lose nothing")
-    func mixedWriters() throws {
+    /// The SPEC and the peer's environment for a file keyed by `key`: `passphrase`, or
+    /// `kernel` (a data key in the kernel keyring).
+    static func keyed(_ key: String, _ path: String) -> (store: String, environment: [String: String]) {
+        key == "kernel" ? ("encrypted:\(path)?key=kernel", ["TOKENCACHE_TEST_KEY": "kernel"]) : (store(path), environment)
+    }
+
+    @Test("A kernel-keyed file: MSAL Python writes, we read; we write, MSAL Python reads")
+    func kernelBothWays() throws {
         try withTemporaryDirectory { folder in
             let path = folder.appendingPathComponent("cache.bin").path
+            defer { _ = try? KernelKeyringTests.unlinkKey(path) }
+            let (store, environment) = EncryptedInteropTests.keyed("kernel", path)
+            try PythonPeer.run([PythonPeer.script("encrypted_peer.py"), "write", path, "k", "2", "1700000000"], environment: environment)
+            #expect(try KernelKeyringTests.keySource(path) == 4)
+            let listed = try CLIProcess.runProcess(CLIProcess.executable, ["accounts", "--store", store, "--json"])
+            #expect(listed.status == 0, "\(listed.stderr)")
+            #expect(listed.stdout.contains("epk-0.tenant") && listed.stdout.contains("epk-1.tenant"))
+            let response = folder.appendingPathComponent("r.json")
+            try Data(PersistenceInteropTests.signIn("swift-kernel").utf8).write(to: response)
+            let added = try CLIProcess.runProcess(CLIProcess.executable, PersistenceInteropTests.addArguments(store: store, response: response.path))
+            #expect(added.status == 0, "\(added.stderr)")
+            let output = try PythonPeer.run([PythonPeer.script("encrypted_peer.py"), "accounts", path], environment: environment)
+            for user in ["epk-0.tenant", "epk-1.tenant", "swift-kernel.tenant"] { #expect(output.contains(user), "\(output)") }
+        }
+    }
+
+    @Test("10 Swift and 10 MSAL Python writers on one encrypted file lose nothing", arguments: ["passphrase", "kernel"])
+    func mixedWriters(key: String) throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("cache.bin").path
+            defer { if key == "kernel" { _ = try? KernelKeyringTests.unlinkKey(path) } }
+            let (store, environment) = EncryptedInteropTests.keyed(key, path)
             var swiftWriters: [BackgroundProcess] = []
             for writer in 0..<10 {
                 var script = ""
                 for index in 0..<2 {
                     let response = folder.appendingPathComponent("r\(writer)-\(index).json")
                     try Data(PersistenceInteropTests.signIn("es\(writer)-\(index)").utf8).write(to: response)
-                    let arguments = PersistenceInteropTests.addArguments(store: EncryptedInteropTests.store(path), response: response.path).map { "'\($0)'" }.joined(separator: " ")
+                    let arguments = PersistenceInteropTests.addArguments(store: store, response: response.path).map { "'\($0)'" }.joined(separator: " ")
                     script += "'\(CLIProcess.executable)' \(arguments) || exit 1\n"
                 }
-                swiftWriters.append(try BackgroundProcess("/bin/sh", ["-c", script], environment: EncryptedInteropTests.environment))
+                swiftWriters.append(try BackgroundProcess("/bin/sh", ["-c", script], environment: environment))
             }
             let pythonWriters = try (0..<10).map { writer in
-                try BackgroundProcess(PythonPeer.python, [PythonPeer.script("encrypted_peer.py"), "write", path, String(writer), "2", "1700000000"], environment: EncryptedInteropTests.environment)
+                try BackgroundProcess(PythonPeer.python, [PythonPeer.script("encrypted_peer.py"), "write", path, String(writer), "2", "1700000000"], environment: environment)
             }
             for failure in BackgroundProcess.failures(swiftWriters + pythonWriters) {
                 Issue.record("a writer failed: \(failure.stderr.suffix(400))")
             }
             let expected = PersistenceInteropTests.writtenAccounts(prefixes: ["es", "ep"], writers: 10, perWriter: 2)
-            let found = try EncryptedInteropTests.pythonAccounts(path)
+            let output = try PythonPeer.run([PythonPeer.script("encrypted_peer.py"), "accounts", path], environment: environment)
+            guard case .array(let ids) = try JSONValue(parsing: Data(output.utf8)) else { throw PeerError(message: "not a list: \(output.prefix(200))") }
+            let found = Set(ids.compactMap(\.stringValue))
             #expect(expected.subtracting(found).isEmpty, "lost: \(expected.subtracting(found).sorted())")
         }
     }

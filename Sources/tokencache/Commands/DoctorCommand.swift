@@ -49,14 +49,23 @@ struct DoctorCommand: ParsableCommand {
         let bus = ProcessInfo.processInfo.environment["DBUS_SESSION_BUS_ADDRESS"]
         emit("  D-Bus session: \(bus == nil ? "DBUS_SESSION_BUS_ADDRESS is not set" : "DBUS_SESSION_BUS_ADDRESS is set")")
         var machine: [DoctorFinding] = []
+        let kernel = KernelKeyringStatus.probe()
+        if let problem = kernel.problem {
+            emit("  kernel keyring: unavailable (\(problem.reason))")
+            machine.append(DoctorFinding(problem: problem.reason, fix: "allow the keyctl and add_key system calls (for a container: a seccomp profile that permits them), or use encrypted:PATH?passphrase-env=VAR", status: 0))
+        } else {
+            emit("  kernel keyring: ok (\(kernel.summary); its keys are gone after a reboot)")
+        }
         if let (problem, error) = keyring {
             emit("  keyring: unavailable")
-            emit("  encrypted (key in the keyring, the default): unavailable, for the same reason")
+            emit("  encrypted (key in the Secret Service): unavailable, for the same reason")
             machine.append(DoctorFinding(problem: error.reason, fix: Self.fix(for: problem), status: 69))
         } else {
             emit("  keyring: ok (Secret Service reachable, default collection unlocked)")
-            emit("  encrypted (key in the keyring, the default): ok")
+            emit("  encrypted (key in the Secret Service): ok")
         }
+        let defaultSource = keyring == nil ? "the Secret Service" : kernel.problem == nil ? "the kernel keyring (no Secret Service here)" : nil
+        emit("  encrypted (the default, encrypted:PATH): \(defaultSource.map { "ok, a new cache keeps its key in " + $0 } ?? "unavailable: neither keyring can be used here; name a passphrase or key file")")
         printFindings(machine)
         // With --store, the exit status is the store's (the keyring counts only if it uses it).
         let usesKeyring = store.map { (try? StoreSession.describe($0))?.usesKeyring ?? false } ?? true
