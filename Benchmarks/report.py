@@ -105,6 +105,9 @@ STORES_INTRO = ("Stores, same run: load (read and parse) and save (serialize and
                 "token response written (lock, check, add, one save) through each, and through the keyring (msal-extensions "
                 "profile, private gnome-keyring):")
 STORES_NOTE = "A keyring item travels in one D-Bus message, so the keyring columns stop at 1,000 users."
+SOURCES_INTRO = ("The encrypted file by where its data key is: a key file, the kernel keyring (`?key=kernel`, the default where "
+                 "no Secret Service answers) and the Secret Service (`?key=keyring`, private gnome-keyring). A new process's "
+                 "open and first lookup (median of three processes), and one token response written:")
 SQLITE_INTRO = ("The SQLite store (sqlite:PATH), plain and encrypted (per-row AES-256-GCM, key file), imported from the same "
                 "cache; the file store and msal-extensions measured in the same run where they still run:")
 SQLITE_NOTE = ("Lookup: median of 200 batches of 64 silent lookups of random users, through SQLiteTokenCache (indexed queries, "
@@ -158,6 +161,16 @@ def run_tables(every, extensions_version):
                 t(st["plain_save_s"]), t(st["encrypted_save_s"]), st["encrypted_save_s"] / st["plain_save_s"],
                 t(st["plain_hit_s"]), t(st["encrypted_hit_s"]), keyring("keyring_hit_s"), write))
         out += ["", STORES_NOTE]
+        keyed = [r for r in stores if "encrypted_kernel_write_s" in r["stores"]]
+        if keyed:
+            out += ["", SOURCES_INTRO, "",
+                    "| users | new process, open and first lookup: key file / kernel / Secret Service | one token response written: key file / kernel / Secret Service |",
+                    "|---:|---|---|"]
+            for r in keyed:
+                st = r["stores"]
+                cell = lambda kind: " / ".join(t(st["encrypted_%s_%s_s" % (name, kind)]) if "encrypted_%s_%s_s" % (name, kind) in st else "–"  # noqa: E731
+                                               for name in ("keyfile", "kernel", "keyring"))
+                out.append("| %s | %s | %s |" % (users(r["users"]), cell("first"), cell("write")))
     sqlite = [r for r in every if r.get("sqlite")]
     if sqlite:
         out += ["", SQLITE_INTRO, "",

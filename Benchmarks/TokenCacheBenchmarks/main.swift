@@ -337,6 +337,36 @@ case "stores":
         result["keyring_write_s"] = keyringFigures.write
         try keyring.remove()
     }
+    // The encrypted file by where its key is: a key file, the kernel keyring, and the
+    // Secret Service where one answers. One token response written (as above), and a new
+    // process's open and first lookup (the median of three processes).
+    var sources: [(name: String, source: EncryptionKeySource, spec: String)] = [
+        ("keyfile", .keyFile(keyPath), "key-file=" + keyPath), ("kernel", .kernelKeyring, "key=kernel"),
+    ]
+    if KeyringStorage.diagnose() == nil { sources.append(("keyring", .keyring, "key=keyring")) }
+    for (name, source, option) in sources {
+        let sealedPath = path + "." + name + ".enc"
+        let storage = EncryptedFileStorage(path: sealedPath, keySource: source)
+        try storage.save(text)
+        result["encrypted_\(name)_write_s"] = try hitsAndWrites(storage).write
+        let firsts = try (0..<3).map { _ in
+            let child = Process()
+            let output = Pipe()
+            child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+            child.arguments = ["first-lookup", "encrypted:" + sealedPath + "?" + option, String(users)]
+            child.standardOutput = output
+            try child.run()
+            let answer = output.fileHandleForReading.readDataToEndOfFile()
+            child.waitUntilExit()
+            guard case .object(let figures)? = try? JSONValue(parsing: answer), case .number(let first)? = figures["first_lookup_s"], let value = first.doubleValue else {
+                fatalError("first-lookup of the \(name)-keyed file failed")
+            }
+            return value
+        }
+        result["encrypted_\(name)_first_s"] = median(firsts)
+        try? FileManager.default.removeItem(atPath: sealedPath)
+        try? FileManager.default.removeItem(atPath: sealedPath + ".keysignal")
+    }
     try? FileManager.default.removeItem(atPath: keyPath)
     try? FileManager.default.removeItem(atPath: path + ".enc")
     printJSON(result)

@@ -16,7 +16,7 @@ struct SQLiteTokenCacheTests {
 
     /// The stores the shared checks run on.
     enum Kind: String, CaseIterable, CustomTestStringConvertible {
-        case memory, file, encryptedFile, encryptedKeyring, keyring, sqlite, sqliteKeyFile, sqlitePassphrase, sqliteKeyring
+        case memory, file, encryptedFile, encryptedKeyring, encryptedKernel, keyring, sqlite, sqliteKeyFile, sqlitePassphrase, sqliteKeyring, sqliteKernel
         /// Whether the kind needs the Secret Service.
         var usesKeyring: Bool { [.encryptedKeyring, .keyring, .sqliteKeyring].contains(self) }
         var testDescription: String { rawValue }
@@ -47,16 +47,20 @@ struct SQLiteTokenCacheTests {
         case .sqlitePassphrase: return { try StoreDescription(spec: "sqlite:\(base).db?passphrase-env=\(passphraseVariable)").open() }
         case .sqliteKeyring: return { try StoreDescription(spec: "sqlite:\(base).db?encrypt=keyring").open() }
         case .encryptedKeyring: return { try StoreDescription.encrypted(base + ".bin", key: .keyring).open() }
+        case .encryptedKernel: return { try StoreDescription.encrypted(base + ".bin", key: .kernelKeyring).open() }
+        case .sqliteKernel: return { try StoreDescription(spec: "sqlite:\(base).db?encrypt=kernel").open() }
         case .keyring:
             let signal = base + ".signal"
             return { try StoreDescription.keyring(.msalExtensions(signalPath: signal), signal: signal).open() }
         }
     }
 
-    @Test("The store conformance checks pass on every kind of store: in memory, file, encrypted file (key file, keyring), keyring item, SQLite (plain, key file, passphrase, keyring)", arguments: Kind.allCases)
+    @Test("The store conformance checks pass on every kind of store: in memory, file, encrypted file (key file, Secret Service, kernel keyring), keyring item, SQLite (plain, key file, passphrase, Secret Service, kernel keyring)", arguments: Kind.allCases)
     func conformance(kind: Kind) throws {
         if kind.usesKeyring { try #require(PythonPeer.hasPrivateKeyring, "needs the private keyring session of the README's test command") }
         try withTemporaryDirectory { folder in
+            let base = folder.appendingPathComponent("cache").path
+            defer { if kind == .encryptedKernel || kind == .sqliteKernel { _ = try? KernelKeys.unlink(base + (kind == .sqliteKernel ? ".db" : ".bin")) } }
             let make = try SQLiteTokenCacheTests.factory(kind, in: folder)
             #expect(TokenStoreConformance.check(make) == [])
         }

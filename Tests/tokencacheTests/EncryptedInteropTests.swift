@@ -67,7 +67,7 @@ struct EncryptedInteropTests {
     func kernelBothWays() throws {
         try withTemporaryDirectory { folder in
             let path = folder.appendingPathComponent("cache.bin").path
-            defer { _ = try? KernelKeyringTests.unlinkKey(path) }
+            defer { _ = try? KernelKeys.unlink(path) }
             let (store, environment) = EncryptedInteropTests.keyed("kernel", path)
             try PythonPeer.run([PythonPeer.script("encrypted_peer.py"), "write", path, "k", "2", "1700000000"], environment: environment)
             #expect(try KernelKeyringTests.keySource(path) == 4)
@@ -87,7 +87,7 @@ struct EncryptedInteropTests {
     func mixedWriters(key: String) throws {
         try withTemporaryDirectory { folder in
             let path = folder.appendingPathComponent("cache.bin").path
-            defer { if key == "kernel" { _ = try? KernelKeyringTests.unlinkKey(path) } }
+            defer { if key == "kernel" { _ = try? KernelKeys.unlink(path) } }
             let (store, environment) = EncryptedInteropTests.keyed(key, path)
             var swiftWriters: [BackgroundProcess] = []
             for writer in 0..<10 {

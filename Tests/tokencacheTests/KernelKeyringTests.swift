@@ -32,17 +32,6 @@ struct KernelKeyringTests {
         return bytes.count > 5 ? bytes[5] : 0
     }
 
-    /// The name of the kernel key of the cache at `path`.
-    static func description(_ path: String) -> String { "tokencache:data-key:" + path }
-
-    /// Takes the cache's key out of the persistent keyring with keyctl, as a reboot would;
-    /// `false` when there was none.
-    @discardableResult
-    static func unlinkKey(_ path: String) throws -> Bool {
-        let script = "ring=$(keyctl get_persistent @s) && id=$(keyctl search \"$ring\" user \"$1\" 2>/dev/null) && keyctl unlink \"$id\" \"$ring\""
-        return try CLIProcess.runProcess("/usr/bin/keyctl", ["session", "-", "/bin/sh", "-c", script, "sh", description(path)]).status == 0
-    }
-
     /// A digest of the cache's kernel key (never the key), read by the Python module.
     static func keyDigest(_ path: String) throws -> String {
         try PythonPeer.run([PythonPeer.script("encrypted_peer.py"), "keydigest", path]).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -52,7 +41,7 @@ struct KernelKeyringTests {
     func headlessRoundTrip() throws {
         try withTemporaryDirectory { folder in
             let path = folder.appendingPathComponent("cache.bin").path
-            defer { _ = try? Self.unlinkKey(path) }
+            defer { _ = try? KernelKeys.unlink(path) }
             let added = try Self.signIn("kernel-user", store: "encrypted:\(path)", in: folder)
             #expect(added.status == 0, "\(added.stderr)")
             #expect(try Self.keySource(path) == 4)
@@ -80,7 +69,7 @@ struct KernelKeyringTests {
         try withTemporaryDirectory { folder in
             let desktop = folder.appendingPathComponent("desktop.bin").path
             let server = folder.appendingPathComponent("server.bin").path
-            defer { _ = try? Self.unlinkKey(server) }
+            defer { _ = try? KernelKeys.unlink(server) }
             let onDesktop = try Self.signIn("desktop-user", store: "encrypted:\(desktop)", in: folder, headless: false)
             #expect(onDesktop.status == 0, "\(onDesktop.stderr)")
             #expect(try Self.keySource(desktop) == 1)
@@ -119,10 +108,10 @@ struct KernelKeyringTests {
     func lostKey() throws {
         try withTemporaryDirectory { folder in
             let path = folder.appendingPathComponent("cache.bin").path
-            defer { _ = try? Self.unlinkKey(path) }
+            defer { _ = try? KernelKeys.unlink(path) }
             let added = try Self.signIn("lost-user", store: "encrypted:\(path)?key=kernel", in: folder)
             #expect(added.status == 0, "\(added.stderr)")
-            #expect(try Self.unlinkKey(path), "keyctl found no key to unlink")
+            #expect(try KernelKeys.unlink(path), "keyctl found no key to unlink")
             let before = try Data(contentsOf: URL(fileURLWithPath: path))
 
             for spec in ["encrypted:\(path)", "encrypted:\(path)?key=kernel"] {
@@ -159,8 +148,8 @@ struct KernelKeyringTests {
             let first = folder.appendingPathComponent("a/cache.bin").path
             let second = folder.appendingPathComponent("b/cache.bin").path
             defer {
-                _ = try? Self.unlinkKey(first)
-                _ = try? Self.unlinkKey(second)
+                _ = try? KernelKeys.unlink(first)
+                _ = try? KernelKeys.unlink(second)
             }
             for (user, path) in [("first", first), ("second", second)] {
                 let added = try Self.signIn(user, store: "encrypted:\(path)?key=kernel", in: folder)
@@ -188,7 +177,7 @@ struct KernelKeyringTests {
                 print("theirs:", "granted" if theirs >= 0 else errno.errorcode[error])
                 """
             let other = try CLIProcess.runProcess("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", probe,
-                                                                       Self.description(first), String(geteuid())])
+                                                                       KernelKeys.description(first), String(geteuid())])
             #expect(other.status == 0, "\(other.stderr)")
             #expect(other.stdout.contains("own: ENOKEY"), "\(other.stdout)")
             #expect(other.stdout.contains("theirs: EPERM"), "\(other.stdout)")

@@ -10,7 +10,8 @@ struct DoctorCommand: ParsableCommand {
         commandName: "doctor",
         abstract: "Check which store kinds work here, and say how to fix the ones that do not.",
         discussion: """
-        Checks libsecret, the D-Bus session and the keyring (and why it cannot be reached), \
+        Checks libsecret, the D-Bus session and the keyring (and why it cannot be reached), the \
+        kernel keyring (where encrypted:PATH keeps its key without a Secret Service), \
         SQLite and OpenSSL. With --store, also checks that store: its file and folder modes, \
         its lock file (who holds it, and whether that process still runs), that it opens \
         and reads and its entries follow MSAL's rules; for sqlite:, the database's integrity \
