@@ -20,6 +20,10 @@ struct StoreOptions: ParsableArguments {
                 FileHandle.standardError.write(Data("tokencache: the store's data key was gone, so the store was moved to \(moved) and an empty cache started; sign in again\n".utf8))
             }
         }
+        if VerboseLog.isOn, let persistent = session.persistent, let encrypted = persistent.storage as? EncryptedFileStorage {
+            _ = try? persistent.read { _ in }
+            VerboseLog.debug("encryption key", ["source": encrypted.keyOrigin ?? "none yet: a new cache chooses when it is first written"])
+        }
         return session
     }
 }

@@ -58,6 +58,8 @@ struct KernelKeyringTests {
             #expect(doctor.stdout.contains("kernel keyring: ok"))
             #expect(doctor.stdout.contains("encrypted (the default, encrypted:PATH): ok, a new cache keeps its key in the kernel keyring"))
             #expect(!doctor.stdout.contains("at-kernel-user") && !doctor.stderr.contains("at-kernel-user"))
+            let verbose = try Self.headless(["--verbose", "accounts", "--store", "encrypted:\(path)"], in: folder)
+            #expect(verbose.stderr.contains("source=a data key in the kernel keyring"), "\(verbose.stderr)")
             let inspect = try Self.headless(["inspect", "--store", "encrypted:\(path)"], in: folder)
             #expect(inspect.stdout.contains("key: a data key in the kernel keyring"), "\(inspect.stdout)")
         }
