@@ -18,10 +18,18 @@ public struct ApplicationOptions: Sendable {
     /// on its own. While it waits, the other caller's token usually arrives and no request
     /// is sent. The default is 10 seconds.
     public var refreshClaimTimeout: Duration
+    /// The capabilities the app declares to the provider, as MSAL Python's
+    /// `client_capabilities`: `["cp1"]` says it can answer claims challenges (Conditional
+    /// Access evaluation). Sent on every token request as the `claims` parameter's
+    /// `access_token.xms_cc`, merged with the request's claims challenge when there is one.
+    /// Empty by default.
+    public var clientCapabilities: [String]
 
     /// Creates options; by default logs nowhere.
     public init(http: HTTPOptions = HTTPOptions(), logger: Logger = Logger(label: "msallite", factory: { _ in SwiftLogNoOpLogHandler() }),
-                logsPersonalData: Bool = false, instanceDiscovery: Bool = true, refreshClaimTimeout: Duration = .seconds(10)) {
+                logsPersonalData: Bool = false, instanceDiscovery: Bool = true, refreshClaimTimeout: Duration = .seconds(10),
+                clientCapabilities: [String] = []) {
+        self.clientCapabilities = clientCapabilities
         self.http = http
         self.logger = logger
         self.logsPersonalData = logsPersonalData

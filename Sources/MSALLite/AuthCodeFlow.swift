@@ -17,6 +17,8 @@ public struct AuthCodeFlow: Sendable, Codable {
     /// The `nonce` the ID token must carry.
     public let nonce: String
     let codeVerifier: String
+    /// The claims challenge the sign-in answers, sent again when the code is redeemed.
+    let claimsChallenge: String?
 
     /// A random URL-safe string of `bytes` random bytes.
     static func randomText(bytes: Int) -> String {
@@ -26,7 +28,7 @@ public struct AuthCodeFlow: Sendable, Codable {
 }
 
 extension ClientCore {
-    func initiateAuthCodeFlow(scopes: [String], redirectURI: String, loginHint: String?, prompt: String?,
+    func initiateAuthCodeFlow(scopes: [String], redirectURI: String, loginHint: String?, prompt: String?, claimsChallenge: String? = nil,
                               state: String = AuthCodeFlow.randomText(bytes: 16)) async throws(MSALError) -> AuthCodeFlow {
         try ClientCore.validate(scopes, forClient: false)
         guard let redirect = URL(string: redirectURI), redirect.scheme != nil else {
@@ -46,11 +48,13 @@ extension ClientCore {
         ]
         if let loginHint { items.append(URLQueryItem(name: "login_hint", value: loginHint)) }
         if let prompt { items.append(URLQueryItem(name: "prompt", value: prompt)) }
+        if let claims = try claimsParameter(claimsChallenge) { items.append(URLQueryItem(name: "claims", value: claims)) }
         components?.queryItems = items
         guard let url = components?.url else {
             throw MSALError(code: .invalidResponse, reason: "the discovered authorization endpoint does not make a valid URL")
         }
-        return AuthCodeFlow(authorizationURL: url.absoluteString, redirectURI: redirectURI, scopes: scopes, state: state, nonce: nonce, codeVerifier: verifier)
+        return AuthCodeFlow(authorizationURL: url.absoluteString, redirectURI: redirectURI, scopes: scopes, state: state, nonce: nonce, codeVerifier: verifier,
+                            claimsChallenge: claimsChallenge)
     }
 
     func redeem(_ flow: AuthCodeFlow, response: [String: String]) async throws(MSALError) -> AuthenticationResult {
@@ -66,7 +70,7 @@ extension ClientCore {
             throw MSALError(code: .invalidResponse, reason: "the redirect carries neither a code nor an error; pass all of its query parameters")
         }
         return try await acquire(grantType: "authorization_code", [("code", code), ("redirect_uri", flow.redirectURI), ("code_verifier", flow.codeVerifier), ("client_info", "1")],
-                                 scopes: flow.scopes, sentScopes: ClientCore.decorated(flow.scopes)) { answer, correlationID throws(MSALError) in
+                                 scopes: flow.scopes, sentScopes: ClientCore.decorated(flow.scopes), claimsChallenge: flow.claimsChallenge) { answer, correlationID throws(MSALError) in
             guard let idToken = answer.string("id_token"), let claims = ClientCore.claims(of: idToken) else {
                 throw MSALError(code: .invalidResponse, reason: "the token endpoint answered without a readable id_token, so the nonce cannot be checked (correlation id \(correlationID)). Nothing was cached")
             }

@@ -67,8 +67,9 @@ public class ClientApplication: @unchecked Sendable {
     /// browser to the returned flow's ``AuthCodeFlow/authorizationURL``, keep the flow (it
     /// is `Codable`, for a web app's session), and pass the redirect's query to
     /// ``acquireToken(byAuthCodeFlow:response:)``.
-    public func initiateAuthCodeFlow(scopes: [String], redirectURI: String, loginHint: String? = nil, prompt: String? = nil) async throws(MSALError) -> AuthCodeFlow {
-        try await core.initiateAuthCodeFlow(scopes: scopes, redirectURI: redirectURI, loginHint: loginHint, prompt: prompt)
+    public func initiateAuthCodeFlow(scopes: [String], redirectURI: String, loginHint: String? = nil, prompt: String? = nil,
+                                     claimsChallenge: String? = nil) async throws(MSALError) -> AuthCodeFlow {
+        try await core.initiateAuthCodeFlow(scopes: scopes, redirectURI: redirectURI, loginHint: loginHint, prompt: prompt, claimsChallenge: claimsChallenge)
     }
 
     /// Completes an authorization code flow with the redirect's query parameters: checks

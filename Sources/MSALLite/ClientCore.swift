@@ -155,9 +155,10 @@ final class ClientCore: Sendable {
     /// with `sentScopes` as the requested ones, and returns it as a result for `scopes`.
     func acquire(grantType: String, _ fields: [(String, String)], scopes: [String], sentScopes: [String], scopeInRequest: Bool = true,
                  requestData: [String: String] = [:], username: String? = nil, reason: AuthenticationResult.RefreshReason? = nil,
-                 checking check: (JSONObject, _ correlationID: String) throws(MSALError) -> Void = { _, _ in }) async throws(MSALError) -> AuthenticationResult {
+                 claimsChallenge: String? = nil, checking check: (JSONObject, _ correlationID: String) throws(MSALError) -> Void = { _, _ in }) async throws(MSALError) -> AuthenticationResult {
         let now = ClientCore.now()
-        let form = [("grant_type", grantType)] + fields + (scopeInRequest ? [("scope", sentScopes.joined(separator: " "))] : [])
+        var form = [("grant_type", grantType)] + fields + (scopeInRequest ? [("scope", sentScopes.joined(separator: " "))] : [])
+        if let claims = try claimsParameter(claimsChallenge) { form.append(("claims", claims)) }
         let (answer, correlationID, endpoint) = try await requestToken(form, authority: authority)
         try check(answer, correlationID)
         try await store(answer, context: context(scopes: sentScopes, tokenEndpoint: endpoint, authority: authority, grantType: grantType,
@@ -205,6 +206,30 @@ final class ClientCore: Sendable {
             accessToken: token.secret ?? "", tokenType: token.tokenType ?? "Bearer", expiresOn: token.expiresOn ?? 0,
             refreshOn: token.refreshOn, scopeText: token.target ?? "", idToken: nil, idTokenClaims: nil,
             homeAccountID: token.homeAccountID, username: account?.username, tokenSource: .cache, refreshReason: nil, correlationID: nil)
+    }
+
+    /// The `claims` parameter of a request, as MSAL Python sends it: the app's
+    /// ``ApplicationOptions/clientCapabilities`` as `{"access_token": {"xms_cc": {"values":
+    /// [...]}}}` merged into `challenge` (its other claims kept), written as Python's
+    /// `json.dumps` writes it; `challenge` as it is without capabilities; `nil` for neither.
+    ///
+    /// - Throws: ``MSALError`` `invalidArgument` when capabilities must be merged into a
+    ///   challenge that is not a JSON object.
+    func claimsParameter(_ challenge: String?) throws(MSALError) -> String? {
+        let capabilities = options.clientCapabilities
+        guard !capabilities.isEmpty else { return challenge }
+        var claims = JSONObject()
+        if let challenge {
+            guard case .object(let parsed)? = try? JSONValue(parsing: Data(challenge.utf8)) else {
+                throw MSALError(code: .invalidArgument, reason: "the claims challenge is not a JSON object; pass the claims value the provider sent, base64-decoded when it came in a WWW-Authenticate header")
+            }
+            claims = parsed
+        }
+        var accessToken: JSONObject = [:]
+        if case .object(let existing)? = claims["access_token"] { accessToken = existing }
+        accessToken["xms_cc"] = .object(["values": .array(capabilities.map { .string($0) })])
+        claims["access_token"] = .object(accessToken)
+        return JSONValue.object(claims).pythonCompactJSONText
     }
 
     /// The claims of a JWT, decoded without validation; `nil` if it is not one.
@@ -432,7 +457,7 @@ final class ClientCore: Sendable {
                          reason: AuthenticationResult.RefreshReason) async throws(MSALError) -> AuthenticationResult {
         var form: [(String, String)] = [("grant_type", "refresh_token"), ("refresh_token", secret),
                                         ("scope", ClientCore.decorated(request.scopes).joined(separator: " ")), ("client_info", "1")]
-        if let claims = request.claims { form.append(("claims", claims)) }
+        if let claims = try claimsParameter(request.claims) { form.append(("claims", claims)) }
         var headers: [String: String] = [:]
         let uidUtid = request.homeAccountID.split(separator: ".")
         if uidUtid.count == 2 { headers["X-AnchorMailbox"] = "Oid:\(uidUtid[0])@\(uidUtid[1])" }

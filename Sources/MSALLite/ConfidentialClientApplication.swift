@@ -25,11 +25,12 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
     /// - Parameters:
     ///   - scopes: One scope ending in `/.default`.
     ///   - forceRefresh: Skip the cached token and ask the provider.
-    public func acquireTokenForClient(scopes: [String], forceRefresh: Bool = false) async throws(MSALError) -> AuthenticationResult {
+    public func acquireTokenForClient(scopes: [String], forceRefresh: Bool = false, claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: true)
-        var reason = AuthenticationResult.RefreshReason.forceRefresh
+        var reason: AuthenticationResult.RefreshReason = claimsChallenge != nil ? .claims : .forceRefresh
         var fallback: AccessToken?
-        if !forceRefresh {
+        // A claims challenge is answered by the provider, never by the cache (as MSAL Python).
+        if !forceRefresh, claimsChallenge == nil {
             let query = AccessTokenQuery(clientID: core.clientID, environment: core.authority.host, realm: try await core.realm(of: core.authority),
                                          homeAccountID: nil, scopes: scopes, now: ClientCore.now())
             switch try await core.cached(.lookup, { try $0.lookupAccessToken(query) }) {
@@ -43,7 +44,7 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
             }
         }
         do {
-            return try await core.acquire(grantType: "client_credentials", [], scopes: scopes, sentScopes: scopes, reason: reason)
+            return try await core.acquire(grantType: "client_credentials", [], scopes: scopes, sentScopes: scopes, reason: reason, claimsChallenge: claimsChallenge)
         } catch {
             // A proactive refresh that failed: the cached token is still valid.
             guard let fallback else { throw error }
@@ -55,10 +56,10 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
     /// A token for a downstream API on behalf of the user whose token (`userAssertion`)
     /// called this API (the on-behalf-of flow). As in MSAL Python the cache is not consulted
     /// first; the result is cached.
-    public func acquireTokenOnBehalfOf(userAssertion: String, scopes: [String]) async throws(MSALError) -> AuthenticationResult {
+    public func acquireTokenOnBehalfOf(userAssertion: String, scopes: [String], claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: false)
         return try await core.acquire(grantType: "urn:ietf:params:oauth:grant-type:jwt-bearer",
                                       [("assertion", userAssertion), ("requested_token_use", "on_behalf_of"), ("client_info", "1")],
-                                      scopes: scopes, sentScopes: ClientCore.decorated(scopes))
+                                      scopes: scopes, sentScopes: ClientCore.decorated(scopes), claimsChallenge: claimsChallenge)
     }
 }

@@ -24,13 +24,15 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
 
     /// Starts a device code flow: show ``DeviceCodeFlow/message`` to the user, then call
     /// ``acquireToken(byDeviceFlow:)``.
-    public func initiateDeviceFlow(scopes: [String]) async throws(MSALError) -> DeviceCodeFlow {
+    public func initiateDeviceFlow(scopes: [String], claimsChallenge: String? = nil) async throws(MSALError) -> DeviceCodeFlow {
         try ClientCore.validate(scopes, forClient: false)
         let endpoints = try await core.discovery.endpoints(of: core.authority)
         guard let endpoint = endpoints.deviceCodeEndpoint ?? URL(string: "\(core.authority.url)/oauth2/v2.0/devicecode") else {
             throw MSALError(code: .invalidArgument, reason: "the authority has no device code endpoint")
         }
-        let (answer, _) = try await core.connection.postForm(endpoint, form: [("client_id", core.clientID), ("scope", ClientCore.decorated(scopes).joined(separator: " "))], what: "the device code endpoint")
+        var form = [("client_id", core.clientID), ("scope", ClientCore.decorated(scopes).joined(separator: " "))]
+        if let claims = try core.claimsParameter(claimsChallenge) { form.append(("claims", claims)) }
+        let (answer, _) = try await core.connection.postForm(endpoint, form: form, what: "the device code endpoint")
         guard let deviceCode = answer.string("device_code"), let userCode = answer.string("user_code"),
               let verification = answer.string("verification_uri") ?? answer.string("verification_url") else {
             throw MSALError(code: .invalidResponse, reason: "the device code endpoint's answer lacks device_code, user_code or verification_uri. Check that the authority supports the device code flow")
@@ -40,7 +42,8 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
         let interval = min(max(1, answer["interval"]?.wholeNumber ?? 5), 60)
         return DeviceCodeFlow(userCode: userCode, verificationURI: verification,
                               message: answer.string("message") ?? "To sign in, open \(verification) and enter the code \(userCode).",
-                              expiresOn: ClientCore.now() + expiresIn, interval: Int(interval), scopes: scopes, deviceCode: deviceCode)
+                              expiresOn: ClientCore.now() + expiresIn, interval: Int(interval), scopes: scopes, deviceCode: deviceCode,
+                              claimsChallenge: claimsChallenge)
     }
 
     /// Polls until the user finishes the device code flow (honouring `slow_down`), then
@@ -62,7 +65,8 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
             }
             do {
                 return try await core.acquire(grantType: grant, [("device_code", flow.deviceCode), ("client_info", "1")],
-                                              scopes: flow.scopes, sentScopes: ClientCore.decorated(flow.scopes), scopeInRequest: false)
+                                              scopes: flow.scopes, sentScopes: ClientCore.decorated(flow.scopes), scopeInRequest: false,
+                                              claimsChallenge: flow.claimsChallenge)
             } catch where error.code == .serverError {
                 switch error.server?.error {
                 case "authorization_pending":
@@ -83,10 +87,11 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     /// Signs a user in with a username and password (OAuth's resource owner password
     /// grant). Not recommended: it bypasses multi-factor authentication and consent, and
     /// fails for federated and MFA-protected accounts. Prefer the device code flow.
-    public func acquireToken(byUsername username: String, password: String, scopes: [String]) async throws(MSALError) -> AuthenticationResult {
+    public func acquireToken(byUsername username: String, password: String, scopes: [String], claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: false)
         return try await core.acquire(grantType: "password", [("username", username), ("password", password), ("client_info", "1")],
-                                      scopes: scopes, sentScopes: ClientCore.decorated(scopes), requestData: ["username": username], username: username)
+                                      scopes: scopes, sentScopes: ClientCore.decorated(scopes), requestData: ["username": username], username: username,
+                                      claimsChallenge: claimsChallenge)
     }
 
     /// Signs a user in through the system browser (the authorization code flow with PKCE,
@@ -109,13 +114,15 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     /// - Throws: ``MSALError`` `timedOut` when the browser does not come back in time,
     ///   `cancelled` when the user declines or the task is cancelled, `stateMismatch` or
     ///   `nonceMismatch` for a forged answer, `noBrowser` when no browser can be opened.
-    public func acquireTokenInteractive(scopes: [String], loginHint: String? = nil, prompt: String? = nil, port: Int = 0, timeout: Duration = .seconds(300),
+    public func acquireTokenInteractive(scopes: [String], loginHint: String? = nil, prompt: String? = nil, claimsChallenge: String? = nil,
+                                        port: Int = 0, timeout: Duration = .seconds(300),
                                         openBrowser: @Sendable (URL) async throws(MSALError) -> Void = SystemBrowser.open) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: false)
         let state = AuthCodeFlow.randomText(bytes: 16)
         let listener = try await LoopbackRedirectListener(port: port, state: state)
         do throws(MSALError) {
-            let flow = try await core.initiateAuthCodeFlow(scopes: scopes, redirectURI: listener.redirectURI, loginHint: loginHint, prompt: prompt, state: state)
+            let flow = try await core.initiateAuthCodeFlow(scopes: scopes, redirectURI: listener.redirectURI, loginHint: loginHint, prompt: prompt,
+                                                           claimsChallenge: claimsChallenge, state: state)
             guard let url = URL(string: flow.authorizationURL) else {
                 throw MSALError(code: .invalidResponse, reason: "the discovered authorization endpoint does not make a valid URL")
             }
@@ -132,10 +139,10 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
 
     /// Imports a refresh token obtained elsewhere (a migration from another library): it
     /// is redeemed once, and the answer (account, tokens, the new refresh token) cached.
-    public func acquireToken(byRefreshToken refreshToken: String, scopes: [String]) async throws(MSALError) -> AuthenticationResult {
+    public func acquireToken(byRefreshToken refreshToken: String, scopes: [String], claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: false)
         return try await core.acquire(grantType: "refresh_token", [("refresh_token", refreshToken), ("client_info", "1")],
-                                      scopes: scopes, sentScopes: ClientCore.decorated(scopes))
+                                      scopes: scopes, sentScopes: ClientCore.decorated(scopes), claimsChallenge: claimsChallenge)
     }
 }
 
@@ -154,4 +161,6 @@ public struct DeviceCodeFlow: Sendable {
     /// The scopes asked for.
     public let scopes: [String]
     let deviceCode: String
+    /// The claims challenge the sign-in answers, sent with every poll.
+    let claimsChallenge: String?
 }

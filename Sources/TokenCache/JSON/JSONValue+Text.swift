@@ -16,6 +16,14 @@ extension JSONValue {
     public var pythonJSONText: String {
         String(decoding: pythonJSONBytes, as: UTF8.self)
     }
+
+    /// The value as Python's `json.dumps(value)` writes it: one line, `", "` and `": "`
+    /// between items (how MSAL Python writes a `claims` parameter).
+    public var pythonCompactJSONText: String {
+        var writer = PythonJSONWriter(indented: false)
+        writer.write(self)
+        return String(decoding: writer.output, as: UTF8.self)
+    }
 }
 
 extension JSONValue {

@@ -1,14 +1,19 @@
-/// Writes JSON exactly as MSAL Python's `json.dumps(value, indent=4)` does.
+/// Writes JSON exactly as MSAL Python's `json.dumps(value, indent=4)` does, or, not
+/// `indented`, as `json.dumps(value)` does.
 ///
-/// Four spaces per level, `", "`-free item separators with one member or element per line,
-/// `": "` between a name and its value, `{}` and `[]` for empty containers, ASCII-only
-/// output with lower-case `\uXXXX` escapes (surrogate pairs above the BMP), `/` left alone,
-/// and no trailing newline.
+/// Indented: four spaces per level, `", "`-free item separators with one member or element
+/// per line. Not indented: all on one line, `", "` between items. Both: `": "` between a
+/// name and its value, `{}` and `[]` for empty containers, ASCII-only output with
+/// lower-case `\uXXXX` escapes (surrogate pairs above the BMP), `/` left alone, and no
+/// trailing newline.
 struct PythonJSONWriter {
     private(set) var output: [UInt8] = []
+    /// Whether members and elements go on lines of their own (`indent=4`).
+    let indented: Bool
 
-    init(reservingCapacity capacity: Int = 0) {
+    init(reservingCapacity capacity: Int = 0, indented: Bool = true) {
         output.reserveCapacity(capacity)
+        self.indented = indented
     }
 
     mutating func write(_ value: JSONValue, level: Int = 0) {
@@ -53,7 +58,7 @@ struct PythonJSONWriter {
 
     /// Writes one member whose value is produced by `body`.
     mutating func appendMember(_ key: String, level: Int, body: (inout PythonJSONWriter) -> Void) {
-        if memberCount > 0 { output.append(UInt8(ascii: ",")) }
+        if memberCount > 0 { separate() }
         memberCount += 1
         newline(level: level)
         writeString(key)
@@ -75,7 +80,7 @@ struct PythonJSONWriter {
         }
         output.append(UInt8(ascii: "["))
         for (index, element) in elements.enumerated() {
-            if index > 0 { output.append(UInt8(ascii: ",")) }
+            if index > 0 { separate() }
             newline(level: level + 1)
             write(element, level: level + 1)
         }
@@ -83,7 +88,14 @@ struct PythonJSONWriter {
         output.append(UInt8(ascii: "]"))
     }
 
+    /// The item separator: `,` before a new line, `, ` on one line.
+    private mutating func separate() {
+        output.append(UInt8(ascii: ","))
+        if !indented { output.append(0x20) }
+    }
+
     private mutating func newline(level: Int) {
+        guard indented else { return }
         output.append(0x0A)
         for _ in 0..<(level * 4) { output.append(0x20) }
     }
