@@ -65,7 +65,7 @@ class _KernelKeyring(object):
     # (add_key, keyctl) system call numbers.
     _CALLS = {"x86_64": (248, 250), "aarch64": (217, 219)}
     _GET_PERSISTENT, _SETPERM, _UNLINK, _SEARCH, _READ, _MOVE = 22, 5, 9, 10, 11, 30
-    _PROCESS, _USER = -2, -4
+    _THREAD, _PROCESS, _USER = -1, -2, -4
     _POSSESSOR_ONLY = 0x3F010000
     _GONE = (errno.ENOKEY, errno.EKEYEXPIRED, errno.EKEYREVOKED)
 
@@ -76,7 +76,7 @@ class _KernelKeyring(object):
         self._add_key, self._keyctl = calls
         self._libc = ctypes.CDLL(None, use_errno=True)
         self._libc.syscall.restype = ctypes.c_long
-        name = location if location.startswith("/") else os.getcwd() + "/" + location
+        name = os.path.normpath(location if location.startswith("/") else os.getcwd() + "/" + location)
         if len(name.encode("utf-8")) > 3900:
             name = "sha256:" + hashlib.sha256(name.encode("utf-8")).hexdigest()
         self.description = ("tokencache:data-key:" + name).encode("utf-8")
@@ -104,8 +104,12 @@ class _KernelKeyring(object):
             raise PersistenceEncryptionError("the kernel keyring cannot be searched: %s" % os.strerror(error))
         buffer = ctypes.create_string_buffer(32)
         size, error = self._ctl(self._READ, key_id, buffer, 32)
-        if size != 32:
+        if size < 0 and error in self._GONE:
             return None
+        if size < 0:
+            raise PersistenceEncryptionError("the kernel keyring's key cannot be read: %s" % os.strerror(error))
+        if size != 32:
+            raise PersistenceEncryptionError("the kernel keyring holds a key named %s that is not a 32-byte data key" % self.description.decode())
         return buffer.raw
 
     def key(self, creating):
@@ -114,18 +118,26 @@ class _KernelKeyring(object):
         if found is not None or not creating:
             return found
         made = os.urandom(32)
-        key_id, error = self._call(self._add_key, b"user", self.description, made, ctypes.c_size_t(32), ctypes.c_long(self._PROCESS))
+        # Made in this thread's keyring, then moved only if no other thread or process made
+        # one meanwhile (KEYCTL_MOVE_EXCL): add_key into the shared keyring would replace it.
+        key_id = self._add(made, self._THREAD)
+        moved, error = self._ctl(self._MOVE, key_id, self._THREAD, ring, 1)
+        if moved == 0:
+            return made
+        self._ctl(self._UNLINK, key_id, self._THREAD)
+        if error in (errno.EOPNOTSUPP, errno.EINVAL) and self._find(ring) is None:
+            self._add(made, ring)  # a kernel before 5.1, without KEYCTL_MOVE
+            return made
+        if error not in (errno.EEXIST, errno.EOPNOTSUPP, errno.EINVAL):
+            raise PersistenceEncryptionError("cannot keep the key in the kernel keyring: %s" % os.strerror(error))
+        return self._find(ring)
+
+    def _add(self, key, ring):
+        key_id, error = self._call(self._add_key, b"user", self.description, key, ctypes.c_size_t(32), ctypes.c_long(ring))
         if key_id < 0:
             raise PersistenceEncryptionError("cannot add a key to the kernel keyring: %s" % os.strerror(error))
         self._ctl(self._SETPERM, key_id, self._POSSESSOR_ONLY)
-        # Moved only if no other process made the key meanwhile (KEYCTL_MOVE_EXCL).
-        moved, error = self._ctl(self._MOVE, key_id, self._PROCESS, ring, 1)
-        if moved == 0:
-            return made
-        self._ctl(self._UNLINK, key_id, self._PROCESS)
-        if error != errno.EEXIST:
-            raise PersistenceEncryptionError("cannot keep the key in the kernel keyring: %s" % os.strerror(error))
-        return self._find(ring)
+        return key_id
 
 
 class EncryptedFilePersistence(BasePersistence):

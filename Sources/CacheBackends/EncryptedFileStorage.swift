@@ -72,7 +72,7 @@ public final class EncryptedFileStorage: CacheStorage, @unchecked Sendable {
         guard var sealed = try file.loadWiping() else { return nil }
         let headerLength = try sealed.withUnsafeMutableBytes { bytes -> Int in
             let (envelope, headerLength) = try EncryptedEnvelope.parse(UnsafeRawBufferPointer(bytes), location: path)
-            let key = try key(stored: envelope.source, salt: envelope.salt, scrypt: envelope.scrypt)
+            let key = try key(stored: envelope.source, salt: envelope.salt, scrypt: envelope.scrypt, check: envelope.keyCheck)
             guard EncryptedEnvelope.keyCheck(for: key) == envelope.keyCheck else {
                 throw CacheStorageError(code: .wrongKey, location: path, reason: "the key (\(envelope.source.name)) does not match the one the cache was encrypted with. Check the passphrase or key")
             }
@@ -95,7 +95,8 @@ public final class EncryptedFileStorage: CacheStorage, @unchecked Sendable {
         // The key of the file as read (the same source, salt and key), else a new one.
         let kind: EncryptedEnvelope.Source, salt: [UInt8], key: SecretBytes
         if let cached = lock.withLock({ cachedKey }), fixedSalt == nil || fixedSalt == cached.salt {
-            (kind, salt, key) = cached
+            (kind, salt) = (cached.kind, cached.salt)
+            key = try keys.keyForWriting(kind: kind, held: cached.key)
         } else {
             salt = try fixedSalt ?? (keys.derives ? OpenSSL.randomBytes(16) : [])
             (kind, key) = try keys.newKey(salt: salt, scrypt: scrypt)
@@ -118,8 +119,13 @@ public final class EncryptedFileStorage: CacheStorage, @unchecked Sendable {
 
     // MARK: - Keys
 
-    private func key(stored: EncryptedEnvelope.Source, salt: [UInt8], scrypt parameters: EncryptedEnvelope.Scrypt?) throws -> SecretBytes {
-        if let cached = lock.withLock({ cachedKey }), cached.kind == stored, cached.salt == salt { return cached.key }
+    /// The key of a file written with `stored`, `salt` and the key check `check`: the one in
+    /// hand when it is that file's (a passphrase is not stretched again), else from the source.
+    private func key(stored: EncryptedEnvelope.Source, salt: [UInt8], scrypt parameters: EncryptedEnvelope.Scrypt?, check: [UInt8]) throws -> SecretBytes {
+        if let cached = lock.withLock({ cachedKey }), cached.kind == stored, cached.salt == salt,
+           EncryptedEnvelope.keyCheck(for: cached.key) == check {
+            return cached.key
+        }
         return try keys.key(stored: stored, salt: salt, scrypt: parameters)
     }
 }

@@ -64,11 +64,14 @@ package struct EncryptionKeys: Sendable {
     func newKey(salt: [UInt8], scrypt parameters: EncryptedEnvelope.Scrypt?) throws -> (kind: EncryptedEnvelope.Source, key: SecretBytes) {
         switch source {
         case .automatic:
+            // The kernel keyring only where no Secret Service can answer: a locked or failing
+            // one is an error to fix, not a reason to make a key that a reboot loses.
             if KeyringDataKeys.serviceMayAnswer {
-                do {
+                switch KeyringStorage.diagnose()?.problem {
+                case nil, .locked?, .noDefaultCollection?, .failed?:
                     return (.keyring, try KeyringDataKeys(cachePath: location).dataKey(creating: true))
-                } catch let error as CacheStorageError where error.code == .unavailable {
-                    // No Secret Service after all: the next rung.
+                case .noSessionBus?, .noSecretService?, .libsecretMissing?:
+                    break
                 }
             }
             return (.kernelKeyring, try KernelDataKeys(location: location).dataKey(creating: true))
@@ -81,6 +84,15 @@ package struct EncryptionKeys: Sendable {
         case .keyFile:
             return (.keyFile, try fixedKey(salt: salt, scrypt: parameters))
         }
+    }
+
+    /// The key a writer that holds `held` (of a file written with `kind`) writes with: for a
+    /// data key in the kernel keyring, the keyring's, asked for on every write so that the
+    /// persistent keyring's expiry starts again, and put back if the keyring lost it; else
+    /// `held`.
+    func keyForWriting(kind: EncryptedEnvelope.Source, held: SecretBytes) throws -> SecretBytes {
+        guard kind == .kernelKeyring else { return held }
+        return try KernelDataKeys(location: location).keyForWriting(held: held)
     }
 
     /// The key of a passphrase or key file (the default scrypt parameters when `nil`).

@@ -105,7 +105,13 @@ public struct FileStorage: CacheStorage {
         var seconds = now.tv_sec
         gmtime_r(&seconds, &parts)
         let stamp = String(format: "%04d%02d%02dT%02d%02d%02dZ", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec)
-        let target = "\(path).\(reason)-\(stamp)"
+        // A second move in the same second gets a name of its own: rename replaces a file.
+        var target = "\(path).\(reason)-\(stamp)"
+        var suffix = 1
+        while (try? POSIX.lstatIfPresent(target)) != nil {
+            suffix += 1
+            target = "\(path).\(reason)-\(stamp)-\(suffix)"
+        }
         _ = try POSIX.retrying(path, "move the cache aside") { rename(path, target) }
         return target
     }

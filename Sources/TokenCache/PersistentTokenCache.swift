@@ -234,11 +234,11 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
             // Only a lock holder may move the file: nobody is writing it now.
             guard locked else { throw LockedReloadNeeded() }
             let moved = try storage.moveAside(reason: "key-lost")
+            state.withLock { movedAside = moved }
             cache.replace(with: TokenCache())
             // Written at once, so the next writer (of any library) finds an empty cache
             // under a new key rather than no cache.
             try save()
-            state.withLock { movedAside = moved }
             return
         }
         let tokenAfter = try storage.changeToken()

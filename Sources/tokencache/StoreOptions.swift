@@ -100,7 +100,7 @@ enum CLIFailure {
         switch storeError?.code {
         case .damaged?: return " (tokencache doctor --store SPEC shows what else is wrong)"
         case .wrongKey?: return " (tokencache rekey moves a store to another key source)"
-        case .keyLost?: return " (--reset-if-key-lost moves it aside and starts an empty cache)"
+        case .keyLost?: return " (for encrypted:PATH, --reset-if-key-lost moves the file aside and starts an empty cache)"
         default: return ""
         }
     }

@@ -7,6 +7,7 @@ $TOKENCACHE_TEST_KEY=kernel the key is a data key in the kernel keyring instead)
   encrypted_peer.py accounts CACHE                   the home account ids in the cache
   encrypted_peer.py decrypt FILE (passphrase|key)    print the plaintext of a test vector
   encrypted_peer.py keydigest CACHE                  SHA-256 of the cache's kernel key, or "none"
+  encrypted_peer.py makekey CACHE                    the same, making the key when there is none
 """
 import hashlib
 import json
@@ -46,8 +47,8 @@ def main():
         else:
             reader = EncryptedFilePersistence(path, passphrase="correct horse battery staple")
         sys.stdout.write(reader.load())
-    elif command == "keydigest":
-        key = _KernelKeyring(os.path.expanduser(sys.argv[2])).key(False)
+    elif command in ("keydigest", "makekey"):
+        key = _KernelKeyring(os.path.expanduser(sys.argv[2])).key(command == "makekey")
         print(hashlib.sha256(key).hexdigest() if key else "none")
     else:
         raise SystemExit("unknown command " + command)

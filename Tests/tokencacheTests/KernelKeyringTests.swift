@@ -143,8 +143,25 @@ struct KernelKeyringTests {
         }
     }
 
-    @Test("Two caches get two keys; another user cannot read this user's key",
+    @Test("Processes making one cache's key at once all end up with the same key; ./ and .. in a path name the same key in Swift and Python",
           .enabled(if: PythonPeer.shouldRun, "MSAL Python venv missing: run the README's test command"))
+    func racingProcessesAgree() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("raced/cache.bin").path
+            defer { _ = try? KernelKeys.unlink(path) }
+            let makers = try (0..<8).map { _ in try BackgroundProcess(PythonPeer.python, [PythonPeer.script("encrypted_peer.py"), "makekey", path]) }
+            let digests = Set(makers.map { $0.wait().stdout.trimmingCharacters(in: .whitespacesAndNewlines) })
+            #expect(digests.count == 1 && !digests.contains("none") && !digests.contains(""), "\(digests.count) different keys")
+            // The same cache named another way: Swift writes with the key Python made.
+            let spelled = folder.path + "/raced/./../raced//cache.bin"
+            let added = try Self.signIn("spelled", store: "encrypted:\(spelled)?key=kernel", in: folder)
+            #expect(added.status == 0, "\(added.stderr)")
+            #expect(Set([try Self.keyDigest(path)]) == digests)
+        }
+    }
+
+    @Test("Two caches get two keys; another user can neither find nor read this user's key",
+          .enabled(if: PythonPeer.isCI || geteuid() == 0, "starts another user with setpriv, which needs root (as in CI)"))
     func keysArePerCacheAndPerUser() throws {
         try withTemporaryDirectory { folder in
             let first = folder.appendingPathComponent("a/cache.bin").path
@@ -162,27 +179,32 @@ struct KernelKeyringTests {
             #expect(digests[0] != digests[1])
 
             // Another user (nobody, uid 65534) looks for the first cache's key in its own
-            // keyrings, and asks for this user's persistent keyring.
-            #expect(geteuid() == 0, "the test starts the other user with setpriv, which needs root (as in CI)")
+            // keyrings, asks for this user's persistent keyring, and reads the key by its
+            // serial.
+            let serial = try #require(try KernelKeys.serial(first))
             let probe = """
                 import ctypes, errno, os, sys
                 libc = ctypes.CDLL(None, use_errno=True)
                 libc.syscall.restype = ctypes.c_long
                 keyctl = {"x86_64": 250, "aarch64": 219}[os.uname().machine]
                 def call(*args):
-                    result = libc.syscall(ctypes.c_long(keyctl), *[a if isinstance(a, bytes) else ctypes.c_long(a) for a in args])
+                    result = libc.syscall(ctypes.c_long(keyctl), *[a if isinstance(a, (bytes, ctypes.Array)) else ctypes.c_long(a) for a in args])
                     return result, ctypes.get_errno() if result < 0 else 0
                 ring, _ = call(22, -1, -2)
                 found, error = call(10, ring, b"user", sys.argv[1].encode(), 0)
                 print("own:", "found" if found >= 0 else errno.errorcode[error])
                 theirs, error = call(22, int(sys.argv[2]), -2)
                 print("theirs:", "granted" if theirs >= 0 else errno.errorcode[error])
+                buffer = ctypes.create_string_buffer(64)
+                size, error = call(11, int(sys.argv[3]), buffer, 64)
+                print("read:", "granted" if size >= 0 else errno.errorcode[error])
                 """
             let other = try CLIProcess.runProcess("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", probe,
-                                                                       KernelKeys.description(first), String(geteuid())])
+                                                                       KernelKeys.description(first), String(geteuid()), String(serial)])
             #expect(other.status == 0, "\(other.stderr)")
             #expect(other.stdout.contains("own: ENOKEY"), "\(other.stdout)")
             #expect(other.stdout.contains("theirs: EPERM"), "\(other.stdout)")
+            #expect(other.stdout.contains("read: EACCES"), "\(other.stdout)")
         }
     }
 }

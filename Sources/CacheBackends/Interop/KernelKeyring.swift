@@ -26,6 +26,9 @@ enum KernelKeyring {
     private static let moveOperation: Int32 = 30
     private static let moveExclusive: UInt = 1
 
+    /// The calling thread's own keyring (created on first use): where a new key is made
+    /// before it is moved, so that threads making one at once never share it.
+    static let threadKeyring: Int32 = -1
     /// The calling process's own keyring (created on first use).
     static let processKeyring: Int32 = -2
     /// The user's keyring, shared by the user's processes while any of them runs.
@@ -61,7 +64,8 @@ enum KernelKeyring {
         throw Failure(call: "keyctl(KEYCTL_SEARCH)", errno: code)
     }
 
-    /// The payload of key `id`, which must be `length` bytes long (else `nil`).
+    /// The payload of key `id`: `nil` when the key is gone, `.wrongLength` when it does not
+    /// hold `length` bytes.
     static func read(_ id: Int32, length: Int) throws(Failure) -> SecretBytes? {
         let payload = SecretBytes(count: length)
         let size = payload.withMutableBytes { ckeyctl(readOperation, argument(id), UInt(bitPattern: $0.baseAddress), UInt(length), 0) }
@@ -70,19 +74,23 @@ enum KernelKeyring {
             if code == ENOKEY || code == EKEYEXPIRED || code == EKEYREVOKED { return nil }
             throw Failure(call: "keyctl(KEYCTL_READ)", errno: code)
         }
-        return size == length ? payload : nil
+        guard size == length else { throw Failure(call: "keyctl(KEYCTL_READ)", errno: wrongLength) }
+        return payload
     }
 
-    /// Adds a key of type `user` named `description` holding `payload` to this process's
-    /// keyring, readable only by its possessors; returns its serial.
-    static func addPrivate(description: String, payload: SecretBytes) throws(Failure) -> Int32 {
+    /// The `errno` of ``Failure`` for a key that does not hold the expected number of bytes.
+    static let wrongLength: Int32 = EBADMSG
+
+    /// Adds a key of type `user` named `description` holding `payload` to `keyring` (this
+    /// thread's by default), readable only by its possessors; returns its serial.
+    static func addPrivate(description: String, payload: SecretBytes, to keyring: Int32 = threadKeyring) throws(Failure) -> Int32 {
         let id = payload.withBytes { bytes in
-            ckeyctl_add_key("user", description, bytes.baseAddress, bytes.count, processKeyring)
+            ckeyctl_add_key("user", description, bytes.baseAddress, bytes.count, keyring)
         }
         guard id >= 0 else { throw Failure(call: "add_key", errno: errno) }
         guard ckeyctl(setPermissions, argument(id), UInt(possessorOnly), 0, 0) == 0 else {
             let code = errno
-            unlink(id, from: processKeyring)
+            unlink(id, from: keyring)
             throw Failure(call: "keyctl(KEYCTL_SETPERM)", errno: code)
         }
         return id
@@ -91,10 +99,12 @@ enum KernelKeyring {
     /// Moves key `id` from `source` to `destination` unless `destination` already holds a
     /// key of the same type and name: `false` then, and the key stays where it was. This is
     /// what makes creating a shared key race-free: `add_key` would replace the other's.
-    static func moveIfAbsent(_ id: Int32, from source: Int32, to destination: Int32) throws(Failure) -> Bool {
+    /// `nil` on a kernel without `KEYCTL_MOVE` (before 5.1).
+    static func moveIfAbsent(_ id: Int32, from source: Int32, to destination: Int32) throws(Failure) -> Bool? {
         if ckeyctl(moveOperation, argument(id), argument(source), argument(destination), moveExclusive) == 0 { return true }
         let code = errno
         if code == EEXIST { return false }
+        if code == EOPNOTSUPP || code == EINVAL { return nil }
         throw Failure(call: "keyctl(KEYCTL_MOVE)", errno: code)
     }
 
