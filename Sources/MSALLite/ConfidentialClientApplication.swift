@@ -25,6 +25,8 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
     /// - Parameters:
     ///   - scopes: One scope ending in `/.default`.
     ///   - forceRefresh: Skip the cached token and ask the provider.
+    ///   - claimsChallenge: The claims a resource asked for (its `WWW-Authenticate`
+    ///     challenge); the provider is asked, never the cache.
     public func acquireTokenForClient(scopes: [String], forceRefresh: Bool = false, claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: true)
         var reason: AuthenticationResult.RefreshReason = claimsChallenge != nil ? .claims : .forceRefresh

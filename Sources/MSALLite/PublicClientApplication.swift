@@ -106,6 +106,8 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     ///   - scopes: The scopes to ask for; `openid`, `profile` and `offline_access` are added.
     ///   - loginHint: The username to prefill on the sign-in page, if known.
     ///   - prompt: The `prompt` parameter (`select_account`, `login`, `consent`), if any.
+    ///   - claimsChallenge: The claims a resource asked for, sent on the sign-in page's
+    ///     request and with the code (merged with the app's client capabilities).
     ///   - port: The loopback port to listen on; 0 picks a free one.
     ///   - timeout: How long to wait for the user to finish in the browser.
     ///   - openBrowser: Opens the sign-in URL; by default ``SystemBrowser/open(_:)``
