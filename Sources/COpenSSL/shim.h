@@ -6,4 +6,6 @@
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/pkcs12.h>
+#include <openssl/rsa.h>
 #endif

@@ -24,12 +24,17 @@ public struct ApplicationOptions: Sendable {
     /// `access_token.xms_cc`, merged with the request's claims challenge when there is one.
     /// Empty by default.
     public var clientCapabilities: [String]
+    /// Scopes not to add to user sign-ins, as MSAL Python's `exclude_scopes`: MSAL adds
+    /// `openid`, `profile` and `offline_access`; `["offline_access"]` asks for no refresh
+    /// token. Empty by default.
+    public var excludeScopes: [String]
 
     /// Creates options; by default logs nowhere.
     public init(http: HTTPOptions = HTTPOptions(), logger: Logger = Logger(label: "msallite", factory: { _ in SwiftLogNoOpLogHandler() }),
                 logsPersonalData: Bool = false, instanceDiscovery: Bool = true, refreshClaimTimeout: Duration = .seconds(10),
-                clientCapabilities: [String] = []) {
+                clientCapabilities: [String] = [], excludeScopes: [String] = []) {
         self.clientCapabilities = clientCapabilities
+        self.excludeScopes = excludeScopes
         self.http = http
         self.logger = logger
         self.logsPersonalData = logsPersonalData

@@ -19,6 +19,20 @@ public struct AuthCodeFlow: Sendable, Codable {
     let codeVerifier: String
     /// The claims challenge the sign-in answers, sent again when the code is redeemed.
     let claimsChallenge: String?
+    /// The most seconds since the user last authenticated that the sign-in accepts
+    /// (`max_age`), checked against the ID token's `auth_time`.
+    let maxAge: Int?
+
+    /// How the authorization endpoint hands the code back.
+    public enum ResponseMode: String, Sendable, Codable {
+        /// In the redirect's query (the default; what the loopback sign-in of desktop apps
+        /// receives).
+        case query
+        /// In a form the browser posts to the redirect URI (`form_post`): the code never
+        /// appears in a URL, browser history or a proxy's log. Recommended for web apps;
+        /// pass the posted fields to ``ClientApplication/acquireToken(byAuthCodeFlow:response:)``.
+        case formPost = "form_post"
+    }
 
     /// A random URL-safe string of `bytes` random bytes.
     static func randomText(bytes: Int) -> String {
@@ -29,7 +43,11 @@ public struct AuthCodeFlow: Sendable, Codable {
 
 extension ClientCore {
     func initiateAuthCodeFlow(scopes: [String], redirectURI: String, loginHint: String?, prompt: String?, claimsChallenge: String? = nil,
+                              domainHint: String? = nil, maxAge: Int? = nil, responseMode: AuthCodeFlow.ResponseMode = .query,
                               state: String = AuthCodeFlow.randomText(bytes: 16)) async throws(MSALError) -> AuthCodeFlow {
+        if let maxAge, maxAge < 0 {
+            throw MSALError(code: .invalidArgument, reason: "maxAge is a number of seconds, 0 or more")
+        }
         try ClientCore.validate(scopes, forClient: false)
         guard let redirect = URL(string: redirectURI), redirect.scheme != nil else {
             throw MSALError(code: .invalidArgument, reason: "the redirect URI is not an absolute URL; pass the one registered for the app")
@@ -42,19 +60,22 @@ extension ClientCore {
         var items = components?.queryItems ?? []
         items += [
             URLQueryItem(name: "client_id", value: clientID), URLQueryItem(name: "response_type", value: "code"),
-            URLQueryItem(name: "redirect_uri", value: redirectURI), URLQueryItem(name: "scope", value: ClientCore.decorated(scopes).joined(separator: " ")),
+            URLQueryItem(name: "redirect_uri", value: redirectURI), URLQueryItem(name: "scope", value: decorated(scopes).joined(separator: " ")),
             URLQueryItem(name: "state", value: state), URLQueryItem(name: "nonce", value: nonce),
             URLQueryItem(name: "code_challenge", value: challenge), URLQueryItem(name: "code_challenge_method", value: "S256"),
         ]
         if let loginHint { items.append(URLQueryItem(name: "login_hint", value: loginHint)) }
         if let prompt { items.append(URLQueryItem(name: "prompt", value: prompt)) }
         if let claims = try claimsParameter(claimsChallenge) { items.append(URLQueryItem(name: "claims", value: claims)) }
+        if let domainHint { items.append(URLQueryItem(name: "domain_hint", value: domainHint)) }
+        if let maxAge { items.append(URLQueryItem(name: "max_age", value: String(maxAge))) }
+        if responseMode != .query { items.append(URLQueryItem(name: "response_mode", value: responseMode.rawValue)) }
         components?.queryItems = items
         guard let url = components?.url else {
             throw MSALError(code: .invalidResponse, reason: "the discovered authorization endpoint does not make a valid URL")
         }
         return AuthCodeFlow(authorizationURL: url.absoluteString, redirectURI: redirectURI, scopes: scopes, state: state, nonce: nonce, codeVerifier: verifier,
-                            claimsChallenge: claimsChallenge)
+                            claimsChallenge: claimsChallenge, maxAge: maxAge)
     }
 
     func redeem(_ flow: AuthCodeFlow, response: [String: String]) async throws(MSALError) -> AuthenticationResult {
@@ -70,12 +91,39 @@ extension ClientCore {
             throw MSALError(code: .invalidResponse, reason: "the redirect carries neither a code nor an error; pass all of its query parameters")
         }
         return try await acquire(grantType: "authorization_code", [("code", code), ("redirect_uri", flow.redirectURI), ("code_verifier", flow.codeVerifier), ("client_info", "1")],
-                                 scopes: flow.scopes, sentScopes: ClientCore.decorated(flow.scopes), claimsChallenge: flow.claimsChallenge) { answer, correlationID throws(MSALError) in
+                                 scopes: flow.scopes, sentScopes: decorated(flow.scopes), claimsChallenge: flow.claimsChallenge) { answer, correlationID throws(MSALError) in
             guard let idToken = answer.string("id_token"), let claims = ClientCore.claims(of: idToken) else {
                 throw MSALError(code: .invalidResponse, reason: "the token endpoint answered without a readable id_token, so the nonce cannot be checked (correlation id \(correlationID)). Nothing was cached")
             }
             guard claims.string("nonce") == flow.nonce else {
                 throw MSALError(code: .nonceMismatch, reason: "the ID token's nonce is not this flow's: the tokens may have been replayed. Nothing was cached; start a new flow")
+            }
+            if let maxAge = flow.maxAge { try ClientCore.checkAuthenticationAge(claims, maxAge: maxAge) }
+        }
+    }
+
+    /// MSAL Python's `max_age` check: the ID token must carry `auth_time`, no more than
+    /// `maxAge` seconds ago (with two minutes of clock skew).
+    static func checkAuthenticationAge(_ claims: JSONObject, maxAge: Int) throws(MSALError) {
+        guard let authTime = claims["auth_time"]?.wholeNumber else {
+            throw MSALError(code: .invalidResponse, reason: "the ID token has no auth_time, which a sign-in with maxAge must carry. Nothing was cached")
+        }
+        let skew: Int64 = 120
+        if ClientCore.now() - skew > authTime + Int64(maxAge) {
+            throw MSALError(code: .authenticationTooOld, reason: "the user last authenticated \(ClientCore.now() - authTime) seconds ago, more than maxAge (\(maxAge)) allows. Nothing was cached; sign the user in again with prompt \"login\"")
+        }
+    }
+
+    /// Redeems an authorization code obtained without a flow of this library (MSAL's
+    /// `acquire_token_by_authorization_code`): no PKCE verifier, no `state` check; the ID
+    /// token's `nonce` is checked when `nonce` is given.
+    func redeem(code: String, scopes: [String], redirectURI: String, nonce: String?, claimsChallenge: String?) async throws(MSALError) -> AuthenticationResult {
+        try ClientCore.validate(scopes, forClient: false)
+        return try await acquire(grantType: "authorization_code", [("code", code), ("redirect_uri", redirectURI), ("client_info", "1")],
+                                 scopes: scopes, sentScopes: decorated(scopes), claimsChallenge: claimsChallenge) { answer, correlationID throws(MSALError) in
+            guard let nonce else { return }
+            guard let idToken = answer.string("id_token"), let claims = ClientCore.claims(of: idToken), claims.string("nonce") == nonce else {
+                throw MSALError(code: .nonceMismatch, reason: "the ID token's nonce is not the one given (correlation id \(correlationID)). Nothing was cached")
             }
         }
     }

@@ -67,9 +67,25 @@ public class ClientApplication: @unchecked Sendable {
     /// browser to the returned flow's ``AuthCodeFlow/authorizationURL``, keep the flow (it
     /// is `Codable`, for a web app's session), and pass the redirect's query to
     /// ``acquireToken(byAuthCodeFlow:response:)``.
+    ///
+    /// - Parameters:
+    ///   - scopes: The scopes to ask for; `openid`, `profile` and `offline_access` are added.
+    ///   - redirectURI: The redirect URI registered for the app.
+    ///   - loginHint: The username to prefill on the sign-in page, if known.
+    ///   - prompt: The `prompt` parameter (`select_account`, `login`, `consent`), if any.
+    ///   - claimsChallenge: The claims a resource asked for, sent on the sign-in page's
+    ///     request and with the code.
+    ///   - domainHint: The user's home domain (`domain_hint`), to skip the account picker's
+    ///     first page, as `contoso.com` or `consumers`.
+    ///   - maxAge: The most seconds since the user last authenticated that the sign-in may
+    ///     rely on (`max_age`); a redeemed ID token whose `auth_time` is older fails with
+    ///     `authenticationTooOld`.
+    ///   - responseMode: `.formPost` to receive the code in a posted form (web apps).
     public func initiateAuthCodeFlow(scopes: [String], redirectURI: String, loginHint: String? = nil, prompt: String? = nil,
-                                     claimsChallenge: String? = nil) async throws(MSALError) -> AuthCodeFlow {
-        try await core.initiateAuthCodeFlow(scopes: scopes, redirectURI: redirectURI, loginHint: loginHint, prompt: prompt, claimsChallenge: claimsChallenge)
+                                     claimsChallenge: String? = nil, domainHint: String? = nil, maxAge: Int? = nil,
+                                     responseMode: AuthCodeFlow.ResponseMode = .query) async throws(MSALError) -> AuthCodeFlow {
+        try await core.initiateAuthCodeFlow(scopes: scopes, redirectURI: redirectURI, loginHint: loginHint, prompt: prompt, claimsChallenge: claimsChallenge,
+                                            domainHint: domainHint, maxAge: maxAge, responseMode: responseMode)
     }
 
     /// Completes an authorization code flow with the redirect's query parameters: checks
@@ -77,5 +93,21 @@ public class ClientApplication: @unchecked Sendable {
     /// caches the tokens.
     public func acquireToken(byAuthCodeFlow flow: AuthCodeFlow, response: [String: String]) async throws(MSALError) -> AuthenticationResult {
         try await core.redeem(flow, response: response)
+    }
+
+    /// Redeems an authorization code the app obtained itself, as MSAL's
+    /// `acquire_token_by_authorization_code` (deprecated there in favour of the flow above,
+    /// but still used): the code is sent without a PKCE verifier, and the redirect's `state`
+    /// is the app's to check. The tokens are cached.
+    ///
+    /// - Parameters:
+    ///   - code: The code from the redirect.
+    ///   - scopes: The scopes the authorization request asked for.
+    ///   - redirectURI: The redirect URI of the authorization request.
+    ///   - nonce: The `nonce` the request sent, checked against the ID token's when given.
+    ///   - claimsChallenge: The claims challenge the sign-in answered.
+    public func acquireToken(byAuthorizationCode code: String, scopes: [String], redirectURI: String, nonce: String? = nil,
+                             claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
+        try await core.redeem(code: code, scopes: scopes, redirectURI: redirectURI, nonce: nonce, claimsChallenge: claimsChallenge)
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Logging
 import TokenCache
 
@@ -9,38 +9,107 @@ public enum ClientCredential: Sendable {
     /// A signed JWT the caller supplies for each request (`client_assertion`), such as a
     /// federated workload identity token.
     case assertion(@Sendable () async throws -> String)
-    /// A certificate: each request carries a fresh RS256 assertion signed with its private
-    /// key, naming the certificate by its thumbprints (`x5t`, `x5t#S256`).
+    /// A certificate: each request carries a fresh assertion (RS256 or PS256) signed with
+    /// its private key, naming the certificate by its thumbprints (`x5t`, `x5t#S256`) and,
+    /// when asked, carrying its chain (`x5c`).
     case certificate(CertificateCredential)
 }
 
-/// A certificate and its private key, for ``ClientCredential/certificate(_:)``.
+/// A certificate and its private key, for ``ClientCredential/certificate(_:)``: each token
+/// request carries a fresh client assertion signed with the key.
 public struct CertificateCredential: Sendable {
+    /// How a client assertion is signed.
+    public enum Algorithm: String, Sendable {
+        /// RSASSA-PKCS1-v1_5 with SHA-256: what every Entra tenant accepts (the default).
+        case rs256 = "RS256"
+        /// RSASSA-PSS with SHA-256 and a 32-byte salt.
+        case ps256 = "PS256"
+    }
+
     let signer: CertificateSigner
+    /// How assertions are signed.
+    public var algorithm: Algorithm
+    /// Whether each assertion carries the certificate and the certificates that issued it
+    /// (`x5c`), for subject name and issuer authentication: the app is registered with its
+    /// certificate's subject and issuer instead of the certificate itself, so a renewed
+    /// certificate needs no new registration.
+    public var sendsCertificateChain: Bool
+    /// Claims added to each assertion, as MSAL Python's `client_claims`; `aud`, `iss`,
+    /// `sub`, `jti`, `nbf`, `iat` and `exp` keep the values the library sets.
+    public var extraClaims: [String: String]
 
     /// Reads an RSA private key and its certificate from PEM text.
     ///
     /// - Parameters:
     ///   - privateKeyPEM: The RSA private key, PEM.
-    ///   - certificatePEM: The certificate registered for the app, PEM.
+    ///   - certificatePEM: The certificate registered for the app, PEM, optionally followed
+    ///     by the certificates that issued it (sent with ``sendsCertificateChain``).
     ///   - passphrase: The key's passphrase, if the PEM is encrypted.
+    ///   - algorithm: How assertions are signed.
+    ///   - sendsCertificateChain: Whether assertions carry the chain (`x5c`).
+    ///   - extraClaims: Claims added to each assertion.
     /// - Throws: ``MSALError`` `invalidArgument` when either cannot be read or they do not
     ///   belong together (the message never quotes the key).
-    public init(privateKeyPEM: String, certificatePEM: String, passphrase: String? = nil) throws(MSALError) {
+    public init(privateKeyPEM: String, certificatePEM: String, passphrase: String? = nil, algorithm: Algorithm = .rs256,
+                sendsCertificateChain: Bool = false, extraClaims: [String: String] = [:]) throws(MSALError) {
         signer = try CertificateSigner(privateKeyPEM: privateKeyPEM, certificatePEM: certificatePEM, passphrase: passphrase)
+        self.algorithm = algorithm
+        self.sendsCertificateChain = sendsCertificateChain
+        self.extraClaims = extraClaims
+    }
+
+    /// Reads the key, the certificate and the certificates that issued it from a PKCS#12
+    /// (PFX) file's bytes, as MSAL Python's `private_key_pfx_path`.
+    ///
+    /// - Parameters:
+    ///   - pkcs12: The `.pfx` or `.p12` file's bytes.
+    ///   - passphrase: Its passphrase; `nil` for none.
+    ///   - algorithm: How assertions are signed.
+    ///   - sendsCertificateChain: Whether assertions carry the chain (`x5c`).
+    ///   - extraClaims: Claims added to each assertion.
+    /// - Throws: ``MSALError`` `invalidArgument` for a file that is not PKCS#12, a wrong
+    ///   passphrase, or a key that does not belong to the certificate.
+    public init(pkcs12: Data, passphrase: String? = nil, algorithm: Algorithm = .rs256, sendsCertificateChain: Bool = false,
+                extraClaims: [String: String] = [:]) throws(MSALError) {
+        signer = try CertificateSigner(pkcs12: pkcs12, passphrase: passphrase)
+        self.algorithm = algorithm
+        self.sendsCertificateChain = sendsCertificateChain
+        self.extraClaims = extraClaims
+    }
+
+    /// A private key whose certificate is named only by its SHA-1 thumbprint (the `x5t` of
+    /// each assertion), as MSAL Python's `{"private_key": ..., "thumbprint": ...}`.
+    ///
+    /// - Parameters:
+    ///   - privateKeyPEM: The RSA private key, PEM.
+    ///   - thumbprint: The certificate's SHA-1 thumbprint, 40 hexadecimal digits.
+    ///   - passphrase: The key's passphrase, if the PEM is encrypted.
+    ///   - algorithm: How assertions are signed.
+    ///   - extraClaims: Claims added to each assertion.
+    public init(privateKeyPEM: String, thumbprint: String, passphrase: String? = nil, algorithm: Algorithm = .rs256,
+                extraClaims: [String: String] = [:]) throws(MSALError) {
+        signer = try CertificateSigner(privateKeyPEM: privateKeyPEM, thumbprint: thumbprint, passphrase: passphrase)
+        self.algorithm = algorithm
+        self.sendsCertificateChain = false
+        self.extraClaims = extraClaims
     }
 
     /// A client assertion for `audience` (the token endpoint), valid for ten minutes.
     func assertion(clientID: String, audience: String, now: Int64) throws(MSALError) -> String {
-        let header = ["alg": "RS256", "typ": "JWT", "x5t": Base64URL.encode(signer.sha1Thumbprint), "x5t#S256": Base64URL.encode(signer.sha256Thumbprint)]
-        let claims: [String: Any] = ["aud": audience, "iss": clientID, "sub": clientID, "jti": UUID().uuidString.lowercased(),
-                                     "nbf": now, "iat": now, "exp": now + 600]
+        var header: [String: Any] = ["alg": algorithm.rawValue, "typ": "JWT", "x5t": Base64URL.encode(signer.sha1Thumbprint)]
+        if let sha256 = signer.sha256Thumbprint { header["x5t#S256"] = Base64URL.encode(sha256) }
+        if sendsCertificateChain { header["x5c"] = signer.chain.map { Data($0).base64EncodedString() } }
+        var claims: [String: Any] = extraClaims
+        for (name, value) in [("aud", audience), ("iss", clientID), ("sub", clientID), ("jti", UUID().uuidString.lowercased())] as [(String, Any)] {
+            claims[name] = value
+        }
+        for (name, value) in [("nbf", now), ("iat", now), ("exp", now + 600)] { claims[name] = value }
         func part(_ object: Any) -> String {
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
             return Base64URL.encode(Array(data))
         }
         let signingInput = part(header) + "." + part(claims)
-        return signingInput + "." + Base64URL.encode(try signer.signRS256(Array(signingInput.utf8)))
+        return signingInput + "." + Base64URL.encode(try signer.sign(Array(signingInput.utf8), pss: algorithm == .ps256))
     }
 }
 
@@ -80,8 +149,8 @@ final class ClientCore: Sendable {
 
     /// `scopes` with MSAL's reserved scopes added, sorted and without repeats (the scope
     /// list a user flow sends).
-    static func decorated(_ scopes: [String]) -> [String] {
-        Array(Set(scopes).union(reservedScopes)).sorted()
+    func decorated(_ scopes: [String]) -> [String] {
+        Array(Set(scopes).union(ClientCore.reservedScopes.subtracting(options.excludeScopes))).sorted()
     }
 
     /// Refuses a scope list MSAL would refuse: empty entries, or reserved scopes asked for
@@ -456,14 +525,14 @@ final class ClientCore: Sendable {
     private func refresh(_ request: SilentRequest, with candidate: RefreshToken, secret: String, in authority: Authority,
                          reason: AuthenticationResult.RefreshReason) async throws(MSALError) -> AuthenticationResult {
         var form: [(String, String)] = [("grant_type", "refresh_token"), ("refresh_token", secret),
-                                        ("scope", ClientCore.decorated(request.scopes).joined(separator: " ")), ("client_info", "1")]
+                                        ("scope", decorated(request.scopes).joined(separator: " ")), ("client_info", "1")]
         if let claims = try claimsParameter(request.claims) { form.append(("claims", claims)) }
         var headers: [String: String] = [:]
         let uidUtid = request.homeAccountID.split(separator: ".")
         if uidUtid.count == 2 { headers["X-AnchorMailbox"] = "Oid:\(uidUtid[0])@\(uidUtid[1])" }
         let now = ClientCore.now()
         let (answer, correlationID, tokenEndpoint) = try await requestToken(form, authority: authority, headers: headers)
-        let context = context(scopes: ClientCore.decorated(request.scopes), tokenEndpoint: tokenEndpoint, authority: authority,
+        let context = context(scopes: decorated(request.scopes), tokenEndpoint: tokenEndpoint, authority: authority,
                               grantType: "refresh_token", skipAccountCreation: true, now: now)
         try await saveRefresh(answer, context: context, refreshTokenKey: candidate.key)
         logger.debug("silent: refreshed", metadata: ["reason": "\(reason.rawValue)", "correlation_id": "\(correlationID)"])

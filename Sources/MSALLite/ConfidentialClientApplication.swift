@@ -62,6 +62,6 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
         try ClientCore.validate(scopes, forClient: false)
         return try await core.acquire(grantType: "urn:ietf:params:oauth:grant-type:jwt-bearer",
                                       [("assertion", userAssertion), ("requested_token_use", "on_behalf_of"), ("client_info", "1")],
-                                      scopes: scopes, sentScopes: ClientCore.decorated(scopes), claimsChallenge: claimsChallenge)
+                                      scopes: scopes, sentScopes: core.decorated(scopes), claimsChallenge: claimsChallenge)
     }
 }

@@ -36,6 +36,9 @@ public struct MSALError: Error, Sendable, CustomStringConvertible {
         /// Nothing in the cache can be used silently; the user must sign in again
         /// (``server`` holds the provider's last answer when a refresh was tried).
         public static let interactionRequired = Code(name: "interaction required")
+        /// The user last authenticated longer ago than the flow's `maxAge` allows (the ID
+        /// token's `auth_time`): sign the user in again with `prompt: "login"`.
+        public static let authenticationTooOld = Code(name: "authentication too old")
         /// The device code expired before the user finished signing in.
         public static let deviceCodeExpired = Code(name: "device code expired")
         /// The token cache failed; the message names the store's error.

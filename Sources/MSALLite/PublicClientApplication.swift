@@ -30,7 +30,7 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
         guard let endpoint = endpoints.deviceCodeEndpoint ?? URL(string: "\(core.authority.url)/oauth2/v2.0/devicecode") else {
             throw MSALError(code: .invalidArgument, reason: "the authority has no device code endpoint")
         }
-        var form = [("client_id", core.clientID), ("scope", ClientCore.decorated(scopes).joined(separator: " "))]
+        var form = [("client_id", core.clientID), ("scope", core.decorated(scopes).joined(separator: " "))]
         if let claims = try core.claimsParameter(claimsChallenge) { form.append(("claims", claims)) }
         let (answer, _) = try await core.connection.postForm(endpoint, form: form, what: "the device code endpoint")
         guard let deviceCode = answer.string("device_code"), let userCode = answer.string("user_code"),
@@ -65,7 +65,7 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
             }
             do {
                 return try await core.acquire(grantType: grant, [("device_code", flow.deviceCode), ("client_info", "1")],
-                                              scopes: flow.scopes, sentScopes: ClientCore.decorated(flow.scopes), scopeInRequest: false,
+                                              scopes: flow.scopes, sentScopes: core.decorated(flow.scopes), scopeInRequest: false,
                                               claimsChallenge: flow.claimsChallenge)
             } catch where error.code == .serverError {
                 switch error.server?.error {
@@ -90,7 +90,7 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     public func acquireToken(byUsername username: String, password: String, scopes: [String], claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: false)
         return try await core.acquire(grantType: "password", [("username", username), ("password", password), ("client_info", "1")],
-                                      scopes: scopes, sentScopes: ClientCore.decorated(scopes), requestData: ["username": username], username: username,
+                                      scopes: scopes, sentScopes: core.decorated(scopes), requestData: ["username": username], username: username,
                                       claimsChallenge: claimsChallenge)
     }
 
@@ -108,6 +108,9 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     ///   - prompt: The `prompt` parameter (`select_account`, `login`, `consent`), if any.
     ///   - claimsChallenge: The claims a resource asked for, sent on the sign-in page's
     ///     request and with the code (merged with the app's client capabilities).
+    ///   - domainHint: The user's home domain (`domain_hint`), if known.
+    ///   - maxAge: The most seconds since the user last authenticated (`max_age`); an older
+    ///     `auth_time` fails with `authenticationTooOld`.
     ///   - port: The loopback port to listen on; 0 picks a free one.
     ///   - timeout: How long to wait for the user to finish in the browser.
     ///   - openBrowser: Opens the sign-in URL; by default ``SystemBrowser/open(_:)``
@@ -117,14 +120,14 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     ///   `cancelled` when the user declines or the task is cancelled, `stateMismatch` or
     ///   `nonceMismatch` for a forged answer, `noBrowser` when no browser can be opened.
     public func acquireTokenInteractive(scopes: [String], loginHint: String? = nil, prompt: String? = nil, claimsChallenge: String? = nil,
-                                        port: Int = 0, timeout: Duration = .seconds(300),
+                                        domainHint: String? = nil, maxAge: Int? = nil, port: Int = 0, timeout: Duration = .seconds(300),
                                         openBrowser: @Sendable (URL) async throws(MSALError) -> Void = SystemBrowser.open) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: false)
         let state = AuthCodeFlow.randomText(bytes: 16)
         let listener = try await LoopbackRedirectListener(port: port, state: state)
         do throws(MSALError) {
             let flow = try await core.initiateAuthCodeFlow(scopes: scopes, redirectURI: listener.redirectURI, loginHint: loginHint, prompt: prompt,
-                                                           claimsChallenge: claimsChallenge, state: state)
+                                                           claimsChallenge: claimsChallenge, domainHint: domainHint, maxAge: maxAge, state: state)
             guard let url = URL(string: flow.authorizationURL) else {
                 throw MSALError(code: .invalidResponse, reason: "the discovered authorization endpoint does not make a valid URL")
             }
@@ -144,7 +147,7 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     public func acquireToken(byRefreshToken refreshToken: String, scopes: [String], claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: false)
         return try await core.acquire(grantType: "refresh_token", [("refresh_token", refreshToken), ("client_info", "1")],
-                                      scopes: scopes, sentScopes: ClientCore.decorated(scopes), claimsChallenge: claimsChallenge)
+                                      scopes: scopes, sentScopes: core.decorated(scopes), claimsChallenge: claimsChallenge)
     }
 }
 

@@ -32,7 +32,10 @@ extension ClientCredential: CustomStringConvertible, CustomDebugStringConvertibl
 
 extension CertificateCredential: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     /// The certificate's SHA-256 thumbprint, never the private key.
-    public var description: String { "CertificateCredential(x5t#S256: \(Base64URL.encode(signer.sha256Thumbprint)), key: \(Redaction.placeholder))" }
+    public var description: String {
+        let thumbprint = signer.sha256Thumbprint.map { "x5t#S256: " + Base64URL.encode($0) } ?? "x5t: " + Base64URL.encode(signer.sha1Thumbprint)
+        return "CertificateCredential(\(thumbprint), \(algorithm.rawValue), key: \(Redaction.placeholder))"
+    }
 
     public var debugDescription: String { description }
 

@@ -80,7 +80,8 @@ public final class IdentityServer: @unchecked Sendable {
     }
 
     /// Follows the authorize URL as a browser would, without following the redirect, and
-    /// returns the redirect's query parameters.
+    /// returns the redirect's query parameters, or, for `response_mode=form_post`, the
+    /// fields of the form the page would post.
     public func signIn(at authorizationURL: String) async throws -> [String: String] {
         final class NoRedirect: NSObject, URLSessionTaskDelegate {
             func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
@@ -90,12 +91,34 @@ public final class IdentityServer: @unchecked Sendable {
         }
         let session = URLSession(configuration: .ephemeral, delegate: NoRedirect(), delegateQueue: nil)
         defer { session.finishTasksAndInvalidate() }
-        let (_, response) = try await session.data(from: URL(string: authorizationURL)!)
+        let (body, response) = try await session.data(from: URL(string: authorizationURL)!)
+        if (response as? HTTPURLResponse)?.statusCode == 200 {
+            return try IdentityServer.postedFields(String(decoding: body, as: UTF8.self))
+        }
         guard let http = response as? HTTPURLResponse, let location = http.value(forHTTPHeaderField: "Location"),
               let items = URLComponents(string: location)?.queryItems else {
             throw IdentityServerError(reason: "the authorize endpoint did not redirect")
         }
         return Dictionary(items.map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+    }
+}
+
+extension IdentityServer {
+    /// The hidden fields of a `form_post` page (`<input type="hidden" name="N" value="V"/>`),
+    /// unescaped.
+    static func postedFields(_ page: String) throws -> [String: String] {
+        var fields: [String: String] = [:]
+        for input in page.components(separatedBy: "<input ").dropFirst() {
+            func attribute(_ name: String) -> String? {
+                guard let start = input.range(of: name + "=\""), let end = input[start.upperBound...].firstIndex(of: "\"") else { return nil }
+                return String(input[start.upperBound..<end])
+                    .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&#x27;", with: "'")
+                    .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
+            }
+            if let name = attribute("name"), let value = attribute("value") { fields[name] = value }
+        }
+        guard !fields.isEmpty else { throw IdentityServerError(reason: "the authorize endpoint answered with a page that posts nothing") }
+        return fields
     }
 }
 

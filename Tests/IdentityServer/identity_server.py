@@ -24,11 +24,16 @@ Where Entra ID's behaviour is not the obvious one, it behaves as Entra does:
     trace_id and correlation_id.
 
 Tokens are JWTs signed with a key of this process; ID tokens carry the nonce, and the
-response carries client_info, as Entra ID's do. Every endpoint also answers under a B2C
+response carries client_info, as Entra ID's do; an authorization code's ID token carries
+auth_time. With response_mode=form_post the authorize endpoint answers with a page that
+posts the code to the redirect URI, as Entra does. Every endpoint also answers under a B2C
 tenant/policy path, and under /adfs/ in AD FS's shape (no "v2.0", a upn, no client_info).
 
 The tests steer it through /_control (JSON over POST):
-  /_control/client    {"client_id", "secret"?, "certificate_pem"?}     a confidential client
+  /_control/client    {"client_id", "secret"?, "certificate_pem"?,     a confidential client; with
+                       "issuer_ca_pem"?, "subject"?}                   issuer_ca_pem and subject, known
+                                                                       by its certificate's subject and
+                                                                       issuer (x5c), as Entra's SNI
   /_control/fail      {"endpoint": "token", "status", "body"?, "raw"?, "retry_after"?,
                        "delay"?, "times"?, "location"?}                 the next answers fail
                        ("times": -1 fails until /_control/clear; "location" adds that
@@ -37,11 +42,13 @@ The tests steer it through /_control (JSON over POST):
   /_control/device    {"user_code", "approve": true, "user"?}         approve a device code
   /_control/revoke    {"refresh_token"}                                a refresh token dies
   /_control/requests  (GET) what it received: endpoint, grant_type, client_id, scope,
-                      path, anchor, sku (x-client-sku: MSAL.Python, MSAL.Swift...), pid
+                      path, claims, domain_hint, max_age, response_mode, anchor, sku (x-client-sku: MSAL.Python, MSAL.Swift...), pid
                       (x-client-pid), and for refresh grants rt (a fingerprint of the
                       refresh token sent), status and issued_rt (of the one issued)
   /_control/config    {"refresh_in"?, "expires_in"?, "foci"?, "device_interval"?,
-                       "rotate_refresh_tokens"?}  (rotation is on by default)
+                       "rotate_refresh_tokens"?, "auth_age"?}  (rotation is on by default;
+                       auth_age: how many seconds before a sign-in the user last
+                       authenticated, the ID token's auth_time)
   /_control/reset     forget the received requests and pending failures
 
 Start: identity_server.py [--tls CERT KEY]; it prints "PORT <n>" when it listens over
@@ -201,6 +208,8 @@ class Handler(BaseHTTPRequestHandler):
         entry = {"endpoint": endpoint, "grant_type": form.get("grant_type"),
                  "client_id": form.get("client_id"), "scope": form.get("scope"),
                  "claims": form.get("claims"), "path": urllib.parse.urlsplit(self.path).path,
+                 "domain_hint": form.get("domain_hint"), "max_age": form.get("max_age"),
+                 "response_mode": form.get("response_mode"),
                  "anchor": self.headers.get("X-AnchorMailbox"), "sku": self.headers.get("x-client-sku"),
                  "pid": self.headers.get("x-client-pid"), "time": f"{time.time():.6f}"}
         if form.get("refresh_token"):
@@ -317,11 +326,29 @@ class Handler(BaseHTTPRequestHandler):
             STATE.codes[code] = {"client_id": query.get("client_id"), "redirect_uri": redirect, "user": user,
                                  "tenant": tenant, "scope": query.get("scope", ""), "nonce": query.get("nonce"),
                                  "challenge": query.get("code_challenge"),
-                                 "method": query.get("code_challenge_method", "plain")}
+                                 "method": query.get("code_challenge_method", "plain"),
+                                 # When the user last authenticated: now, or as long ago as
+                                 # config "auth_age" says (a session the provider reused).
+                                 "auth_time": int(time.time()) - int(STATE.config.get("auth_age", 0))}
         params = {"code": code, "client_info": self.client_info(user)}
         if "state" in query:
             params["state"] = query["state"]
+        if query.get("response_mode") == "form_post":
+            return self.form_post(redirect, params)
         self.redirect_to(redirect, params)
+
+    def form_post(self, redirect, params):
+        """Answers as Entra does for response_mode=form_post: a page whose form the browser
+        posts to the redirect URI at once."""
+        import html
+        fields = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}"/>' for k, v in params.items())
+        page = (f'<html><body onload="document.forms[0].submit()"><form method="POST" action="{html.escape(redirect)}">'
+                f'{fields}</form></body></html>').encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
 
     def redirect_to(self, redirect, params):
         self.send_response(302)
@@ -367,7 +394,8 @@ class Handler(BaseHTTPRequestHandler):
                 derived = b64url(hashlib.sha256(verifier.encode()).digest()) if record["method"] == "S256" else verifier
                 if derived != record["challenge"]:
                     return self.oauth_error("invalid_grant", "the code_verifier does not match the code_challenge")
-            return self.user_tokens(client_id, record["user"], scopes or record["scope"].split(), record["nonce"], grant)
+            return self.user_tokens(client_id, record["user"], scopes or record["scope"].split(), record["nonce"], grant,
+                                    auth_time=record["auth_time"])
         if grant == "refresh_token":
             presented = form.get("refresh_token", "")
             with STATE.lock:
@@ -426,11 +454,14 @@ class Handler(BaseHTTPRequestHandler):
         return False
 
     def verify_assertion(self, tenant, client_id, client, assertion):
-        """None when `assertion` is a valid RS256 client assertion of `client`, else why not."""
+        """None when `assertion` is a valid RS256 or PS256 client assertion of `client`, else
+        why not. A client registered by subject and issuer must send its certificate chain
+        (x5c): its first certificate must carry the subject and be signed by the issuer."""
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import padding
-        if not client.get("certificate"):
+        from cryptography.x509.oid import NameOID
+        if not client.get("certificate") and not client.get("issuer_ca"):
             return "no certificate is registered for this client"
         try:
             header_b64, payload_b64, signature_b64 = assertion.split(".")
@@ -438,13 +469,29 @@ class Handler(BaseHTTPRequestHandler):
             claims = json.loads(b64url_decode(payload_b64))
         except Exception:
             return "the client assertion is not a JWT"
-        certificate = x509.load_pem_x509_certificate(client["certificate"].encode())
-        der = certificate.public_bytes(serialization.Encoding.DER)
-        thumbprints = {b64url(hashlib.sha1(der).digest()), b64url(hashlib.sha256(der).digest())}
+        self.note(assertion_alg=header.get("alg"), assertion_x5c=len(header.get("x5c") or []),
+                  assertion_claims=",".join(sorted(claims)))
         if header.get("alg") != "RS256" and header.get("alg") != "PS256":
             return "the client assertion must be signed with RS256 or PS256"
-        if header.get("x5t") not in thumbprints and header.get("x5t#S256") not in thumbprints:
-            return "the client assertion's thumbprint does not match the registered certificate"
+        if client.get("issuer_ca"):
+            try:
+                certificate = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+            except Exception:
+                return "the client assertion carries no certificate chain (x5c), which subject name and issuer authentication needs"
+            issuer = x509.load_pem_x509_certificate(client["issuer_ca"].encode())
+            try:
+                issuer.public_key().verify(certificate.signature, certificate.tbs_certificate_bytes, padding.PKCS1v15(), certificate.signature_hash_algorithm)
+            except Exception:
+                return "the client assertion's certificate was not issued by the registered issuer"
+            names = [a.value for a in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+            if names != [client.get("subject")]:
+                return "the client assertion's certificate does not carry the registered subject"
+        else:
+            certificate = x509.load_pem_x509_certificate(client["certificate"].encode())
+            der = certificate.public_bytes(serialization.Encoding.DER)
+            thumbprints = {b64url(hashlib.sha1(der).digest()), b64url(hashlib.sha256(der).digest())}
+            if header.get("x5t") not in thumbprints and header.get("x5t#S256") not in thumbprints:
+                return "the client assertion's thumbprint does not match the registered certificate"
         try:
             chosen = padding.PKCS1v15() if header["alg"] == "RS256" else padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH)
             certificate.public_key().verify(b64url_decode(signature_b64), f"{header_b64}.{payload_b64}".encode(), chosen, hashes.SHA256())
@@ -503,7 +550,7 @@ class Handler(BaseHTTPRequestHandler):
             body["refresh_in"] = STATE.config["refresh_in"]
         return body
 
-    def user_tokens(self, client_id, user, scopes, nonce, grant):
+    def user_tokens(self, client_id, user, scopes, nonce, grant, auth_time=None):
         body = self.access_token(client_id, user, scopes)
         now = int(time.time())
         id_claims = {"aud": client_id, "iss": f"{self.base_url()}/{TENANT_ID}/v2.0", "iat": now, "nbf": now,
@@ -512,6 +559,8 @@ class Handler(BaseHTTPRequestHandler):
                      "ver": "2.0"}
         if nonce:
             id_claims["nonce"] = nonce
+        if auth_time is not None:
+            id_claims["auth_time"] = auth_time
         adfs = self.path.startswith("/adfs/")
         if adfs:
             # AD FS: a upn instead of preferred_username, no tenant, and no client_info.
@@ -538,7 +587,8 @@ class Handler(BaseHTTPRequestHandler):
         with STATE.lock:
             if what == "client":
                 STATE.clients[request["client_id"]] = {"secret": request.get("secret"),
-                                                       "certificate": request.get("certificate_pem")}
+                                                       "certificate": request.get("certificate_pem"),
+                                                       "issuer_ca": request.get("issuer_ca_pem"), "subject": request.get("subject")}
             elif what == "fail":
                 STATE.faults.append(request)
             elif what == "device":

@@ -44,7 +44,7 @@ struct RedactionTests {
                                     scopes: ["a"], deviceCode: "device-SECRET-4", claimsChallenge: nil)
         Self.expectHidden(device, ["device-SECRET-4"])
         let flow = AuthCodeFlow(authorizationURL: "https://login.example/authorize?x=1", redirectURI: "http://localhost", scopes: ["a"],
-                                state: "state-SECRET-5", nonce: "nonce-SECRET-6", codeVerifier: "verifier-SECRET-7", claimsChallenge: nil)
+                                state: "state-SECRET-5", nonce: "nonce-SECRET-6", codeVerifier: "verifier-SECRET-7", claimsChallenge: nil, maxAge: nil)
         Self.expectHidden(flow, ["verifier-SECRET-7", "state-SECRET-5", "nonce-SECRET-6"])
 
         let request = HTTPRequest(method: "POST", url: URL(string: "https://login.example/t/oauth2/v2.0/token?hint=x")!,

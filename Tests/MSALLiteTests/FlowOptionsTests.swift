@@ -1,0 +1,107 @@
+import Foundation
+@testable import MSALLite
+import Testing
+import TokenCache
+import TokenCacheTesting
+
+/// The options of the authorization code flow that web apps use (form_post, domain_hint,
+/// max_age), redeeming a bare code, and excluded scopes, end to end against the identity
+/// server.
+@Suite("Flow options")
+struct FlowOptionsTests {
+    static let scopes = AcquisitionTests.scopes
+
+    static func webApp(_ server: IdentityServer, cache: TokenCache = TokenCache(), options: ApplicationOptions = AcquisitionTests.options()) async throws -> ConfidentialClientApplication {
+        try await server.control("client", ["client_id": "web-app", "secret": "web-secret-value"])
+        return try ConfidentialClientApplication(clientID: "web-app", authority: server.authority("organizations"), credential: .secret("web-secret-value"),
+                                                 cache: cache, options: options)
+    }
+
+    /// The server's last request to `endpoint`.
+    static func last(_ server: IdentityServer, _ endpoint: String) async throws -> [String: String] {
+        try #require(try await server.requests().last { $0["endpoint"] == endpoint })
+    }
+
+    @Test("form_post and domain_hint: the code arrives in a posted form and is redeemed; the hint reaches the authorize endpoint")
+    func formPostAndDomainHint() async throws {
+        let server = try IdentityServer()
+        let cache = TokenCache()
+        let app = try await Self.webApp(server, cache: cache)
+        let flow = try await app.initiateAuthCodeFlow(scopes: Self.scopes, redirectURI: "https://app.example/callback", domainHint: "contoso.example",
+                                                      responseMode: .formPost)
+        let posted = try await server.signIn(at: flow.authorizationURL)
+        let authorize = try await Self.last(server, "authorize")
+        #expect(authorize["response_mode"] == "form_post" && authorize["domain_hint"] == "contoso.example")
+        #expect(posted["code"] != nil && posted["state"] == flow.state)
+        let result = try await app.acquireToken(byAuthCodeFlow: flow, response: posted)
+        #expect(result.username == "ann@contoso.example")
+        #expect(cache.snapshot().entries(Account.self).count == 1)
+    }
+
+    @Test("max_age: a recent authentication is accepted; an ID token whose auth_time is too old is refused and nothing is cached")
+    func maxAge() async throws {
+        let server = try IdentityServer()
+        let cache = TokenCache()
+        let app = try await Self.webApp(server, cache: cache)
+        let fresh = try await app.initiateAuthCodeFlow(scopes: Self.scopes, redirectURI: "https://app.example/callback", maxAge: 600)
+        _ = try await app.acquireToken(byAuthCodeFlow: fresh, response: try await server.signIn(at: fresh.authorizationURL))
+        #expect(try await Self.last(server, "authorize")["max_age"] == "600")
+        try cache.clear()
+
+        // The provider reused a session from two hours ago.
+        try await server.control("config", ["auth_age": 7200])
+        let stale = try await app.initiateAuthCodeFlow(scopes: Self.scopes, redirectURI: "https://app.example/callback", maxAge: 600)
+        do {
+            _ = try await app.acquireToken(byAuthCodeFlow: stale, response: try await server.signIn(at: stale.authorizationURL))
+            Issue.record("an authentication older than max_age was accepted")
+        } catch let error as MSALError {
+            #expect(error.code == .authenticationTooOld)
+            #expect(error.reason.contains("600"))
+        }
+        #expect(cache.snapshot().entryCounts.values.reduce(0, +) == 0)
+        // Within the allowance (max_age plus two minutes of skew), the old session is fine.
+        let lenient = try await app.initiateAuthCodeFlow(scopes: Self.scopes, redirectURI: "https://app.example/callback", maxAge: 7100)
+        _ = try await app.acquireToken(byAuthCodeFlow: lenient, response: try await server.signIn(at: lenient.authorizationURL))
+    }
+
+    @Test("A bare authorization code, obtained by the app itself, is redeemed and cached; a wrong nonce is refused")
+    func bareCode() async throws {
+        let server = try IdentityServer()
+        let cache = TokenCache()
+        let app = try await Self.webApp(server, cache: cache)
+        func code(nonce: String) async throws -> String {
+            var components = URLComponents(string: "\(server.authority("organizations"))/oauth2/v2.0/authorize")!
+            components.queryItems = [URLQueryItem(name: "client_id", value: "web-app"), URLQueryItem(name: "response_type", value: "code"),
+                                     URLQueryItem(name: "redirect_uri", value: "https://app.example/callback"),
+                                     URLQueryItem(name: "scope", value: "https://graph.example/User.Read openid profile offline_access"),
+                                     URLQueryItem(name: "nonce", value: nonce)]
+            return try #require(try await server.signIn(at: components.url!.absoluteString)["code"])
+        }
+        do {
+            _ = try await app.acquireToken(byAuthorizationCode: try await code(nonce: "nonce-1"), scopes: Self.scopes, redirectURI: "https://app.example/callback",
+                                           nonce: "another-nonce")
+            Issue.record("a wrong nonce was accepted")
+        } catch let error as MSALError {
+            #expect(error.code == .nonceMismatch)
+        }
+        #expect(cache.snapshot().entryCounts.values.reduce(0, +) == 0)
+        let result = try await app.acquireToken(byAuthorizationCode: try await code(nonce: "nonce-2"), scopes: Self.scopes,
+                                                redirectURI: "https://app.example/callback", nonce: "nonce-2")
+        #expect(result.username == "ann@contoso.example")
+        #expect(cache.snapshot().entries(Account.self).count == 1)
+        let redeemed = try await Self.last(server, "token")
+        #expect(redeemed["grant_type"] == "authorization_code")
+    }
+
+    @Test("excludeScopes: offline_access left out of what a sign-in asks for, as MSAL Python's exclude_scopes")
+    func excludedScopes() async throws {
+        let server = try IdentityServer()
+        var options = AcquisitionTests.options()
+        options.excludeScopes = ["offline_access"]
+        let app = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), options: options)
+        _ = try await app.acquireToken(byUsername: "ann@contoso.example", password: "pw-ann-1", scopes: Self.scopes)
+        #expect(try await Self.last(server, "token")["scope"] == "https://graph.example/User.Read openid profile")
+        let flow = try await app.initiateAuthCodeFlow(scopes: Self.scopes, redirectURI: "http://localhost/callback")
+        #expect(!flow.authorizationURL.contains("offline_access"))
+    }
+}
