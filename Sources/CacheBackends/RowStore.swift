@@ -143,6 +143,18 @@ package struct RowStore<Database: RowDatabase>: @unchecked Sendable {
         }
     }
 
+    /// Removes the app's own access tokens of `clientID` in `environments`, in one
+    /// transaction.
+    package func removeAppTokens(clientID: String, environments: [String]) throws -> CacheChange {
+        try writing(retry: .always, empty: CacheChange(), creating: false) { writer, reader in
+            var change = CacheChange()
+            for reference in try CacheQueries.appTokens(clientID: clientID, environments: environments, in: reader) where try writer.delete(reference) {
+                change.removed.append(reference)
+            }
+            return change
+        }
+    }
+
     /// Deletes every access token that expired before `now`, in one statement.
     package func removeExpiredAccessTokens(now: Int64) throws -> CacheChange {
         try writing(retry: .always, empty: CacheChange(), creating: false) { writer, _ in
@@ -402,6 +414,13 @@ extension RowStoreBacked {
     @discardableResult
     public func removeAccount(homeAccountID: String, environment: String, clientID: String, now: Int64) throws -> CacheChange {
         try rows.removeAccount(homeAccountID: homeAccountID, environment: environment, clientID: clientID, now: now)
+    }
+
+    /// Removes the app's own access tokens of `clientID` in `environments`, in one
+    /// transaction.
+    @discardableResult
+    public func removeAppTokens(clientID: String, environments: [String]) throws -> CacheChange {
+        try rows.removeAppTokens(clientID: clientID, environments: environments)
     }
 
     /// Deletes every access token that expired before `now`, in one statement.

@@ -55,6 +55,15 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
         }
     }
 
+    /// Removes the app's own tokens (those of ``acquireTokenForClient(scopes:forceRefresh:claimsChallenge:)``)
+    /// from the cache, in the authority's environment and its aliases, as MSAL Python's
+    /// `remove_tokens_for_client()`; users' tokens stay.
+    public func removeTokensForClient() async throws(MSALError) {
+        let environments = [core.authority.host] + (try await core.discovery.aliases(of: core.authority))
+        let clientID = core.clientID
+        _ = try await core.cached(.write) { try $0.removeAppTokens(clientID: clientID, environments: environments) }
+    }
+
     /// A token for a downstream API on behalf of the user whose token (`userAssertion`)
     /// called this API (the on-behalf-of flow). As in MSAL Python the cache is not consulted
     /// first; the result is cached.

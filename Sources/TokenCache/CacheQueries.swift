@@ -197,6 +197,18 @@ public enum CacheQueries {
         return references
     }
 
+    /// The app's own access tokens (no home account) of `clientID` in `environments`, which
+    /// MSAL Python's `remove_tokens_for_client()` removes: the tokens of
+    /// `acquire_token_for_client`, never a user's.
+    package static func appTokens<Reader: CacheEntryReader>(clientID: String, environments: [String], in reader: Reader) throws(Reader.Failure) -> [EntryReference] {
+        var references: [EntryReference] = []
+        for environment in environments {
+            references += try reader.entries(AccessToken.self, homeAccountID: nil, environment: environment)
+                .filter { $0.clientID == clientID }.map { EntryReference(type: .accessToken, key: $0.key) }
+        }
+        return references
+    }
+
     /// Signs an account out of an app in a database store, with MSAL Python's scope: the
     /// entries ``accountEntries(homeAccountID:environment:clientID:in:)`` names, through the
     /// store's `delete` (which says whether the entry was there), then every expired access

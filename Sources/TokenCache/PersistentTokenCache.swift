@@ -315,6 +315,12 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
         try write { try $0.saveRefreshResult(response: response, context: context, refreshTokenKey: refreshTokenKey) }
     }
 
+    /// Removes the app's own access tokens of `clientID` in `environments`, inside the lock.
+    @discardableResult
+    public func removeAppTokens(clientID: String, environments: [String]) throws -> CacheChange {
+        try write { $0.removeAppTokens(clientID: clientID, environments: environments) }
+    }
+
     /// Signs an account out as ``TokenCache/removeAccount(homeAccountID:environment:clientID:now:)``
     /// does, inside the lock, then re-reads the store to confirm the account is gone
     /// (retrying once if another writer put it back). A corrupt store is moved aside first:

@@ -27,6 +27,20 @@ extension TokenCache {
         }
     }
 
+    /// Removes the app's own access tokens of `clientID` in `environments` (see
+    /// `TokenCacheStore.removeAppTokens(clientID:environments:)`).
+    @discardableResult
+    public func removeAppTokens(clientID: String, environments: [String]) -> CacheChange {
+        mutate { document in
+            var change = CacheChange()
+            for reference in CacheQueries.appTokens(clientID: clientID, environments: environments, in: document)
+            where document.withSection(reference.type, { $0.remove(forKey: reference.key) }) {
+                change.removed.append(reference)
+            }
+            return (change, !change.isEmpty)
+        }
+    }
+
     /// Signs an account out of an app and forgets it, with MSAL Python's scope: in
     /// `environment` (no aliases, any realm) it removes the account's refresh tokens that
     /// belong to `clientID` or to the app's family, all its access tokens, ID tokens and

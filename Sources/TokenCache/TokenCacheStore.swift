@@ -39,6 +39,11 @@ public protocol TokenCacheStore: AnyObject, Sendable {
     /// Drops every access token that expired before `now`.
     @discardableResult
     func removeExpiredAccessTokens(now: Int64) throws -> CacheChange
+    /// Removes the app's own access tokens (those of `acquireTokenForClient`, with no home
+    /// account) of `clientID` in `environments`, as MSAL Python's
+    /// `remove_tokens_for_client()`; users' tokens stay.
+    @discardableResult
+    func removeAppTokens(clientID: String, environments: [String]) throws -> CacheChange
     /// Deletes every entry.
     func clear() throws
 

@@ -119,6 +119,29 @@ public enum TokenStoreConformance {
         found.expect(try first.removeExpiredAccessTokens(now: now + 7200).removed.count == 1, "pruning removes the expired access token")
         found.expect(try seen(second).refreshTokenCandidates(clientID: client, environment: environment, homeAccountID: "bob.tenant").count == 1, "pruning keeps refresh tokens")
 
+        // An app's own tokens are removed; another app's and a user's of the same app stay.
+        do {
+            let endpoint = "https://login.microsoftonline.com/common/oauth2/v2.0/token"
+            for daemon in ["daemon-a", "daemon-b"] {
+                let context = TokenResponseContext(clientID: daemon, requestedScopes: ["https://graph.example/.default"], tokenEndpoint: endpoint,
+                                                   grantType: "client_credentials", now: now)
+                try first.add(response: ["token_type": "Bearer", "expires_in": 3600, "access_token": .string("at-\(daemon)")], context: context)
+            }
+            let (daveResponse, daveContext) = signIn("dave", client: "daemon-a")
+            try first.add(response: daveResponse, context: daveContext)
+            found.expect(try second.removeAppTokens(clientID: "daemon-a", environments: [environment]).removed.count == 1, "removing an app's tokens removes its one app token")
+            func appToken(_ daemon: String) throws -> String? {
+                try seen(first).lookupAccessToken(AccessTokenQuery(clientID: daemon, environment: environment, realm: "common", homeAccountID: nil,
+                                                                   scopes: ["https://graph.example/.default"], now: now)).token?.secret
+            }
+            found.expect(try appToken("daemon-a") == nil, "the removed app token is gone for the other instance")
+            found.expect(try appToken("daemon-b") == "at-daemon-b", "another app's token stays")
+            let dave = AccessTokenQuery(clientID: "daemon-a", environment: environment, realm: "common", homeAccountID: "dave.tenant", scopes: ["User.Read"], now: now)
+            found.expect(try first.lookupAccessToken(dave).token?.secret == "at-dave", "a user's token of the same app stays")
+        } catch {
+            found.record("removing an app's tokens: threw \(error)")
+        }
+
         // Export and import keep everything, in order.
         do {
             let foreign = try TokenCache(serialized: Data(foreignText.utf8))

@@ -93,6 +93,24 @@ struct FlowOptionsTests {
         #expect(redeemed["grant_type"] == "authorization_code")
     }
 
+    @Test("removeTokensForClient: the app's own tokens leave the cache (the next call asks the provider); a user's tokens stay")
+    func removeTokensForClient() async throws {
+        let server = try IdentityServer()
+        try await server.control("client", ["client_id": "daemon", "secret": "daemon-secret-value"])
+        let cache = TokenCache()
+        let daemon = try ConfidentialClientApplication(clientID: "daemon", authority: server.authority(AcquisitionTests.tenant), credential: .secret("daemon-secret-value"),
+                                                       cache: cache, options: AcquisitionTests.options())
+        let scope = ["https://graph.example/.default"]
+        _ = try await daemon.acquireTokenForClient(scopes: scope)
+        let user = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), cache: cache, options: AcquisitionTests.options())
+        _ = try await user.acquireToken(byUsername: "ann@contoso.example", password: "pw-ann-1", scopes: Self.scopes)
+        #expect(try await daemon.acquireTokenForClient(scopes: scope).tokenSource == .cache)
+        try await daemon.removeTokensForClient()
+        #expect(try await daemon.acquireTokenForClient(scopes: scope).tokenSource == .identityProvider)
+        let account = try #require(try await user.accounts().first)
+        #expect(try await user.acquireTokenSilent(scopes: Self.scopes, account: account)?.tokenSource == .cache)
+    }
+
     @Test("excludeScopes: offline_access left out of what a sign-in asks for, as MSAL Python's exclude_scopes")
     func excludedScopes() async throws {
         let server = try IdentityServer()
