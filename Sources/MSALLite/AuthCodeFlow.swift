@@ -45,8 +45,8 @@ extension ClientCore {
     func initiateAuthCodeFlow(scopes: [String], redirectURI: String, loginHint: String?, prompt: String?, claimsChallenge: String? = nil,
                               domainHint: String? = nil, maxAge: Int? = nil, responseMode: AuthCodeFlow.ResponseMode = .query,
                               state: String = AuthCodeFlow.randomText(bytes: 16)) async throws(MSALError) -> AuthCodeFlow {
-        if let maxAge, maxAge < 0 {
-            throw MSALError(code: .invalidArgument, reason: "maxAge is a number of seconds, 0 or more")
+        if let maxAge, !(0...ClientCore.longestMaxAge).contains(maxAge) {
+            throw MSALError(code: .invalidArgument, reason: "maxAge is a number of seconds, from 0 to \(ClientCore.longestMaxAge) (a hundred years)")
         }
         try ClientCore.validate(scopes, forClient: false)
         guard let redirect = URL(string: redirectURI), redirect.scheme != nil else {
@@ -104,15 +104,19 @@ extension ClientCore {
 
     /// MSAL Python's `max_age` check: the ID token must carry `auth_time`, no more than
     /// `maxAge` seconds ago (with two minutes of clock skew).
-    static func checkAuthenticationAge(_ claims: JSONObject, maxAge: Int) throws(MSALError) {
-        guard let authTime = claims["auth_time"]?.wholeNumber else {
+    static func checkAuthenticationAge(_ claims: JSONObject, maxAge: Int, now: Int64 = ClientCore.now()) throws(MSALError) {
+        guard let authTime = claims["auth_time"].flatMap(PythonText.int) else {
             throw MSALError(code: .invalidResponse, reason: "the ID token has no auth_time, which a sign-in with maxAge must carry. Nothing was cached")
         }
+        // No sum of the provider's number can overflow: maxAge is at most a century.
         let skew: Int64 = 120
-        if ClientCore.now() - skew > authTime + Int64(maxAge) {
-            throw MSALError(code: .authenticationTooOld, reason: "the user last authenticated \(ClientCore.now() - authTime) seconds ago, more than maxAge (\(maxAge)) allows. Nothing was cached; sign the user in again with prompt \"login\"")
+        if authTime < now - skew - Int64(min(maxAge, longestMaxAge)) {
+            throw MSALError(code: .authenticationTooOld, reason: "the ID token's auth_time (\(authTime)) is more than maxAge (\(maxAge) s) ago. Nothing was cached; sign the user in again with prompt \"login\"")
         }
     }
+
+    /// The longest `maxAge` accepted: a hundred years, in seconds.
+    static let longestMaxAge = 3_155_760_000
 
     /// Redeems an authorization code obtained without a flow of this library (MSAL's
     /// `acquire_token_by_authorization_code`): no PKCE verifier, no `state` check; the ID

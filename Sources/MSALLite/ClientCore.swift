@@ -78,18 +78,17 @@ public struct CertificateCredential: Sendable {
     }
 
     /// A private key whose certificate is named only by its SHA-1 thumbprint (the `x5t` of
-    /// each assertion), as MSAL Python's `{"private_key": ..., "thumbprint": ...}`.
+    /// each assertion), as MSAL Python's `{"private_key": ..., "thumbprint": ...}`. Its
+    /// assertions are RS256, as MSAL Python signs them with a SHA-1 thumbprint.
     ///
     /// - Parameters:
     ///   - privateKeyPEM: The RSA private key, PEM.
     ///   - thumbprint: The certificate's SHA-1 thumbprint, 40 hexadecimal digits.
     ///   - passphrase: The key's passphrase, if the PEM is encrypted.
-    ///   - algorithm: How assertions are signed.
     ///   - extraClaims: Claims added to each assertion.
-    public init(privateKeyPEM: String, thumbprint: String, passphrase: String? = nil, algorithm: Algorithm = .rs256,
-                extraClaims: [String: String] = [:]) throws(MSALError) {
+    public init(privateKeyPEM: String, thumbprint: String, passphrase: String? = nil, extraClaims: [String: String] = [:]) throws(MSALError) {
         signer = try CertificateSigner(privateKeyPEM: privateKeyPEM, thumbprint: thumbprint, passphrase: passphrase)
-        self.algorithm = algorithm
+        self.algorithm = .rs256
         self.sendsCertificateChain = false
         self.extraClaims = extraClaims
     }
@@ -129,6 +128,9 @@ final class ClientCore: Sendable {
 
     init(clientID: String, authority: String, cache: any TokenCacheStore, options: ApplicationOptions, credential: ClientCredential?) throws(MSALError) {
         guard !clientID.isEmpty else { throw MSALError(code: .invalidArgument, reason: "the client id is empty; pass the application (client) id of your app registration") }
+        guard !options.excludeScopes.contains("openid") else {
+            throw MSALError(code: .invalidArgument, reason: "excludeScopes may not hold openid, without which no ID token, account or sign-in check is had; as in MSAL Python, exclude offline_access or profile only")
+        }
         self.clientID = clientID
         do {
             self.authority = try Authority(authority, allowingLoopbackHTTP: options.http.allowsPlainHTTPOnLoopback)
@@ -150,7 +152,7 @@ final class ClientCore: Sendable {
     /// `scopes` with MSAL's reserved scopes added, sorted and without repeats (the scope
     /// list a user flow sends).
     func decorated(_ scopes: [String]) -> [String] {
-        Array(Set(scopes).union(ClientCore.reservedScopes.subtracting(options.excludeScopes))).sorted()
+        Array(Set(scopes).union(ClientCore.reservedScopes).subtracting(options.excludeScopes)).sorted()
     }
 
     /// Refuses a scope list MSAL would refuse: empty entries, or reserved scopes asked for
@@ -285,6 +287,7 @@ final class ClientCore: Sendable {
     /// - Throws: ``MSALError`` `invalidArgument` when capabilities must be merged into a
     ///   challenge that is not a JSON object.
     func claimsParameter(_ challenge: String?) throws(MSALError) -> String? {
+        let challenge = ClientCore.challenge(challenge)
         let capabilities = options.clientCapabilities
         guard !capabilities.isEmpty else { return challenge }
         var claims = JSONObject()
@@ -299,6 +302,11 @@ final class ClientCore: Sendable {
         accessToken["xms_cc"] = .object(["values": .array(capabilities.map { .string($0) })])
         claims["access_token"] = .object(accessToken)
         return JSONValue.object(claims).pythonCompactJSONText
+    }
+
+    /// A claims challenge, or `nil` for none: an empty one is none, as in MSAL Python.
+    static func challenge(_ text: String?) -> String? {
+        text.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// The claims of a JWT, decoded without validation; `nil` if it is not one.
@@ -363,7 +371,8 @@ final class ClientCore: Sendable {
             throw MSALError(code: .invalidArgument, reason: "the account has no home_account_id; pass an account from accounts()")
         }
         let realm = try await realm(of: authority)
-        let request = SilentRequest(scopes: scopes, homeAccountID: homeAccountID, realm: realm, account: account, forceRefresh: forceRefresh, claims: claimsChallenge)
+        let request = SilentRequest(scopes: scopes, homeAccountID: homeAccountID, realm: realm, account: account, forceRefresh: forceRefresh,
+                                    claims: ClientCore.challenge(claimsChallenge))
         var lastFailure: MSALError?
         switch try await silent(request, in: authority) {
         case .token(let result): return result

@@ -29,6 +29,7 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
     ///     challenge); the provider is asked, never the cache.
     public func acquireTokenForClient(scopes: [String], forceRefresh: Bool = false, claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: true)
+        let claimsChallenge = ClientCore.challenge(claimsChallenge)
         var reason: AuthenticationResult.RefreshReason = claimsChallenge != nil ? .claims : .forceRefresh
         var fallback: AccessToken?
         // A claims challenge is answered by the provider, never by the cache (as MSAL Python).

@@ -39,6 +39,9 @@ public struct MSALError: Error, Sendable, CustomStringConvertible {
         /// The user last authenticated longer ago than the flow's `maxAge` allows (the ID
         /// token's `auth_time`): sign the user in again with `prompt: "login"`.
         public static let authenticationTooOld = Code(name: "authentication too old")
+        /// What was asked for is not supported by this version (a managed identity source
+        /// it does not serve yet); the message says what is.
+        public static let notSupported = Code(name: "not supported")
         /// The device code expired before the user finished signing in.
         public static let deviceCodeExpired = Code(name: "device code expired")
         /// The token cache failed; the message names the store's error.

@@ -72,6 +72,17 @@ public protocol TokenCacheStore: AnyObject, Sendable {
 }
 
 extension TokenCacheStore {
+    /// For a store that does not implement it: the app tokens removed from a snapshot that
+    /// then replaces the content. Not atomic against other writers; every store of this
+    /// library implements it in one transaction or under its lock.
+    @discardableResult
+    public func removeAppTokens(clientID: String, environments: [String]) throws -> CacheChange {
+        let copy = try snapshot()
+        let change = copy.removeAppTokens(clientID: clientID, environments: environments)
+        if !change.isEmpty { try replaceContents(with: copy) }
+        return change
+    }
+
     /// Excludes the other callers of this instance (see the requirement).
     public func tryClaimRefresh(_ subject: RefreshClaim.Subject) throws -> RefreshClaim? {
         InProcessRefreshClaims.tryClaim("\(ObjectIdentifier(self).hashValue) \(subject.fingerprint)")

@@ -29,6 +29,14 @@ auth_time. With response_mode=form_post the authorize endpoint answers with a pa
 posts the code to the redirect URI, as Entra does. Every endpoint also answers under a B2C
 tenant/policy path, and under /adfs/ in AD FS's shape (no "v2.0", a upn, no client_info).
 
+Managed identity stand-ins: GET /msi/appservice (App Service: X-IDENTITY-HEADER, api-version
+2019-08-01, expires_on), /msi/ml (Azure Machine Learning: the secret header, api-version
+2017-09-01, clientid) and /metadata/identity/oauth2/token (IMDS: Metadata: true, api-version
+2018-02-01, expires_in as text); user-assigned identities mi-client-1 (client id), the
+resource id in MANAGED_IDENTITIES, and mi-object-1 (object id). Config identity_header,
+msi_secret and mi_expires_in (86399 by default) change them; faults by endpoint
+mi-appservice, mi-ml or imds.
+
 The tests steer it through /_control (JSON over POST):
   /_control/client    {"client_id", "secret"?, "certificate_pem"?,     a confidential client; with
                        "issuer_ca_pem"?, "subject"?}                   issuer_ca_pem and subject, known
@@ -69,6 +77,16 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TENANT_ID = "7e0ab0d0-0000-4000-8000-00000000a1d0"
+# The managed identity stand-ins: their paths (the App Service and Machine Learning
+# endpoints are whatever the platform's variables name; IMDS's path is fixed), and the
+# user-assigned identities they know, by client id, resource id and object id.
+MANAGED_IDENTITY_ENDPOINTS = {"/msi/appservice": "mi-appservice", "/msi/ml": "mi-ml", "/metadata/identity/oauth2/token": "imds"}
+MANAGED_IDENTITIES = {
+    "mi-client-1": "mi-object-1",
+    "/subscriptions/s1/resourcegroups/rg1/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mi1": "mi-object-1",
+    "mi-object-1": "mi-object-1",
+}
+
 USERS = {
     "ann": {"oid": "00000000-0000-4000-8000-0000000000a1", "username": "ann@contoso.example", "password": "pw-ann-1"},
     "bob": {"oid": "00000000-0000-4000-8000-0000000000b0", "username": "bob@contoso.example", "password": "pw-bob-1"},
@@ -176,6 +194,48 @@ class Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length).decode()
         return {k: v[0] for k, v in urllib.parse.parse_qs(raw, keep_blank_values=True).items()}
 
+    def managed_identity(self, source, query):
+        """A managed identity endpoint as the platform documents it: App Service
+        (X-IDENTITY-HEADER, api-version 2019-08-01, expires_on), Azure Machine Learning (the
+        secret header, api-version 2017-09-01, clientid), or IMDS (Metadata: true,
+        api-version 2018-02-01, expires_in as text). Logs the query and the names of the
+        headers sent, never their values."""
+        entry = {"endpoint": source, "path": urllib.parse.urlsplit(self.path).path,
+                 "query": "&".join(f"{k}={v}" for k, v in sorted(query.items()) if k != "x-ms-client-request-id"),
+                 "headers": ",".join(sorted(h for h in ("Metadata", "X-IDENTITY-HEADER", "secret", "x-client-SKU", "x-ms-client-request-id")
+                                            if self.headers.get(h) is not None)),
+                 "time": f"{time.time():.6f}"}
+        with STATE.lock:
+            STATE.requests.append(entry)
+        if self.injected_fault(source):
+            return
+        version, header, secret, expiry = {
+            "mi-appservice": ("2019-08-01", "X-IDENTITY-HEADER", STATE.config.get("identity_header", "identity-header-secret"), "expires_on"),
+            "mi-ml": ("2017-09-01", "secret", STATE.config.get("msi_secret", "msi-secret-value"), "expires_on"),
+            "imds": ("2018-02-01", "Metadata", "true", "expires_in"),
+        }[source]
+        if self.headers.get(header) != secret:
+            if source == "imds":
+                return self.send_json(400, {"error": "invalid_request", "error_description": "Required metadata header not specified"})
+            return self.send_json(401, {"statusCode": 401, "message": "The identity header is missing or wrong."})
+        if query.get("api-version") != version or not query.get("resource"):
+            return self.send_json(400, {"error": "invalid_request", "error_description": f"api-version {version} and resource are required"})
+        names = {"client_id", "clientid", "mi_res_id", "msi_res_id", "object_id"} & set(query)
+        chosen = [query[n] for n in names]
+        if chosen and chosen[0] not in MANAGED_IDENTITIES:
+            if source == "imds":
+                return self.send_json(400, {"error": "invalid_request", "error_description": "Identity not found"})
+            return self.send_json(400, {"statusCode": 400, "message": "No managed identity found for the given id."})
+        identity = MANAGED_IDENTITIES.get(chosen[0] if chosen else "", "system-assigned")
+        now = int(time.time())
+        expires_in = int(STATE.config.get("mi_expires_in", 86399))
+        claims = {"aud": query["resource"], "iss": f"{self.base_url()}/{TENANT_ID}/", "iat": now, "exp": now + expires_in,
+                  "oid": identity, "sub": identity, "tid": TENANT_ID, "jti": secrets.token_hex(8)}
+        body = {"access_token": make_jwt(claims), "expires_on": str(now + expires_in), "resource": query["resource"], "token_type": "Bearer"}
+        if expiry == "expires_in":
+            body.update({"expires_in": str(expires_in), "ext_expires_in": str(expires_in), "not_before": str(now), "client_id": identity})
+        return self.send_json(200, body)
+
     def injected_fault(self, endpoint):
         with STATE.lock:
             for fault in STATE.faults:
@@ -241,6 +301,8 @@ class Handler(BaseHTTPRequestHandler):
         if url.path == "/_control/requests":
             with STATE.lock:
                 return self.send_json(200, STATE.requests)
+        if url.path in MANAGED_IDENTITY_ENDPOINTS:
+            return self.managed_identity(MANAGED_IDENTITY_ENDPOINTS[url.path], query)
         if parts == ["common", "discovery", "instance"]:
             self.record("instance-discovery")
             if self.injected_fault("instance-discovery"):

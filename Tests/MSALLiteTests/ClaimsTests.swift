@@ -34,6 +34,7 @@ struct ClaimsTests {
         #expect(try plain.claimsParameter(Self.challenge) == Self.challenge)
         let capable = try ClientCore(clientID: "a", authority: "https://login.microsoftonline.com/common", cache: TokenCache(), options: Self.options(), credential: nil)
         #expect(try capable.claimsParameter(nil) == Self.capabilitiesOnly)
+        #expect(try capable.claimsParameter("") == Self.capabilitiesOnly, "an empty challenge is none, as in MSAL Python")
         #expect(try capable.claimsParameter(Self.challenge) == Self.merged)
         #expect(try capable.claimsParameter(#"{"id_token": {"acrs": {"values": ["c1"]}}}"#)
                 == #"{"id_token": {"acrs": {"values": ["c1"]}}, "access_token": {"xms_cc": {"values": ["cp1"]}}}"#)

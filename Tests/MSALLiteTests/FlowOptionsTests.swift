@@ -59,9 +59,26 @@ struct FlowOptionsTests {
             #expect(error.reason.contains("600"))
         }
         #expect(cache.snapshot().entryCounts.values.reduce(0, +) == 0)
-        // Within the allowance (max_age plus two minutes of skew), the old session is fine.
-        let lenient = try await app.initiateAuthCodeFlow(scopes: Self.scopes, redirectURI: "https://app.example/callback", maxAge: 7100)
+        // Within the allowance (max_age plus two minutes of skew), the old session is fine;
+        // just beyond it, it is not.
+        let lenient = try await app.initiateAuthCodeFlow(scopes: Self.scopes, redirectURI: "https://app.example/callback", maxAge: 7150)
         _ = try await app.acquireToken(byAuthCodeFlow: lenient, response: try await server.signIn(at: lenient.authorizationURL))
+        let strict = try await app.initiateAuthCodeFlow(scopes: Self.scopes, redirectURI: "https://app.example/callback", maxAge: 7050)
+        await #expect(throws: MSALError.self) { _ = try await app.acquireToken(byAuthCodeFlow: strict, response: try await server.signIn(at: strict.authorizationURL)) }
+        await #expect(throws: MSALError.self) {
+            _ = try await app.initiateAuthCodeFlow(scopes: Self.scopes, redirectURI: "https://app.example/callback", maxAge: .max)
+        }
+    }
+
+    @Test("The auth_time check: the two-minute skew, a missing auth_time, and numbers at the limits of Int64 without a crash")
+    func authenticationAge() {
+        let now: Int64 = 1_700_000_000
+        #expect(throws: Never.self) { try ClientCore.checkAuthenticationAge(["auth_time": .number(JSONNumber(now - 700))], maxAge: 600, now: now) }
+        #expect(throws: MSALError.self) { try ClientCore.checkAuthenticationAge(["auth_time": .number(JSONNumber(now - 721))], maxAge: 600, now: now) }
+        #expect(throws: MSALError.self) { try ClientCore.checkAuthenticationAge([:], maxAge: 600, now: now) }
+        #expect(throws: Never.self) { try ClientCore.checkAuthenticationAge(["auth_time": .number(JSONNumber(Int64.max))], maxAge: 0, now: now) }
+        #expect(throws: MSALError.self) { try ClientCore.checkAuthenticationAge(["auth_time": .number(JSONNumber(Int64.min))], maxAge: ClientCore.longestMaxAge, now: now) }
+        #expect(throws: Never.self) { try ClientCore.checkAuthenticationAge(["auth_time": .number(JSONNumber(Double(now - 10)))], maxAge: 0, now: now) }
     }
 
     @Test("A bare authorization code, obtained by the app itself, is redeemed and cached; a wrong nonce is refused")
@@ -111,7 +128,7 @@ struct FlowOptionsTests {
         #expect(try await user.acquireTokenSilent(scopes: Self.scopes, account: account)?.tokenSource == .cache)
     }
 
-    @Test("excludeScopes: offline_access left out of what a sign-in asks for, as MSAL Python's exclude_scopes")
+    @Test("excludeScopes: offline_access left out of what a sign-in asks for, as MSAL Python's exclude_scopes; openid may not be excluded")
     func excludedScopes() async throws {
         let server = try IdentityServer()
         var options = AcquisitionTests.options()
@@ -121,5 +138,8 @@ struct FlowOptionsTests {
         #expect(try await Self.last(server, "token")["scope"] == "https://graph.example/User.Read openid profile")
         let flow = try await app.initiateAuthCodeFlow(scopes: Self.scopes, redirectURI: "http://localhost/callback")
         #expect(!flow.authorizationURL.contains("offline_access"))
+        var withoutOpenID = AcquisitionTests.options()
+        withoutOpenID.excludeScopes = ["openid"]
+        #expect(throws: MSALError.self) { _ = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), options: withoutOpenID) }
     }
 }

@@ -78,6 +78,23 @@ struct ProviderConnection: Sendable {
         return try await exchange(request, what: what, repeatable: true, throttleKey: nil, grant: nil).object
     }
 
+    /// GETs a token from a managed identity endpoint, as MSAL Python does: never retried (a
+    /// retry is the caller's to decide), and a 429 or 5xx answer is remembered until its
+    /// `Retry-After` (5 seconds without one), so the same request fails at once meanwhile.
+    /// Plain `http://` is allowed: these endpoints are on the machine or link-local
+    /// (169.254.169.254), as the platform sets them.
+    func getManagedIdentityToken(_ url: URL, headers: [String: String], what: String) async throws(MSALError) -> JSONObject {
+        guard url.scheme == "http" || url.scheme == "https", url.host != nil else {
+            throw MSALError(code: .invalidArgument, reason: "the managed identity endpoint \(ProviderConnection.redacted(url)) is not an http(s) URL. Check the platform's environment variables")
+        }
+        var allHeaders = headers
+        allHeaders["Accept"] = "application/json"
+        logger.debug("GET \(what)", metadata: ["url": "\(ProviderConnection.redacted(url))"])
+        let key = Base64URL.encode(SHA256.hash(Array(("GET " + url.absoluteString).utf8)))
+        return try await exchange(HTTPRequest(method: "GET", url: url, headers: allHeaders), what: what, repeatable: false, throttleKey: key, grant: nil,
+                                  defaultRetryAfter: .seconds(5)).object
+    }
+
     /// POSTs `form` to a token (or device code) endpoint and returns its JSON answer; an
     /// OAuth error answer throws ``MSALError/Code-swift.struct/serverError`` (or
     /// `providerUnavailable` for a 5xx or 429 status).
@@ -104,7 +121,7 @@ struct ProviderConnection: Sendable {
     /// as allowed, and returns its JSON object, or the typed error it stands for. The
     /// failures MSAL Python throttles are remembered under `throttleKey`.
     private func exchange(_ request: HTTPRequest, what: String, repeatable: Bool, throttleKey: String?,
-                          grant: String?) async throws(MSALError) -> (object: JSONObject, response: HTTPResponse) {
+                          grant: String?, defaultRetryAfter: Duration? = nil) async throws(MSALError) -> (object: JSONObject, response: HTTPResponse) {
         if let throttleKey, let remembered = throttle.remembered(throttleKey) {
             logger.info("\(what): not sent, the same request failed moments ago", metadata: ["error": "\(remembered.code)"])
             throw remembered
@@ -113,7 +130,7 @@ struct ProviderConnection: Sendable {
         do {
             return (try object(response, what: what, url: request.url), response)
         } catch {
-            if let throttleKey { throttle.remember(error, response: response, key: throttleKey, grant: grant) }
+            if let throttleKey { throttle.remember(error, response: response, key: throttleKey, grant: grant, defaultRetryAfter: defaultRetryAfter) }
             throw error
         }
     }

@@ -52,10 +52,10 @@ final class ProviderThrottle: Sendable {
     }
 
     /// Remembers `error`, the answer `response` stood for, when MSAL Python would.
-    func remember(_ error: MSALError, response: HTTPResponse, key: String, grant: String?) {
+    func remember(_ error: MSALError, response: HTTPResponse, key: String, grant: String?, defaultRetryAfter: Duration? = nil) {
         let memory: Duration
         if response.isProviderFailing {
-            guard let retryAfter = ProviderConnection.retryAfter(response.headers["retry-after"]) else { return }
+            guard let retryAfter = ProviderConnection.retryAfter(response.headers["retry-after"]) ?? defaultRetryAfter else { return }
             memory = min(retryAfter, ProviderThrottle.longestMemory)
         } else if error.server?.error == "invalid_grant", grant != "urn:ietf:params:oauth:grant-type:device_code" {
             memory = ProviderThrottle.refusalMemory

@@ -92,6 +92,10 @@ final class CertificateSigner: @unchecked Sendable {
         guard let loaded = CertificateSigner.readKey(privateKeyPEM, passphrase: passphrase) else {
             throw CertificateSigner.invalid("the private key cannot be read (not PEM, or a wrong passphrase)")
         }
+        guard EVP_PKEY_get_base_id(loaded) == EVP_PKEY_RSA else {
+            EVP_PKEY_free(loaded)
+            throw CertificateSigner.invalid("the private key is not an RSA key; client assertions are signed with RS256 or PS256")
+        }
         self.init(key: loaded, sha1Thumbprint: bytes, sha256Thumbprint: nil, chain: [])
     }
 
@@ -103,8 +107,13 @@ final class CertificateSigner: @unchecked Sendable {
             throw CertificateSigner.invalid("the certificate cannot be read")
         }
         guard X509_check_private_key(leaf, key) == 1 else {
+            ERR_clear_error()
             EVP_PKEY_free(key)
             throw CertificateSigner.invalid("the private key does not belong to the certificate")
+        }
+        guard EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA else {
+            EVP_PKEY_free(key)
+            throw CertificateSigner.invalid("the private key is not an RSA key; client assertions are signed with RS256 or PS256")
         }
         var chain: [[UInt8]] = []
         for certificate in certificates {
@@ -135,7 +144,10 @@ final class CertificateSigner: @unchecked Sendable {
     /// `EVP_DigestSign`.
     func sign(_ message: [UInt8], pss: Bool) throws(MSALError) -> [UInt8] {
         guard let context = EVP_MD_CTX_new() else { throw MSALError(code: .invalidArgument, reason: "OpenSSL cannot create a signing context") }
-        defer { EVP_MD_CTX_free(context) }
+        defer {
+            EVP_MD_CTX_free(context)
+            ERR_clear_error()  // a failure leaves nothing queued for this thread's next call
+        }
         var parameters: OpaquePointer?
         guard EVP_DigestSignInit(context, &parameters, EVP_sha256(), nil, key) == 1 else {
             throw MSALError(code: .invalidArgument, reason: "the private key cannot sign with \(pss ? "PS256" : "RS256"); use an RSA key")
@@ -158,8 +170,11 @@ final class CertificateSigner: @unchecked Sendable {
     }
 
     private static func readKey(_ pem: String, passphrase: String?) -> OpaquePointer? {
-        withBIO(pem) { bio in
-            guard let passphrase else { return PEM_read_bio_PrivateKey(bio, nil, nil, nil) }
+        defer { ERR_clear_error() }
+        return withBIO(pem) { bio in
+            // Without a passphrase, an encrypted key fails at once: OpenSSL's own callback
+            // would ask for one on the terminal.
+            guard let passphrase else { return PEM_read_bio_PrivateKey(bio, nil, { _, _, _, _ in 0 }, nil) }
             return passphrase.withCString { secret in
                 PEM_read_bio_PrivateKey(bio, nil, nil, UnsafeMutableRawPointer(mutating: secret))
             }

@@ -1,0 +1,232 @@
+public import Foundation
+public import TokenCache
+import Logging
+
+/// The managed identity a ``ManagedIdentityClient`` acquires tokens for: the resource's own
+/// (system-assigned), or one assigned to it by the user, named by one of its three ids.
+public enum ManagedIdentity: Sendable, Equatable {
+    /// The identity Azure gave the resource itself.
+    case systemAssigned
+    /// A user-assigned identity, by its client (application) id.
+    case clientID(String)
+    /// A user-assigned identity, by its Azure resource id.
+    case resourceID(String)
+    /// A user-assigned identity, by its object (principal) id.
+    case objectID(String)
+
+    /// The client id tokens are cached under: the identity's id, or
+    /// `SYSTEM_ASSIGNED_MANAGED_IDENTITY`, the default MSAL Python's code names. (MSAL
+    /// Python 1.39 in fact records a system-assigned token with `"client_id": null`, since
+    /// its identity always has an `Id` member; so such a token is not shared between the two
+    /// libraries. User-assigned tokens are.)
+    var cacheClientID: String {
+        switch self {
+        case .systemAssigned: return "SYSTEM_ASSIGNED_MANAGED_IDENTITY"
+        case .clientID(let id), .resourceID(let id), .objectID(let id): return id
+        }
+    }
+}
+
+/// Where a managed identity's tokens come from, as MSAL Python detects it from the
+/// environment the platform sets.
+public enum ManagedIdentitySource: String, Sendable {
+    /// App Service, Azure Functions and Azure Automation (`IDENTITY_ENDPOINT` and
+    /// `IDENTITY_HEADER`).
+    case appService
+    /// Azure Machine Learning (`MSI_ENDPOINT` and `MSI_SECRET`).
+    case machineLearning
+    /// Service Fabric (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER` and
+    /// `IDENTITY_SERVER_THUMBPRINT`). Not supported by this version.
+    case serviceFabric
+    /// Azure Arc (`IDENTITY_ENDPOINT` and `IMDS_ENDPOINT`, or its agent installed). Not
+    /// supported by this version.
+    case azureArc
+    /// Azure Cloud Shell. Its tokens are the signed-in user's, not an identity's: MSAL
+    /// Python serves them through an interactive public client with `prompt=none`. Not
+    /// supported by this version.
+    case cloudShell
+    /// A virtual machine's Instance Metadata Service (169.254.169.254, or
+    /// `AZURE_POD_IDENTITY_AUTHORITY_HOST`): the source when nothing else is detected.
+    case imds
+
+    /// The source `environment` names, in MSAL Python's order of precedence.
+    public static func detect(environment: [String: String] = ProcessInfo.processInfo.environment) -> ManagedIdentitySource {
+        func has(_ names: String...) -> Bool { names.allSatisfy { environment[$0] != nil } }
+        if has("IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT") { return .serviceFabric }
+        if has("IDENTITY_ENDPOINT", "IDENTITY_HEADER") { return .appService }
+        if has("MSI_ENDPOINT", "MSI_SECRET") { return .machineLearning }
+        if has("IDENTITY_ENDPOINT", "IMDS_ENDPOINT") || FileManager.default.fileExists(atPath: "/opt/azcmagent/bin/himds") { return .azureArc }
+        if environment["AZUREPS_HOST_ENVIRONMENT"]?.hasPrefix("cloud-shell") == true { return .cloudShell }
+        return .imds
+    }
+}
+
+/// Tokens for an Azure resource's managed identity, as MSAL Python's
+/// `ManagedIdentityClient`: from the endpoint of the platform the process runs on, cached
+/// in any store of this library as MSAL Python caches them (client id the identity's,
+/// environment `localhost`, realm `managed_identity`, the resource as the target), and
+/// served from the cache while more than five minutes are left. A token that lives two
+/// hours or more is refreshed from its half-life on, the cached one served if that fails.
+///
+/// Failures are not retried (the caller decides); a 429 or 5xx answer is remembered until
+/// its `Retry-After` (5 seconds without one), so the same request fails at once meanwhile,
+/// as in MSAL Python.
+public final class ManagedIdentityClient: Sendable {
+    /// The identity.
+    public let identity: ManagedIdentity
+    /// Where its tokens come from.
+    public let source: ManagedIdentitySource
+    /// The cache.
+    public let cache: any TokenCacheStore
+    private let environment: [String: String]
+    private let connection: ProviderConnection
+    private let logger: Logger
+
+    /// The environment and tenant MSAL Python caches managed identity tokens under.
+    static let cacheEnvironment = "localhost"
+    static let cacheRealm = "managed_identity"
+
+    /// Creates a client for `identity` on the platform `environment` describes.
+    ///
+    /// - Parameters:
+    ///   - identity: The system-assigned identity, or a user-assigned one by an id.
+    ///   - cache: Any store of this library; an in-memory cache by default.
+    ///   - options: HTTP and logging settings (the other options do not apply).
+    ///   - environment: The variables the platform sets; the process's by default.
+    public init(_ identity: ManagedIdentity, cache: any TokenCacheStore = TokenCache(), options: ApplicationOptions = ApplicationOptions(),
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.identity = identity
+        self.cache = cache
+        self.environment = environment
+        source = ManagedIdentitySource.detect(environment: environment)
+        connection = ProviderConnection(options: options.http, logger: options.logger)
+        logger = options.logger
+    }
+
+    /// A token for `resource` (such as `https://management.azure.com`), from the cache when
+    /// one has more than five minutes left, else from the platform's endpoint.
+    ///
+    /// - Parameters:
+    ///   - resource: The resource the token is for.
+    ///   - claimsChallenge: A claims challenge from the resource: the cache is skipped.
+    /// - Throws: ``MSALError``: `notSupported` for Service Fabric, Azure Arc and Cloud Shell;
+    ///   `serverError` for the endpoint's refusal (a wrong identity or resource);
+    ///   `providerUnavailable`, `network` or `timedOut` when it cannot answer.
+    public func acquireToken(resource: String, claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
+        let claimsChallenge = ClientCore.challenge(claimsChallenge)
+        guard !resource.isEmpty else { throw MSALError(code: .invalidArgument, reason: "the resource is empty; pass the resource's URI, such as https://management.azure.com") }
+        let now = ClientCore.now()
+        let query = AccessTokenQuery(clientID: identity.cacheClientID, environment: Self.cacheEnvironment, realm: Self.cacheRealm, homeAccountID: nil,
+                                     scopes: [resource], now: now)
+        var fallback: AccessToken?
+        var reason: AuthenticationResult.RefreshReason = claimsChallenge == nil ? .noCachedToken : .claims
+        if claimsChallenge == nil {
+            switch try await lookup(query) {
+            case .hit(let token):
+                return result(token, source: .cache, reason: nil)
+            case .refreshDue(let token):
+                fallback = token
+                reason = .proactiveRefresh
+            case .miss(let expired):
+                reason = expired ? .expired : .noCachedToken
+            }
+        }
+        do throws(MSALError) {
+            var answer = try await requestToken(resource: resource, now: now)
+            if let expiresIn = answer["expires_in"]?.wholeNumber, expiresIn >= 7200, answer["refresh_in"] == nil {
+                answer["refresh_in"] = .number(JSONNumber(expiresIn / 2))
+            }
+            let context = TokenResponseContext(clientID: identity.cacheClientID, requestedScopes: [resource],
+                                               tokenEndpoint: "https://\(Self.cacheEnvironment)/\(Self.cacheRealm)", now: now)
+            let cache = self.cache
+            let stored = answer
+            do {
+                _ = try await cache.perform(.write) { try cache.add(response: stored, context: context) }
+            } catch {
+                throw MSALError(code: .cacheFailure, reason: "the token cache cannot be changed: \(error)", underlying: error)
+            }
+            var fields: JSONObject = ["secret": answer["access_token"] ?? "", "token_type": answer["token_type"] ?? "Bearer", "target": .string(resource),
+                                      "expires_on": .number(JSONNumber(now + (answer["expires_in"]?.wholeNumber ?? 0)))]
+            if let refreshIn = answer["refresh_in"]?.wholeNumber { fields["refresh_on"] = .number(JSONNumber(now + refreshIn)) }
+            return result(AccessToken(key: "", fields: fields), source: .identityProvider, reason: reason)
+        } catch {
+            // An aging token in hand is still good when the endpoint fails.
+            guard let fallback, error.code != .notSupported else { throw error }
+            logger.info("managed identity: the refresh failed; the cached token is still valid", metadata: ["error": "\(error.code)"])
+            return result(fallback, source: .cache, reason: nil)
+        }
+    }
+
+    private func lookup(_ query: AccessTokenQuery) async throws(MSALError) -> AccessTokenLookup {
+        let cache = self.cache
+        do {
+            return try await cache.perform(.lookup) { try cache.lookupAccessToken(query) }
+        } catch {
+            throw MSALError(code: .cacheFailure, reason: "the token cache cannot be read: \(error)", underlying: error)
+        }
+    }
+
+    private func result(_ token: AccessToken, source: AuthenticationResult.TokenSource, reason: AuthenticationResult.RefreshReason?) -> AuthenticationResult {
+        AuthenticationResult(accessToken: token.secret ?? "", tokenType: token.tokenType ?? "Bearer", expiresOn: token.expiresOn ?? 0, refreshOn: token.refreshOn,
+                             scopeText: token.target ?? "", idToken: nil, idTokenClaims: nil, homeAccountID: nil, username: nil,
+                             tokenSource: source, refreshReason: reason, correlationID: nil)
+    }
+
+    // MARK: - The endpoints
+
+    /// Asks the source's endpoint for a token and returns it as an OAuth token response
+    /// (`access_token`, `expires_in`, `token_type`, `resource`), as MSAL Python normalizes it.
+    private func requestToken(resource: String, now: Int64) async throws(MSALError) -> JSONObject {
+        let request: (url: String, version: String, headers: [String: String], idNames: [String])
+        switch source {
+        case .appService:
+            request = (environment["IDENTITY_ENDPOINT"] ?? "", "2019-08-01", ["X-IDENTITY-HEADER": environment["IDENTITY_HEADER"] ?? "", "Metadata": "true"],
+                       ["client_id", "mi_res_id", "object_id"])
+        case .machineLearning:
+            // Azure ML's 2017 API names the client id `clientid`.
+            request = (environment["MSI_ENDPOINT"] ?? "", "2017-09-01", ["secret": environment["MSI_SECRET"] ?? ""], ["clientid", "msi_res_id", "object_id"])
+        case .imds:
+            let host = (environment["AZURE_POD_IDENTITY_AUTHORITY_HOST"] ?? "http://169.254.169.254").trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+            request = (host + "/metadata/identity/oauth2/token", "2018-02-01",
+                       ["Metadata": "true", "x-client-SKU": "MSAL.Swift", "x-ms-client-request-id": UUID().uuidString.lowercased()],
+                       ["client_id", "msi_res_id", "object_id"])
+        case .serviceFabric, .azureArc, .cloudShell:
+            throw MSALError(code: .notSupported, reason: "managed identity on \(source.rawValue) is not supported by this version; on App Service, Azure Functions, Azure Machine Learning and virtual machines it is. Use a client credential meanwhile")
+        }
+        var items = [URLQueryItem(name: "api-version", value: request.version), URLQueryItem(name: "resource", value: resource)]
+        switch identity {
+        case .systemAssigned: break
+        case .clientID(let id): items.append(URLQueryItem(name: request.idNames[0], value: id))
+        case .resourceID(let id): items.append(URLQueryItem(name: request.idNames[1], value: id))
+        case .objectID(let id): items.append(URLQueryItem(name: request.idNames[2], value: id))
+        }
+        guard var components = URLComponents(string: request.url), components.host != nil else {
+            throw MSALError(code: .invalidArgument, reason: "the managed identity endpoint the environment names for \(source.rawValue) is not a URL. Check the platform's variables")
+        }
+        components.queryItems = (components.queryItems ?? []) + items
+        guard let url = components.url else {
+            throw MSALError(code: .invalidArgument, reason: "the managed identity endpoint does not make a valid URL with these parameters")
+        }
+        let payload = try await connection.getManagedIdentityToken(url, headers: request.headers, what: "the managed identity endpoint (\(source.rawValue))")
+        guard let token = payload.string("access_token"), !token.isEmpty else {
+            // App Service answers a wrong resource with a vague body of its own.
+            let detail = [payload["statusCode"].map { "\($0)" }, payload.string("message") ?? payload.string("error_description")].compactMap { $0 }.joined(separator: ", ")
+            let server = MSALError.ServerError(error: payload.string("error") ?? "invalid_scope", errorDescription: detail.isEmpty ? nil : detail, suberror: nil, correlationID: nil, httpStatus: 200)
+            throw MSALError(code: .serverError, reason: "the managed identity endpoint answered without a token (\(detail.isEmpty ? "no detail" : detail)). Check the resource and that the identity is assigned to this resource", server: server)
+        }
+        // IMDS says expires_in (as text); App Service and Machine Learning say expires_on.
+        let expiresIn: Int64?
+        if source == .imds {
+            expiresIn = payload["expires_in"].flatMap(PythonText.int)
+        } else {
+            expiresIn = payload["expires_on"].flatMap(PythonText.int).map { $0 - now }
+        }
+        guard let expiresIn else {
+            throw MSALError(code: .invalidResponse, reason: "the managed identity endpoint's token has no lifetime (expires_in or expires_on). Nothing was cached")
+        }
+        var answer: JSONObject = ["access_token": .string(token), "expires_in": .number(JSONNumber(expiresIn)),
+                                  "token_type": .string(payload.string("token_type") ?? "Bearer")]
+        if let resource = payload["resource"] { answer["resource"] = resource }
+        return answer
+    }
+}

@@ -1,0 +1,40 @@
+"""MSAL Python's ManagedIdentityClient against the identity server's managed identity
+stand-ins, for ManagedIdentityTests to compare requests and cache entries with MSALLite's.
+
+Usage: python managed_identity_peer.py IDENTITY RESOURCE
+  IDENTITY: system, client:ID, resource:ID or object:ID
+The platform's variables (IDENTITY_ENDPOINT, MSI_ENDPOINT, AZURE_POD_IDENTITY_AUTHORITY_HOST,
+...) come from the environment. Asks twice; prints one JSON object: the token source of
+each answer (or the error), and the cache with secrets and times replaced by "*".
+"""
+import json
+import sys
+
+import msal
+import requests
+
+TIMES = {"cached_at", "expires_on", "extended_expires_on", "refresh_on"}
+
+
+def main():
+    kind, _, value = sys.argv[1].partition(":")
+    resource = sys.argv[2]
+    identity = msal.SystemAssignedManagedIdentity() if kind == "system" else msal.UserAssignedManagedIdentity(
+        **{{"client": "client_id", "resource": "resource_id", "object": "object_id"}[kind]: value})
+    cache = msal.SerializableTokenCache()
+    client = msal.ManagedIdentityClient(identity, http_client=requests.Session(), token_cache=cache)
+    sources = []
+    for _ in range(2):
+        result = client.acquire_token_for_client(resource=resource)
+        sources.append(result.get("token_source") or "error:" + str(result.get("error")))
+    entries = json.loads(cache.serialize())
+    for section in entries.values():
+        for entry in section.values():
+            for name in entry:
+                if name == "secret" or name in TIMES:
+                    entry[name] = "*"
+    print(json.dumps({"sources": sources, "cache": entries}, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+import Foundation
+@testable import MSALLite
+import Testing
+import TokenCache
+import TokenCacheTesting
+
+/// Managed identity against stand-ins of App Service's, Azure Machine Learning's and IMDS's
+/// endpoints that speak their documented protocols, compared with MSAL Python's
+/// `ManagedIdentityClient` on the same stand-ins.
+@Suite("Managed identity")
+struct ManagedIdentityTests {
+    static let resource = "https://management.example"
+    static let userAssigned: [(name: String, identity: ManagedIdentity, peer: String)] = [
+        ("system-assigned", .systemAssigned, "system"),
+        ("client id", .clientID("mi-client-1"), "client:mi-client-1"),
+        ("resource id", .resourceID("/subscriptions/s1/resourcegroups/rg1/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mi1"),
+         "resource:/subscriptions/s1/resourcegroups/rg1/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mi1"),
+        ("object id", .objectID("mi-object-1"), "object:mi-object-1"),
+    ]
+
+    /// The variables the platform of `source` sets, pointing at `server`'s stand-in.
+    static func environment(_ source: ManagedIdentitySource, _ server: IdentityServer) -> [String: String] {
+        switch source {
+        case .appService: return ["IDENTITY_ENDPOINT": server.baseURL + "/msi/appservice", "IDENTITY_HEADER": "identity-header-secret"]
+        case .machineLearning: return ["MSI_ENDPOINT": server.baseURL + "/msi/ml", "MSI_SECRET": "msi-secret-value"]
+        default: return ["AZURE_POD_IDENTITY_AUTHORITY_HOST": server.baseURL]
+        }
+    }
+
+    /// The stand-in's log of managed identity requests: endpoint, query and header names.
+    static func requests(_ server: IdentityServer) async throws -> [[String]] {
+        try await server.requests().filter { ["mi-appservice", "mi-ml", "imds"].contains($0["endpoint"] ?? "") }
+            .map { [$0["endpoint"] ?? "", $0["query"] ?? "", $0["headers"] ?? ""] }
+    }
+
+    /// A cache's JSON with secrets and times replaced by "*", keys sorted.
+    static func masked(_ cache: TokenCache) throws -> Any {
+        var sections = try #require(try JSONSerialization.jsonObject(with: Data(cache.serialize())) as? [String: [String: [String: Any]]])
+        for (section, entries) in sections {
+            for (key, entry) in entries {
+                var masked = entry
+                for name in entry.keys where name == "secret" || ["cached_at", "expires_on", "extended_expires_on", "refresh_on"].contains(name) { masked[name] = "*" }
+                sections[section]?[key] = masked
+            }
+        }
+        return sections
+    }
+
+    @Test("The source is detected as MSAL Python detects it")
+    func detection() {
+        #expect(ManagedIdentitySource.detect(environment: ["IDENTITY_ENDPOINT": "x", "IDENTITY_HEADER": "y", "IDENTITY_SERVER_THUMBPRINT": "z"]) == .serviceFabric)
+        #expect(ManagedIdentitySource.detect(environment: ["IDENTITY_ENDPOINT": "x", "IDENTITY_HEADER": "y"]) == .appService)
+        #expect(ManagedIdentitySource.detect(environment: ["MSI_ENDPOINT": "x", "MSI_SECRET": "y"]) == .machineLearning)
+        #expect(ManagedIdentitySource.detect(environment: ["IDENTITY_ENDPOINT": "x", "IMDS_ENDPOINT": "y"]) == .azureArc)
+        #expect(ManagedIdentitySource.detect(environment: ["AZUREPS_HOST_ENVIRONMENT": "cloud-shell/1.0"]) == .cloudShell)
+        #expect(ManagedIdentitySource.detect(environment: [:]) == .imds)
+    }
+
+    @Test("Each source and each way to name the identity: the same requests and cache entries as MSAL Python's, the second call served from the cache",
+          .enabled(if: PythonPeer.shouldRun, "MSAL Python venv missing: run the README's test command"),
+          arguments: [ManagedIdentitySource.appService, .machineLearning, .imds])
+    func sameAsMSALPython(source: ManagedIdentitySource) async throws {
+        let server = try IdentityServer()
+        let environment = Self.environment(source, server)
+        for (name, identity, peer) in Self.userAssigned {
+            try await server.control("reset")
+            let cache = TokenCache()
+            let client = ManagedIdentityClient(identity, cache: cache, environment: environment)
+            #expect(client.source == source)
+            let first = try await client.acquireToken(resource: Self.resource)
+            let second = try await client.acquireToken(resource: Self.resource)
+            #expect(first.tokenSource == .identityProvider && second.tokenSource == .cache, "\(name)")
+            let sameToken = first.accessToken == second.accessToken
+            #expect(sameToken, "\(name)")
+            // A token of a day is refreshed from its half-life on, as MSAL Python does.
+            #expect(first.refreshOn.map { $0 - ClientCore.now() > 40_000 && $0 - ClientCore.now() < 44_000 } == true, "\(name)")
+            let ours = try await Self.requests(server)
+
+            try await server.control("reset")
+            let output = try PythonPeer.run([PythonPeer.script("managed_identity_peer.py"), peer, Self.resource], environment: environment)
+            let theirs = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+            #expect(theirs["sources"] as? [String] == ["identity_provider", "cache"], "\(name): \(output.prefix(300))")
+            let theirRequests = try await Self.requests(server)
+            #expect(ours == theirRequests, "\(source) \(name): \(ours) vs \(theirRequests)")
+            #expect(ours.count == 1)
+            let oursMasked = try Self.masked(cache)
+            var theirCache = theirs["cache"] as? [String: Any] ?? [:]
+            if identity == .systemAssigned {
+                // MSAL Python 1.39 records a system-assigned token with "client_id": null (see
+                // ManagedIdentity.cacheClientID); this library with the id its code names.
+                var text = String(decoding: try JSONSerialization.data(withJSONObject: theirCache), as: UTF8.self)
+                text = text.replacingOccurrences(of: "accesstoken--managed_identity", with: "accesstoken-system_assigned_managed_identity-managed_identity")
+                    .replacingOccurrences(of: "\"appmetadata-localhost-\"", with: "\"appmetadata-localhost-SYSTEM_ASSIGNED_MANAGED_IDENTITY\"")
+                    .replacingOccurrences(of: "\"client_id\":null", with: "\"client_id\":\"SYSTEM_ASSIGNED_MANAGED_IDENTITY\"")
+                theirCache = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+            }
+            let sameEntries = NSDictionary(dictionary: oursMasked as? [String: Any] ?? [:]).isEqual(to: theirCache)
+            #expect(sameEntries, "\(source) \(name): the cache entries differ from MSAL Python's: ours \(oursMasked), theirs \(theirCache)")
+        }
+    }
+
+    @Test("Refusals and outages are typed; a failing endpoint is not asked again until Retry-After (no retry), as in MSAL Python; a claims challenge skips the cache; unsupported sources say so")
+    func failures() async throws {
+        let server = try IdentityServer()
+        let environment = Self.environment(.imds, server)
+
+        let unknown = ManagedIdentityClient(.clientID("nobody"), environment: environment)
+        do {
+            _ = try await unknown.acquireToken(resource: Self.resource)
+            Issue.record("an unknown identity got a token")
+        } catch {
+            #expect(error.code == .serverError && error.code != .interactionRequired)
+            #expect(error.server?.errorDescription?.contains("Identity not found") == true)
+        }
+
+        let client = ManagedIdentityClient(.systemAssigned, environment: environment)
+        try await server.control("fail", ["endpoint": "imds", "status": 503, "retry_after": 2, "body": ["error": "service_unavailable"]])
+        do {
+            _ = try await client.acquireToken(resource: Self.resource)
+            Issue.record("a failing endpoint gave a token")
+        } catch {
+            #expect(error.code == .providerUnavailable)
+        }
+        let before = try await Self.requests(server).count
+        await #expect(throws: MSALError.self) { _ = try await client.acquireToken(resource: Self.resource) }
+        #expect(try await Self.requests(server).count == before, "the remembered failure is answered without a request")
+        try await Task.sleep(for: .milliseconds(2200))
+        #expect(try await client.acquireToken(resource: Self.resource).tokenSource == .identityProvider)
+        let challenged = try await client.acquireToken(resource: Self.resource, claimsChallenge: #"{"access_token":{"nbf":{"essential":true}}}"#)
+        #expect(challenged.tokenSource == .identityProvider && challenged.refreshReason == .claims)
+
+        for unsupported in [["IDENTITY_ENDPOINT": server.baseURL, "IDENTITY_HEADER": "h", "IDENTITY_SERVER_THUMBPRINT": "t"],
+                            ["IDENTITY_ENDPOINT": server.baseURL, "IMDS_ENDPOINT": server.baseURL]] {
+            do {
+                _ = try await ManagedIdentityClient(.systemAssigned, environment: unsupported).acquireToken(resource: Self.resource)
+                Issue.record("an unsupported source answered")
+            } catch {
+                #expect(error.code == .notSupported)
+            }
+        }
+        #expect(!String(describing: try await client.acquireToken(resource: Self.resource)).contains("eyJ"))
+    }
+}
