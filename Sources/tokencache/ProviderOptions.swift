@@ -19,11 +19,26 @@ struct ProviderOptions: ParsableArguments {
     /// waits for another process's refresh of the same account as long as for the store's
     /// lock.
     func application(_ app: AppOptions, _ session: StoreSession, instanceDiscovery: Bool = true) throws -> PublicClientApplication {
+        try application(clientID: app.clientID, authority: app.authority, session, instanceDiscovery: instanceDiscovery)
+    }
+
+    /// The public client application `clientID` of `authority`, over `session`'s store.
+    func application(clientID: String, authority: String, _ session: StoreSession, instanceDiscovery: Bool = true) throws -> PublicClientApplication {
+        try PublicClientApplication(clientID: clientID, authority: authority, cache: session.store,
+                                    options: ApplicationOptions(http: http, logger: VerboseLog.logger, instanceDiscovery: instanceDiscovery,
+                                                                refreshClaimTimeout: session.lockTimeout))
+    }
+
+    /// The managed identity client of `identity`, over `session`'s store.
+    func managedIdentity(_ identity: ManagedIdentity, _ session: StoreSession) -> ManagedIdentityClient {
+        ManagedIdentityClient(identity, cache: session.store, options: ApplicationOptions(http: http, logger: VerboseLog.logger))
+    }
+
+    /// The HTTP options the flags ask for.
+    private var http: HTTPOptions {
         var http = HTTPOptions(allowsPlainHTTPOnLoopback: allowLoopbackHTTP)
         if let requestTimeout { http.timeout = .milliseconds(Int(requestTimeout * 1000)) }
-        return try PublicClientApplication(clientID: app.clientID, authority: app.authority, cache: session.store,
-                                           options: ApplicationOptions(http: http, logger: VerboseLog.logger, instanceDiscovery: instanceDiscovery,
-                                                                       refreshClaimTimeout: session.lockTimeout))
+        return http
     }
 }
 
@@ -37,7 +52,7 @@ extension MSALError {
             // The store's own code: a lock time-out 75, a wrong key 77, a damaged store 65...
             guard let underlying, case let status = CLIFailure.exitCode(for: underlying), status != 70 else { return 69 }
             return status
-        case .network, .providerUnavailable, .noBrowser: return 69
+        case .network, .providerUnavailable, .noBrowser, .notSupported: return 69
         case .timedOut, .deviceCodeExpired, .cancelled: return 75
         case .serverError where ["invalid_client", "unauthorized_client"].contains(server?.error ?? ""): return 77
         default: return 65
