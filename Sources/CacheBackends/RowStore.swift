@@ -30,6 +30,8 @@ package struct RowStore<Database: RowDatabase>: @unchecked Sendable {
         let lock = NSLock()
         var codec: RowCodec?
         var committing = false
+        /// Where the open store's key is kept, as its key description says.
+        var keyKind: EncryptedEnvelope.Source?
     }
 
     /// Creates a store over `database`, with rows sealed under `keys`' key (none: in the
@@ -203,6 +205,9 @@ package struct RowStore<Database: RowDatabase>: @unchecked Sendable {
                             _ body: (RowWriter<Database>, RowEntryReader<Database>) throws -> R) throws -> R {
         var changed: Set<String> = []
         let result: R? = try withDatabase(creating: creating, retry: retry) { database, codec in
+            // A data key in the kernel keyring is asked for on every write, which starts the
+            // persistent keyring's expiry again (and puts the key back if it was lost).
+            if state.keyKind == .kernelKeyring, let keys, let key = codec.key { _ = try keys.keyForWriting(kind: .kernelKeyring, held: key) }
             let writer = RowWriter(database: database, codec: codec)
             let reader = RowEntryReader(database: database, codec: codec)
             if oneStatement {
@@ -294,7 +299,9 @@ package struct RowStore<Database: RowDatabase>: @unchecked Sendable {
                 try prepare(meta: [])
             }
             let sql = database.sql
-            let key = try RowKeyMeta.key(from: try metaReader(), keys: keys, created: created, location: database.location, spec: sql.specForm)
+            let meta = try metaReader()
+            let key = try RowKeyMeta.key(from: meta, keys: keys, created: created, location: database.location, spec: sql.specForm)
+            state.keyKind = try meta.integer("key_source").flatMap { EncryptedEnvelope.Source(rawValue: UInt8(clamping: $0)) }
             return RowCodec(key: key, location: database.location, label: sql.rowLabel)
         } catch {
             database.disconnect()

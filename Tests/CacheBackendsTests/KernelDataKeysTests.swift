@@ -39,6 +39,22 @@ struct KernelDataKeysTests {
         }
     }
 
+    @Test("A SQLite store keyed in the kernel keyring puts its key back on its next write; a new instance reads it")
+    func databaseRestoresTheKey() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("cache.db").path
+            defer { _ = try? KernelKeys.unlink(path) }
+            let store = SQLiteTokenCache(path: path, keySource: .kernelKeyring)
+            let (ann, annContext) = TokenStoreConformance.signIn("ann")
+            try store.add(response: ann, context: annContext)
+            #expect(try KernelKeys.unlink(path))
+            let (bob, bobContext) = TokenStoreConformance.signIn("bob")
+            try store.add(response: bob, context: bobContext)
+            let reader = SQLiteTokenCache(path: path, keySource: .kernelKeyring)
+            #expect(try reader.lookupAccessToken(TokenStoreConformance.query("ann")).token?.secret == "at-ann")
+        }
+    }
+
     @Test("Paths are named as Python's os.path.normpath names them")
     func normalizedNames() {
         #expect(KernelDataKeys.normalized("/a/./b//c/../d") == "/a/b/d")
