@@ -38,8 +38,8 @@ public enum ManagedIdentitySource: String, Sendable {
     /// Service Fabric (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER` and
     /// `IDENTITY_SERVER_THUMBPRINT`). Not supported by this version.
     case serviceFabric
-    /// Azure Arc (`IDENTITY_ENDPOINT` and `IMDS_ENDPOINT`, or its agent installed). Not
-    /// supported by this version.
+    /// Azure Arc (`IDENTITY_ENDPOINT` and `IMDS_ENDPOINT`, or its agent installed): a
+    /// challenge names a key file of the agent's, whose content is the credential.
     case azureArc
     /// Azure Cloud Shell. Its tokens are the signed-in user's, not an identity's: MSAL
     /// Python serves them through an interactive public client with `prompt=none`. Not
@@ -81,6 +81,12 @@ public final class ManagedIdentityClient: Sendable {
     private let environment: [String: String]
     private let connection: ProviderConnection
     private let logger: Logger
+    /// Where the Azure Arc agent writes the key files its challenges name.
+    let arcTokensFolder: String
+
+    /// Azure Arc's endpoint when only its agent is installed, and its key folder on Linux.
+    static let arcDefaultEndpoint = "http://localhost:40342/metadata/identity/oauth2/token"
+    static let arcTokensFolder = "/var/opt/azcmagent/tokens"
 
     /// The environment and tenant MSAL Python caches managed identity tokens under.
     static let cacheEnvironment = "localhost"
@@ -93,8 +99,14 @@ public final class ManagedIdentityClient: Sendable {
     ///   - cache: Any store of this library; an in-memory cache by default.
     ///   - options: HTTP and logging settings (the other options do not apply).
     ///   - environment: The variables the platform sets; the process's by default.
-    public init(_ identity: ManagedIdentity, cache: any TokenCacheStore = TokenCache(), options: ApplicationOptions = ApplicationOptions(),
-                environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public convenience init(_ identity: ManagedIdentity, cache: any TokenCacheStore = TokenCache(), options: ApplicationOptions = ApplicationOptions(),
+                            environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.init(identity, cache: cache, options: options, environment: environment, arcTokensFolder: ManagedIdentityClient.arcTokensFolder)
+    }
+
+    /// As the public initializer, with Azure Arc's key folder elsewhere (for tests).
+    init(_ identity: ManagedIdentity, cache: any TokenCacheStore, options: ApplicationOptions, environment: [String: String], arcTokensFolder: String) {
+        self.arcTokensFolder = arcTokensFolder
         self.identity = identity
         self.cache = cache
         self.environment = environment
@@ -109,7 +121,9 @@ public final class ManagedIdentityClient: Sendable {
     /// - Parameters:
     ///   - resource: The resource the token is for.
     ///   - claimsChallenge: A claims challenge from the resource: the cache is skipped.
-    /// - Throws: ``MSALError``: `notSupported` for Service Fabric, Azure Arc and Cloud Shell;
+    /// - Throws: ``MSALError``: `notSupported` for Service Fabric and Cloud Shell; for Azure
+    ///   Arc, `invalidResponse` when its key file cannot be read or it does not confirm a
+    ///   user-assigned identity;
     ///   `serverError` for the endpoint's refusal (a wrong identity or resource);
     ///   `providerUnavailable`, `network` or `timedOut` when it cannot answer.
     public func acquireToken(resource: String, claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
@@ -190,8 +204,11 @@ public final class ManagedIdentityClient: Sendable {
             request = (host + "/metadata/identity/oauth2/token", "2018-02-01",
                        ["Metadata": "true", "x-client-SKU": "MSAL.Swift", "x-ms-client-request-id": UUID().uuidString.lowercased()],
                        ["client_id", "msi_res_id", "object_id"])
-        case .serviceFabric, .azureArc, .cloudShell:
-            throw MSALError(code: .notSupported, reason: "managed identity on \(source.rawValue) is not supported by this version; on App Service, Azure Functions, Azure Machine Learning and virtual machines it is. Use a client credential meanwhile")
+        case .azureArc:
+            // Azure Arc honours IMDS's msi_res_id spelling.
+            request = (environment["IDENTITY_ENDPOINT"] ?? Self.arcDefaultEndpoint, "2020-06-01", ["Metadata": "true"], ["client_id", "msi_res_id", "object_id"])
+        case .serviceFabric, .cloudShell:
+            throw MSALError(code: .notSupported, reason: "managed identity on \(source.rawValue) is not supported by this version; on App Service, Azure Functions, Azure Machine Learning, Azure Arc and virtual machines it is. Use a client credential meanwhile")
         }
         var items = [URLQueryItem(name: "api-version", value: request.version), URLQueryItem(name: "resource", value: resource)]
         switch identity {
@@ -207,16 +224,24 @@ public final class ManagedIdentityClient: Sendable {
         guard let url = components.url else {
             throw MSALError(code: .invalidArgument, reason: "the managed identity endpoint does not make a valid URL with these parameters")
         }
-        let payload = try await connection.getManagedIdentityToken(url, headers: request.headers, what: "the managed identity endpoint (\(source.rawValue))")
+        var headers = request.headers
+        let what = "the managed identity endpoint (\(source.rawValue))"
+        if source == .azureArc {
+            let realm = try await connection.arcChallenge(url, what: what)
+            headers["Authorization"] = "Basic " + (try arcSecret(realm: realm))
+        }
+        let payload = try await connection.getManagedIdentityToken(url, headers: headers, what: what)
+        if source == .azureArc { try checkArcIdentity(payload) }
         guard let token = payload.string("access_token"), !token.isEmpty else {
             // App Service answers a wrong resource with a vague body of its own.
             let detail = [payload["statusCode"].map { "\($0)" }, payload.string("message") ?? payload.string("error_description")].compactMap { $0 }.joined(separator: ", ")
             let server = MSALError.ServerError(error: payload.string("error") ?? "invalid_scope", errorDescription: detail.isEmpty ? nil : detail, suberror: nil, correlationID: nil, httpStatus: 200)
             throw MSALError(code: .serverError, reason: "the managed identity endpoint answered without a token (\(detail.isEmpty ? "no detail" : detail)). Check the resource and that the identity is assigned to this resource", server: server)
         }
-        // IMDS says expires_in (as text); App Service and Machine Learning say expires_on.
+        // IMDS and Azure Arc say expires_in (as text); App Service and Machine Learning say
+        // expires_on.
         let expiresIn: Int64?
-        if source == .imds {
+        if source == .imds || source == .azureArc {
             expiresIn = payload["expires_in"].flatMap(PythonText.int)
         } else {
             expiresIn = payload["expires_on"].flatMap(PythonText.int).map { $0 - now }
@@ -228,5 +253,42 @@ public final class ManagedIdentityClient: Sendable {
                                   "token_type": .string(payload.string("token_type") ?? "Bearer")]
         if let resource = payload["resource"] { answer["resource"] = resource }
         return answer
+    }
+
+    /// The secret of Azure Arc's challenge: the content of the key file `realm` names, taken
+    /// by its name from the agent's own folder (never from wherever the realm points), as
+    /// MSAL Python does; at most 4 KiB, a regular file (not a link).
+    private func arcSecret(realm: String) throws(MSALError) -> String {
+        let name = ((realm as NSString).lastPathComponent as NSString).deletingPathExtension
+        guard !name.isEmpty, name != ".", name != ".." else {
+            throw MSALError(code: .invalidResponse, reason: "Azure Arc's challenge names no key file. Check IDENTITY_ENDPOINT")
+        }
+        let path = arcTokensFolder + "/" + name + ".key"
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              attributes[.type] as? FileAttributeType == .typeRegular else {
+            throw MSALError(code: .invalidResponse, reason: "Azure Arc's key file \(path) is missing or not a regular file. Check that the Azure Connected Machine agent runs and this user may read its tokens folder (the himds group)")
+        }
+        guard let size = attributes[.size] as? Int, size <= 4096 else {
+            throw MSALError(code: .invalidResponse, reason: "Azure Arc's key file \(path) is larger than 4 KiB, which no key of the agent's is; it was not read")
+        }
+        guard let secret = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw MSALError(code: .invalidResponse, reason: "Azure Arc's key file \(path) cannot be read. Add this user to the himds group, or run as root")
+        }
+        return secret
+    }
+
+    /// Fails closed when Azure Arc did not confirm the user-assigned identity asked for: an
+    /// older agent ignores the selector and returns the machine's own identity.
+    private func checkArcIdentity(_ payload: JSONObject) throws(MSALError) {
+        let requested: String, echoed: String?
+        switch identity {
+        case .systemAssigned: return
+        case .clientID(let id): (requested, echoed) = (id, payload.string("client_id"))
+        case .objectID(let id): (requested, echoed) = (id, payload.string("object_id"))
+        case .resourceID(let id): (requested, echoed) = (id, payload.string("msi_res_id") ?? payload.string("mi_res_id"))
+        }
+        guard let echoed, echoed.lowercased() == requested.lowercased() else {
+            throw MSALError(code: .invalidResponse, reason: "Azure Arc did not confirm the user-assigned identity asked for; its agent likely does not support user-assigned identities and answered with the machine's own. Nothing was cached")
+        }
     }
 }

@@ -32,7 +32,10 @@ tenant/policy path, and under /adfs/ in AD FS's shape (no "v2.0", a upn, no clie
 Managed identity stand-ins: GET /msi/appservice (App Service: X-IDENTITY-HEADER, api-version
 2019-08-01, expires_on), /msi/ml (Azure Machine Learning: the secret header, api-version
 2017-09-01, clientid) and /metadata/identity/oauth2/token (IMDS: Metadata: true, api-version
-2018-02-01, expires_in as text); user-assigned identities mi-client-1 (client id), the
+2018-02-01, expires_in as text) and /arc/token (Azure Arc: a 401 challenge naming a key file it
+writes into config arc_folder, then the file's content as Basic credentials, api-version
+2020-06-01; it echoes a user-assigned id unless config arc_echo is false); user-assigned
+identities mi-client-1 (client id), the
 resource id in MANAGED_IDENTITIES, and mi-object-1 (object id). Config identity_header,
 msi_secret and mi_expires_in (86399 by default) change them; faults by endpoint
 mi-appservice, mi-ml or imds.
@@ -67,6 +70,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import ssl
 import sys
@@ -80,7 +84,8 @@ TENANT_ID = "7e0ab0d0-0000-4000-8000-00000000a1d0"
 # The managed identity stand-ins: their paths (the App Service and Machine Learning
 # endpoints are whatever the platform's variables name; IMDS's path is fixed), and the
 # user-assigned identities they know, by client id, resource id and object id.
-MANAGED_IDENTITY_ENDPOINTS = {"/msi/appservice": "mi-appservice", "/msi/ml": "mi-ml", "/metadata/identity/oauth2/token": "imds"}
+MANAGED_IDENTITY_ENDPOINTS = {"/msi/appservice": "mi-appservice", "/msi/ml": "mi-ml", "/metadata/identity/oauth2/token": "imds",
+                              "/arc/token": "mi-arc"}
 MANAGED_IDENTITIES = {
     "mi-client-1": "mi-object-1",
     "/subscriptions/s1/resourcegroups/rg1/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mi1": "mi-object-1",
@@ -202,17 +207,35 @@ class Handler(BaseHTTPRequestHandler):
         headers sent, never their values."""
         entry = {"endpoint": source, "path": urllib.parse.urlsplit(self.path).path,
                  "query": "&".join(f"{k}={v}" for k, v in sorted(query.items()) if k != "x-ms-client-request-id"),
-                 "headers": ",".join(sorted(h for h in ("Metadata", "X-IDENTITY-HEADER", "secret", "x-client-SKU", "x-ms-client-request-id")
+                 "headers": ",".join(sorted(h for h in ("Authorization", "Metadata", "X-IDENTITY-HEADER", "secret", "x-client-SKU", "x-ms-client-request-id")
                                             if self.headers.get(h) is not None)),
                  "time": f"{time.time():.6f}"}
         with STATE.lock:
             STATE.requests.append(entry)
         if self.injected_fault(source):
             return
+        if source == "mi-arc":
+            # Azure Arc: a request without credentials gets a challenge naming a key file the
+            # agent just wrote into its folder; the file's content is the credential.
+            folder = STATE.config.get("arc_folder", "/var/opt/azcmagent/tokens")
+            presented = self.headers.get("Authorization")
+            if not presented:
+                name = secrets.token_hex(8)
+                STATE.arc_secret = secrets.token_urlsafe(24)
+                with open(os.path.join(folder, name + ".key"), "w") as handle:
+                    handle.write(STATE.arc_secret)
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", f"Basic realm={folder}/{name}.key")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if presented != "Basic " + getattr(STATE, "arc_secret", ""):
+                return self.send_json(401, {"error": "invalid_client", "error_description": "the key is wrong"})
         version, header, secret, expiry = {
             "mi-appservice": ("2019-08-01", "X-IDENTITY-HEADER", STATE.config.get("identity_header", "identity-header-secret"), "expires_on"),
             "mi-ml": ("2017-09-01", "secret", STATE.config.get("msi_secret", "msi-secret-value"), "expires_on"),
             "imds": ("2018-02-01", "Metadata", "true", "expires_in"),
+            "mi-arc": ("2020-06-01", "Metadata", "true", "expires_in"),
         }[source]
         if self.headers.get(header) != secret:
             if source == "imds":
@@ -234,6 +257,9 @@ class Handler(BaseHTTPRequestHandler):
         body = {"access_token": make_jwt(claims), "expires_on": str(now + expires_in), "resource": query["resource"], "token_type": "Bearer"}
         if expiry == "expires_in":
             body.update({"expires_in": str(expires_in), "ext_expires_in": str(expires_in), "not_before": str(now), "client_id": identity})
+        if source == "mi-arc" and chosen and STATE.config.get("arc_echo", True):
+            # An agent that serves user-assigned identities echoes the one it used.
+            body.update({name: query[name] for name in names})
         return self.send_json(200, body)
 
     def injected_fault(self, endpoint):

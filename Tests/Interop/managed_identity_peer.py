@@ -8,15 +8,20 @@ The platform's variables (IDENTITY_ENDPOINT, MSI_ENDPOINT, AZURE_POD_IDENTITY_AU
 each answer (or the error), and the cache with secrets and times replaced by "*".
 """
 import json
+import os
 import sys
 
 import msal
+import msal.managed_identity
 import requests
 
 TIMES = {"cached_at", "expires_on", "extended_expires_on", "refresh_on"}
 
 
 def main():
+    if os.environ.get("TOKENCACHE_TEST_ARC_FOLDER"):
+        # Azure Arc's key folder, which MSAL Python fixes per platform, moved for the test.
+        msal.managed_identity._supported_arc_platforms_and_their_prefixes["linux"] = os.environ["TOKENCACHE_TEST_ARC_FOLDER"]
     kind, _, value = sys.argv[1].partition(":")
     resource = sys.argv[2]
     identity = msal.SystemAssignedManagedIdentity() if kind == "system" else msal.UserAssignedManagedIdentity(

@@ -23,13 +23,14 @@ struct ManagedIdentityTests {
         switch source {
         case .appService: return ["IDENTITY_ENDPOINT": server.baseURL + "/msi/appservice", "IDENTITY_HEADER": "identity-header-secret"]
         case .machineLearning: return ["MSI_ENDPOINT": server.baseURL + "/msi/ml", "MSI_SECRET": "msi-secret-value"]
+        case .azureArc: return ["IDENTITY_ENDPOINT": server.baseURL + "/arc/token", "IMDS_ENDPOINT": server.baseURL]
         default: return ["AZURE_POD_IDENTITY_AUTHORITY_HOST": server.baseURL]
         }
     }
 
     /// The stand-in's log of managed identity requests: endpoint, query and header names.
     static func requests(_ server: IdentityServer) async throws -> [[String]] {
-        try await server.requests().filter { ["mi-appservice", "mi-ml", "imds"].contains($0["endpoint"] ?? "") }
+        try await server.requests().filter { ["mi-appservice", "mi-ml", "imds", "mi-arc"].contains($0["endpoint"] ?? "") }
             .map { [$0["endpoint"] ?? "", $0["query"] ?? "", $0["headers"] ?? ""] }
     }
 
@@ -58,14 +59,16 @@ struct ManagedIdentityTests {
 
     @Test("Each source and each way to name the identity: the same requests and cache entries as MSAL Python's, the second call served from the cache",
           .enabled(if: PythonPeer.shouldRun, "MSAL Python venv missing: run the README's test command"),
-          arguments: [ManagedIdentitySource.appService, .machineLearning, .imds])
+          arguments: [ManagedIdentitySource.appService, .machineLearning, .imds, .azureArc])
     func sameAsMSALPython(source: ManagedIdentitySource) async throws {
         let server = try IdentityServer()
+        try await withTemporaryDirectoryAsync { arcFolder in
+        try await server.control("config", ["arc_folder": arcFolder.path])
         let environment = Self.environment(source, server)
         for (name, identity, peer) in Self.userAssigned {
             try await server.control("reset")
             let cache = TokenCache()
-            let client = ManagedIdentityClient(identity, cache: cache, environment: environment)
+            let client = ManagedIdentityClient(identity, cache: cache, options: ApplicationOptions(), environment: environment, arcTokensFolder: arcFolder.path)
             #expect(client.source == source)
             let first = try await client.acquireToken(resource: Self.resource)
             let second = try await client.acquireToken(resource: Self.resource)
@@ -77,12 +80,15 @@ struct ManagedIdentityTests {
             let ours = try await Self.requests(server)
 
             try await server.control("reset")
-            let output = try PythonPeer.run([PythonPeer.script("managed_identity_peer.py"), peer, Self.resource], environment: environment)
+            let output = try PythonPeer.run([PythonPeer.script("managed_identity_peer.py"), peer, Self.resource],
+                                            environment: environment.merging(["TOKENCACHE_TEST_ARC_FOLDER": arcFolder.path]) { $1 })
             let theirs = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
             #expect(theirs["sources"] as? [String] == ["identity_provider", "cache"], "\(name): \(output.prefix(300))")
             let theirRequests = try await Self.requests(server)
             #expect(ours == theirRequests, "\(source) \(name): \(ours) vs \(theirRequests)")
-            #expect(ours.count == 1)
+            // Azure Arc: the challenge, then the request with the key file's content.
+            #expect(ours.count == (source == .azureArc ? 2 : 1))
+            if source == .azureArc { #expect(ours.map { $0[2] } == ["Metadata", "Authorization,Metadata"]) }
             let oursMasked = try Self.masked(cache)
             var theirCache = theirs["cache"] as? [String: Any] ?? [:]
             if identity == .systemAssigned {
@@ -96,6 +102,29 @@ struct ManagedIdentityTests {
             }
             let sameEntries = NSDictionary(dictionary: oursMasked as? [String: Any] ?? [:]).isEqual(to: theirCache)
             #expect(sameEntries, "\(source) \(name): the cache entries differ from MSAL Python's: ours \(oursMasked), theirs \(theirCache)")
+        }
+        }
+    }
+
+    @Test("Azure Arc: an agent that does not confirm the user-assigned identity asked for gets no token cached (fail closed, as MSAL Python)")
+    func arcFailsClosed() async throws {
+        let server = try IdentityServer()
+        try await withTemporaryDirectoryAsync { arcFolder in
+            try await server.control("config", ["arc_folder": arcFolder.path, "arc_echo": false])
+            let cache = TokenCache()
+            let client = ManagedIdentityClient(.clientID("mi-client-1"), cache: cache, options: ApplicationOptions(),
+                                               environment: Self.environment(.azureArc, server), arcTokensFolder: arcFolder.path)
+            do {
+                _ = try await client.acquireToken(resource: Self.resource)
+                Issue.record("an unconfirmed identity's token was accepted")
+            } catch let error as MSALError {
+                #expect(error.code == .invalidResponse && error.reason.contains("did not confirm"))
+            }
+            #expect(cache.snapshot().entryCounts.values.reduce(0, +) == 0)
+            // The system-assigned identity needs no confirmation.
+            let system = ManagedIdentityClient(.systemAssigned, cache: cache, options: ApplicationOptions(),
+                                               environment: Self.environment(.azureArc, server), arcTokensFolder: arcFolder.path)
+            #expect(try await system.acquireToken(resource: Self.resource).tokenSource == .identityProvider)
         }
     }
 
@@ -130,7 +159,7 @@ struct ManagedIdentityTests {
         #expect(challenged.tokenSource == .identityProvider && challenged.refreshReason == .claims)
 
         for unsupported in [["IDENTITY_ENDPOINT": server.baseURL, "IDENTITY_HEADER": "h", "IDENTITY_SERVER_THUMBPRINT": "t"],
-                            ["IDENTITY_ENDPOINT": server.baseURL, "IMDS_ENDPOINT": server.baseURL]] {
+                            ["AZUREPS_HOST_ENVIRONMENT": "cloud-shell/1.0"]] {
             do {
                 _ = try await ManagedIdentityClient(.systemAssigned, environment: unsupported).acquireToken(resource: Self.resource)
                 Issue.record("an unsupported source answered")

@@ -95,6 +95,25 @@ struct ProviderConnection: Sendable {
                                   defaultRetryAfter: .seconds(5)).object
     }
 
+    /// Azure Arc's first step: GETs its endpoint without credentials and returns the realm of
+    /// the `WWW-Authenticate: Basic realm=PATH` challenge of its 401 answer.
+    func arcChallenge(_ url: URL, what: String) async throws(MSALError) -> String {
+        guard url.scheme == "http" || url.scheme == "https" else {
+            throw MSALError(code: .invalidArgument, reason: "the managed identity endpoint is not an http(s) URL. Check IDENTITY_ENDPOINT")
+        }
+        let request = HTTPRequest(method: "GET", url: url, headers: ["Metadata": "true", "Accept": "application/json"])
+        let response = try await send(request, what: what, repeatable: false)
+        guard response.status == 401 else {
+            _ = try object(response, what: what, url: url)  // the endpoint's own error, if it says one
+            throw MSALError(code: .invalidResponse, reason: "\(what) answered HTTP \(response.status) instead of Azure Arc's challenge (401 with WWW-Authenticate). Check IDENTITY_ENDPOINT")
+        }
+        let parts = (response.headers["www-authenticate"] ?? "").split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2, parts[0].lowercased() == "basic realm", !parts[1].isEmpty else {
+            throw MSALError(code: .invalidResponse, reason: "\(what) answered 401 without the Basic realm challenge Azure Arc sends. Check IDENTITY_ENDPOINT")
+        }
+        return parts[1]
+    }
+
     /// POSTs `form` to a token (or device code) endpoint and returns its JSON answer; an
     /// OAuth error answer throws ``MSALError/Code-swift.struct/serverError`` (or
     /// `providerUnavailable` for a 5xx or 429 status).
