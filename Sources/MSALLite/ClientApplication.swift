@@ -6,7 +6,7 @@ public import TokenCache
 ///
 /// The usual pattern, as in MSAL:
 /// 1. ``accounts(username:)`` lists the accounts the cache knows;
-/// 2. ``acquireTokenSilent(scopes:account:forceRefresh:claimsChallenge:)`` answers from
+/// 2. ``acquireTokenSilent(scopes:account:forceRefresh:claimsChallenge:data:)`` answers from
 ///    the cache, refreshing with a cached refresh token when needed;
 /// 3. only when that returns `nil` (or throws `interactionRequired`), sign the user in
 ///    with a flow.
@@ -47,8 +47,9 @@ public class ClientApplication: @unchecked Sendable {
     /// It runs on the caller's executor (`nonisolated(nonsending)`): a token served from the
     /// cache costs no hop to another thread.
     nonisolated(nonsending)
-    public func acquireTokenSilent(scopes: [String], account: Account, forceRefresh: Bool = false, claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult? {
-        try await core.acquireTokenSilent(scopes: scopes, account: account, forceRefresh: forceRefresh, claimsChallenge: claimsChallenge)
+    public func acquireTokenSilent(scopes: [String], account: Account, forceRefresh: Bool = false, claimsChallenge: String? = nil,
+                                   data: [String: String] = [:]) async throws(MSALError) -> AuthenticationResult? {
+        try await core.acquireTokenSilent(scopes: scopes, account: account, forceRefresh: forceRefresh, claimsChallenge: claimsChallenge, data: data)
     }
 
     /// Signs `account` out of this app: its tokens for this app (and its family) and its

@@ -226,10 +226,13 @@ final class ClientCore: Sendable {
     /// with `sentScopes` as the requested ones, and returns it as a result for `scopes`.
     func acquire(grantType: String, _ fields: [(String, String)], scopes: [String], sentScopes: [String], scopeInRequest: Bool = true,
                  requestData: [String: String] = [:], username: String? = nil, reason: AuthenticationResult.RefreshReason? = nil,
-                 claimsChallenge: String? = nil, checking check: (JSONObject, _ correlationID: String) throws(MSALError) -> Void = { _, _ in }) async throws(MSALError) -> AuthenticationResult {
+                 claimsChallenge: String? = nil, data: [String: String] = [:],
+                 checking check: (JSONObject, _ correlationID: String) throws(MSALError) -> Void = { _, _ in }) async throws(MSALError) -> AuthenticationResult {
         let now = ClientCore.now()
         var form = [("grant_type", grantType)] + fields + (scopeInRequest ? [("scope", sentScopes.joined(separator: " "))] : [])
         if let claims = try claimsParameter(claimsChallenge) { form.append(("claims", claims)) }
+        form += ClientCore.extraFields(data)
+        let requestData = requestData.merging(data) { $1 }
         let (answer, correlationID, endpoint) = try await requestToken(form, authority: authority)
         try check(answer, correlationID)
         try await store(answer, context: context(scopes: sentScopes, tokenEndpoint: endpoint, authority: authority, grantType: grantType,
@@ -304,6 +307,14 @@ final class ClientCore: Sendable {
         return JSONValue.object(claims).pythonCompactJSONText
     }
 
+    /// A request's extra fields (MSAL Python's `data`: an SSH certificate's `token_type`,
+    /// `req_cnf` and `key_id`), in a fixed order; none may replace a field the flow sets.
+    static func extraFields(_ data: [String: String]) -> [(String, String)] {
+        let reserved: Set<String> = ["grant_type", "client_id", "scope", "claims", "refresh_token", "code", "code_verifier", "redirect_uri",
+                                     "username", "password", "assertion", "device_code", "client_secret", "client_assertion", "client_assertion_type", "client_info"]
+        return data.filter { !reserved.contains($0.key) }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
     /// A claims challenge, or `nil` for none: an empty one is none, as in MSAL Python.
     static func challenge(_ text: String?) -> String? {
         text.flatMap { $0.isEmpty ? nil : $0 }
@@ -365,14 +376,14 @@ final class ClientCore: Sendable {
     /// the provider's last answer) when every refresh was refused, and the provider's or
     /// the network's own error when the refresh failed for any other reason.
     nonisolated(nonsending)
-    func acquireTokenSilent(scopes: [String], account: Account, forceRefresh: Bool, claimsChallenge: String?) async throws(MSALError) -> AuthenticationResult? {
+    func acquireTokenSilent(scopes: [String], account: Account, forceRefresh: Bool, claimsChallenge: String?, data: [String: String] = [:]) async throws(MSALError) -> AuthenticationResult? {
         try ClientCore.validate(scopes, forClient: false)
         guard let homeAccountID = account.homeAccountID else {
             throw MSALError(code: .invalidArgument, reason: "the account has no home_account_id; pass an account from accounts()")
         }
         let realm = try await realm(of: authority)
         let request = SilentRequest(scopes: scopes, homeAccountID: homeAccountID, realm: realm, account: account, forceRefresh: forceRefresh,
-                                    claims: ClientCore.challenge(claimsChallenge))
+                                    claims: ClientCore.challenge(claimsChallenge), data: data)
         var lastFailure: MSALError?
         switch try await silent(request, in: authority) {
         case .token(let result): return result
@@ -410,6 +421,8 @@ final class ClientCore: Sendable {
         let account: Account
         let forceRefresh: Bool
         let claims: String?
+        /// Extra request fields (`token_type`, `req_cnf`, `key_id` of an SSH certificate).
+        var data: [String: String] = [:]
 
         /// Whether a token another caller saved meanwhile answers the call: not when the
         /// caller insists on a new one or must answer a claims challenge.
@@ -448,7 +461,7 @@ final class ClientCore: Sendable {
     nonisolated(nonsending)
     private func lookup(_ request: SilentRequest, in authority: Authority) async throws(MSALError) -> AccessTokenLookup {
         let query = AccessTokenQuery(clientID: clientID, environment: authority.host, realm: request.realm, homeAccountID: request.homeAccountID,
-                                     scopes: request.scopes, now: ClientCore.now())
+                                     scopes: request.scopes, keyID: request.data["key_id"], requestData: request.data, now: ClientCore.now())
         return try await cached { try $0.lookupAccessToken(query) }
     }
 
@@ -536,13 +549,14 @@ final class ClientCore: Sendable {
         var form: [(String, String)] = [("grant_type", "refresh_token"), ("refresh_token", secret),
                                         ("scope", decorated(request.scopes).joined(separator: " ")), ("client_info", "1")]
         if let claims = try claimsParameter(request.claims) { form.append(("claims", claims)) }
+        form += ClientCore.extraFields(request.data)
         var headers: [String: String] = [:]
         let uidUtid = request.homeAccountID.split(separator: ".")
         if uidUtid.count == 2 { headers["X-AnchorMailbox"] = "Oid:\(uidUtid[0])@\(uidUtid[1])" }
         let now = ClientCore.now()
         let (answer, correlationID, tokenEndpoint) = try await requestToken(form, authority: authority, headers: headers)
         let context = context(scopes: decorated(request.scopes), tokenEndpoint: tokenEndpoint, authority: authority,
-                              grantType: "refresh_token", skipAccountCreation: true, now: now)
+                              grantType: "refresh_token", skipAccountCreation: true, requestData: request.data, now: now)
         try await saveRefresh(answer, context: context, refreshTokenKey: candidate.key)
         logger.debug("silent: refreshed", metadata: ["reason": "\(reason.rawValue)", "correlation_id": "\(correlationID)"])
         return result(answer, scopes: request.scopes, now: now, correlationID: correlationID, reason: reason)

@@ -74,7 +74,7 @@ public struct MSALError: Error, Sendable, CustomStringConvertible {
         /// When the provider says the error happened (its `timestamp`).
         public var timestamp: String?
         /// A claims challenge the provider sent with the error (`claims`): pass it to
-        /// ``ClientApplication/acquireTokenSilent(scopes:account:forceRefresh:claimsChallenge:)``
+        /// ``ClientApplication/acquireTokenSilent(scopes:account:forceRefresh:claimsChallenge:data:)``
         /// or to an interactive sign-in.
         public var claims: String?
     }

@@ -87,11 +87,12 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     /// Signs a user in with a username and password (OAuth's resource owner password
     /// grant). Not recommended: it bypasses multi-factor authentication and consent, and
     /// fails for federated and MFA-protected accounts. Prefer the device code flow.
-    public func acquireToken(byUsername username: String, password: String, scopes: [String], claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
+    public func acquireToken(byUsername username: String, password: String, scopes: [String], claimsChallenge: String? = nil,
+                             data: [String: String] = [:]) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: false)
         return try await core.acquire(grantType: "password", [("username", username), ("password", password), ("client_info", "1")],
                                       scopes: scopes, sentScopes: core.decorated(scopes), requestData: ["username": username], username: username,
-                                      claimsChallenge: claimsChallenge)
+                                      claimsChallenge: claimsChallenge, data: data)
     }
 
     /// Signs a user in through the system browser (the authorization code flow with PKCE,

@@ -197,7 +197,8 @@ class Handler(BaseHTTPRequestHandler):
     def form(self):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode()
-        return {k: v[0] for k, v in urllib.parse.parse_qs(raw, keep_blank_values=True).items()}
+        self.posted = {k: v[0] for k, v in urllib.parse.parse_qs(raw, keep_blank_values=True).items()}
+        return self.posted
 
     def managed_identity(self, source, query):
         """A managed identity endpoint as the platform documents it: App Service
@@ -295,7 +296,8 @@ class Handler(BaseHTTPRequestHandler):
                  "client_id": form.get("client_id"), "scope": form.get("scope"),
                  "claims": form.get("claims"), "path": urllib.parse.urlsplit(self.path).path,
                  "domain_hint": form.get("domain_hint"), "max_age": form.get("max_age"),
-                 "response_mode": form.get("response_mode"),
+                 "response_mode": form.get("response_mode"), "token_type": form.get("token_type"),
+                 "key_id": form.get("key_id"),
                  "anchor": self.headers.get("X-AnchorMailbox"), "sku": self.headers.get("x-client-sku"),
                  "pid": self.headers.get("x-client-pid"), "time": f"{time.time():.6f}"}
         if form.get("refresh_token"):
@@ -665,6 +667,13 @@ class Handler(BaseHTTPRequestHandler):
             body["client_info"] = self.client_info(user)
         if foci:
             body["foci"] = foci
+        posted = getattr(self, "posted", {})
+        if posted.get("token_type") == "ssh-cert":
+            # An SSH certificate for the public key in req_cnf, as Entra issues one.
+            if not posted.get("req_cnf"):
+                return self.oauth_error("invalid_request", "an ssh-cert token needs req_cnf, the public key to certify")
+            body["token_type"] = "ssh-cert"
+            body["access_token"] = "ssh-rsa-cert-v01@openssh.com " + b64url(hashlib.sha256(posted["req_cnf"].encode()).digest()) + "-" + secrets.token_hex(8)
         return self.send_json(200, body)
 
     # -- control -------------------------------------------------------------------------

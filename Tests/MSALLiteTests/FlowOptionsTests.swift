@@ -128,6 +128,38 @@ struct FlowOptionsTests {
         #expect(try await user.acquireTokenSilent(scopes: Self.scopes, account: account)?.tokenSource == .cache)
     }
 
+    @Test("SSH certificates: requested with data (token_type ssh-cert, req_cnf, key_id), cached with their key id, and found by it; another key id is asked for anew")
+    func sshCertificates() async throws {
+        let server = try IdentityServer()
+        let cache = TokenCache()
+        let app = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), cache: cache, options: AcquisitionTests.options())
+        let scopes = ["https://pas.windows.net/CheckMyAccess/Linux/.default"]
+        func data(_ keyID: String) -> [String: String] {
+            ["token_type": "ssh-cert", "key_id": keyID, "req_cnf": #"{"kty":"RSA","n":"\#(keyID)-modulus","e":"AQAB","kid":"\#(keyID)"}"#]
+        }
+        let signedIn = try await app.acquireToken(byUsername: "ann@contoso.example", password: "pw-ann-1", scopes: scopes, data: data("key-1"))
+        #expect(signedIn.tokenType == "ssh-cert")
+        let sent = try await Self.last(server, "token")
+        #expect(sent["token_type"] == "ssh-cert" && sent["key_id"] == "key-1")
+        let stored = try #require(cache.snapshot().entries(AccessToken.self).first)
+        #expect(stored.keyID == "key-1" && stored.tokenType == "ssh-cert")
+
+        let account = try #require(try await app.accounts().first)
+        let again = try #require(try await app.acquireTokenSilent(scopes: scopes, account: account, data: data("key-1")))
+        #expect(again.tokenSource == .cache && again.tokenType == "ssh-cert")
+        let sameCertificate = again.accessToken == signedIn.accessToken
+        #expect(sameCertificate)
+
+        let otherKey = try #require(try await app.acquireTokenSilent(scopes: scopes, account: account, data: data("key-2")))
+        #expect(otherKey.tokenSource == .identityProvider && otherKey.tokenType == "ssh-cert")
+        let refreshed = try await Self.last(server, "token")
+        #expect(refreshed["grant_type"] == "refresh_token" && refreshed["key_id"] == "key-2")
+        // The key id is not part of MSAL's cache key: the new certificate takes the old
+        // one's entry, as in MSAL Python.
+        #expect(cache.snapshot().entries(AccessToken.self).compactMap(\.keyID) == ["key-2"])
+        #expect(try await app.acquireTokenSilent(scopes: scopes, account: account, data: data("key-1"))?.tokenSource == .identityProvider)
+    }
+
     @Test("excludeScopes: offline_access left out of what a sign-in asks for, as MSAL Python's exclude_scopes; openid may not be excluded")
     func excludedScopes() async throws {
         let server = try IdentityServer()

@@ -107,6 +107,30 @@ struct InteractiveSignInTests {
 
     /// A listening TCP socket on [::1] (another local program squatting); its port.
     static func squatOnIPv6Loopback() throws -> (fd: Int32, port: Int) {
+        // A port free on 127.0.0.1 too, so that only the ::1 squat can refuse the listener.
+        for _ in 0..<20 {
+            let squat = try squatOnce()
+            if isFreeOnIPv4Loopback(squat.port) { return squat }
+            close(squat.fd)
+        }
+        throw IdentityServerError(reason: "no port free on 127.0.0.1 for a squat on [::1]")
+    }
+
+    /// Whether `port` can be bound on 127.0.0.1 now.
+    static func isFreeOnIPv4Loopback(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    static func squatOnce() throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in6()
         address.sin6_family = sa_family_t(AF_INET6)
