@@ -96,7 +96,9 @@ public final class EncryptedFileStorage: CacheStorage, @unchecked Sendable {
         let kind: EncryptedEnvelope.Source, salt: [UInt8], key: SecretBytes
         if let cached = lock.withLock({ cachedKey }), fixedSalt == nil || fixedSalt == cached.salt {
             (kind, salt) = (cached.kind, cached.salt)
-            key = try keys.keyForWriting(kind: kind, held: cached.key)
+            // The keyring's key (asking keeps it alive); the one in hand if the keyring
+            // cannot answer now (a full quota): the file stays readable by this process.
+            key = (try? keys.keyForWriting(kind: kind, held: cached.key)) ?? cached.key
         } else {
             salt = try fixedSalt ?? (keys.derives ? OpenSSL.randomBytes(16) : [])
             (kind, key) = try keys.newKey(salt: salt, scrypt: scrypt)

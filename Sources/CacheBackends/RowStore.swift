@@ -206,8 +206,10 @@ package struct RowStore<Database: RowDatabase>: @unchecked Sendable {
         var changed: Set<String> = []
         let result: R? = try withDatabase(creating: creating, retry: retry) { database, codec in
             // A data key in the kernel keyring is asked for on every write, which starts the
-            // persistent keyring's expiry again (and puts the key back if it was lost).
-            if state.keyKind == .kernelKeyring, let keys, let key = codec.key { _ = try keys.keyForWriting(kind: .kernelKeyring, held: key) }
+            // persistent keyring's expiry again (and puts the key back if it was lost). Best
+            // effort: the rows are sealed with the key in hand, and a full keyring quota
+            // must not fail the write.
+            if state.keyKind == .kernelKeyring, let keys, let key = codec.key { _ = try? keys.keyForWriting(kind: .kernelKeyring, held: key) }
             let writer = RowWriter(database: database, codec: codec)
             let reader = RowEntryReader(database: database, codec: codec)
             if oneStatement {

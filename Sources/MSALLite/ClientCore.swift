@@ -231,8 +231,10 @@ final class ClientCore: Sendable {
         let now = ClientCore.now()
         var form = [("grant_type", grantType)] + fields + (scopeInRequest ? [("scope", sentScopes.joined(separator: " "))] : [])
         if let claims = try claimsParameter(claimsChallenge) { form.append(("claims", claims)) }
-        form += ClientCore.extraFields(data)
-        let requestData = requestData.merging(data) { $1 }
+        let extra = try ClientCore.extraFields(data)
+        form += extra
+        // The flow's own request data wins over the caller's, as in MSAL Python.
+        let requestData = requestData.merging(extra.map { ($0.0, $0.1) }) { own, _ in own }
         let (answer, correlationID, endpoint) = try await requestToken(form, authority: authority)
         try check(answer, correlationID)
         try await store(answer, context: context(scopes: sentScopes, tokenEndpoint: endpoint, authority: authority, grantType: grantType,
@@ -309,9 +311,16 @@ final class ClientCore: Sendable {
 
     /// A request's extra fields (MSAL Python's `data`: an SSH certificate's `token_type`,
     /// `req_cnf` and `key_id`), in a fixed order; none may replace a field the flow sets.
-    static func extraFields(_ data: [String: String]) -> [(String, String)] {
+    ///
+    /// - Throws: ``MSALError`` `invalidArgument` for an SSH certificate request without its
+    ///   `req_cnf` and `key_id`, as MSAL Python refuses it.
+    static func extraFields(_ data: [String: String]) throws(MSALError) -> [(String, String)] {
+        if data["token_type"] == "ssh-cert", (data["req_cnf"] ?? "").isEmpty || (data["key_id"] ?? "").isEmpty {
+            throw MSALError(code: .invalidArgument, reason: "an ssh-cert request needs req_cnf (the public key, as a JWK) and key_id in its data")
+        }
         let reserved: Set<String> = ["grant_type", "client_id", "scope", "claims", "refresh_token", "code", "code_verifier", "redirect_uri",
-                                     "username", "password", "assertion", "device_code", "client_secret", "client_assertion", "client_assertion_type", "client_info"]
+                                     "username", "password", "assertion", "device_code", "client_secret", "client_assertion", "client_assertion_type",
+                                     "client_info", "requested_token_use", "user_id", "user_federated_identity_credential"]
         return data.filter { !reserved.contains($0.key) }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
@@ -461,7 +470,8 @@ final class ClientCore: Sendable {
     nonisolated(nonsending)
     private func lookup(_ request: SilentRequest, in authority: Authority) async throws(MSALError) -> AccessTokenLookup {
         let query = AccessTokenQuery(clientID: clientID, environment: authority.host, realm: request.realm, homeAccountID: request.homeAccountID,
-                                     scopes: request.scopes, keyID: request.data["key_id"], requestData: request.data, now: ClientCore.now())
+                                     scopes: request.scopes, keyID: request.data["key_id"].flatMap { $0.isEmpty ? nil : $0 }, requestData: request.data,
+                                     now: ClientCore.now())
         return try await cached { try $0.lookupAccessToken(query) }
     }
 
@@ -549,7 +559,7 @@ final class ClientCore: Sendable {
         var form: [(String, String)] = [("grant_type", "refresh_token"), ("refresh_token", secret),
                                         ("scope", decorated(request.scopes).joined(separator: " ")), ("client_info", "1")]
         if let claims = try claimsParameter(request.claims) { form.append(("claims", claims)) }
-        form += ClientCore.extraFields(request.data)
+        form += try ClientCore.extraFields(request.data)
         var headers: [String: String] = [:]
         let uidUtid = request.homeAccountID.split(separator: ".")
         if uidUtid.count == 2 { headers["X-AnchorMailbox"] = "Oid:\(uidUtid[0])@\(uidUtid[1])" }

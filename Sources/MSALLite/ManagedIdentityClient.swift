@@ -128,6 +128,9 @@ public final class ManagedIdentityClient: Sendable {
     ///   `providerUnavailable`, `network` or `timedOut` when it cannot answer.
     public func acquireToken(resource: String, claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
         let claimsChallenge = ClientCore.challenge(claimsChallenge)
+        guard identity.cacheClientID != "" else {
+            throw MSALError(code: .invalidArgument, reason: "the user-assigned identity's id is empty; pass its client id, resource id or object id")
+        }
         guard !resource.isEmpty else { throw MSALError(code: .invalidArgument, reason: "the resource is empty; pass the resource's URI, such as https://management.azure.com") }
         let now = ClientCore.now()
         let query = AccessTokenQuery(clientID: identity.cacheClientID, environment: Self.cacheEnvironment, realm: Self.cacheRealm, homeAccountID: nil,
@@ -244,10 +247,16 @@ public final class ManagedIdentityClient: Sendable {
         if source == .imds || source == .azureArc {
             expiresIn = payload["expires_in"].flatMap(PythonText.int)
         } else {
-            expiresIn = payload["expires_on"].flatMap(PythonText.int).map { $0 - now }
+            expiresIn = payload["expires_on"].flatMap(PythonText.int).flatMap { on in
+                let (left, overflow) = on.subtractingReportingOverflow(now)
+                return overflow ? nil : left
+            }
         }
         guard let expiresIn else {
-            throw MSALError(code: .invalidResponse, reason: "the managed identity endpoint's token has no lifetime (expires_in or expires_on). Nothing was cached")
+            throw MSALError(code: .invalidResponse, reason: "the managed identity endpoint's token has no usable lifetime (expires_in or expires_on). Nothing was cached")
+        }
+        guard (1...3_155_760_000).contains(expiresIn) else {
+            throw MSALError(code: .invalidResponse, reason: "the managed identity endpoint's token lives \(expiresIn) s, which no token does (at most a century, and more than nothing). Nothing was cached")
         }
         var answer: JSONObject = ["access_token": .string(token), "expires_in": .number(JSONNumber(expiresIn)),
                                   "token_type": .string(payload.string("token_type") ?? "Bearer")]

@@ -154,6 +154,10 @@ struct FlowOptionsTests {
         #expect(otherKey.tokenSource == .identityProvider && otherKey.tokenType == "ssh-cert")
         let refreshed = try await Self.last(server, "token")
         #expect(refreshed["grant_type"] == "refresh_token" && refreshed["key_id"] == "key-2")
+        // An ssh-cert request without its key is refused before anything is sent.
+        await #expect(throws: MSALError.self) {
+            _ = try await app.acquireTokenSilent(scopes: scopes, account: account, forceRefresh: true, data: ["token_type": "ssh-cert", "key_id": "key-3"])
+        }
         // The key id is not part of MSAL's cache key: the new certificate takes the old
         // one's entry, as in MSAL Python.
         #expect(cache.snapshot().entries(AccessToken.self).compactMap(\.keyID) == ["key-2"])

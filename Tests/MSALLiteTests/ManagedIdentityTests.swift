@@ -168,5 +168,23 @@ struct ManagedIdentityTests {
             }
         }
         #expect(!String(describing: try await client.acquireToken(resource: Self.resource)).contains("eyJ"))
+
+        // A redirect is never followed (the request carries the platform's credential); a
+        // lifetime no token has is refused without a crash; an empty id is an argument error.
+        let appService = ManagedIdentityClient(.systemAssigned, environment: Self.environment(.appService, server))
+        try await server.control("fail", ["endpoint": "mi-appservice", "status": 307, "location": "https://elsewhere.example/steal"])
+        await #expect(throws: MSALError.self) { _ = try await appService.acquireToken(resource: "https://other.example") }
+        #expect(try await server.requests().filter { $0["endpoint"] == "mi-appservice" }.count == 1)
+        for expiry in ["-9223372036854775808", "9223372036854775807", "0"] {
+            try await server.control("fail", ["endpoint": "mi-appservice", "status": 200,
+                                              "raw": #"{"access_token": "a-token", "expires_on": "\#(expiry)", "token_type": "Bearer"}"#])
+            do {
+                _ = try await appService.acquireToken(resource: "https://lifetime.example/\(expiry)")
+                Issue.record("a token with expires_on \(expiry) was accepted")
+            } catch {
+                #expect(error.code == .invalidResponse)
+            }
+        }
+        await #expect(throws: MSALError.self) { _ = try await ManagedIdentityClient(.clientID(""), environment: environment).acquireToken(resource: Self.resource) }
     }
 }

@@ -92,7 +92,7 @@ struct ProviderConnection: Sendable {
         logger.debug("GET \(what)", metadata: ["url": "\(ProviderConnection.redacted(url))"])
         let key = Base64URL.encode(SHA256.hash(Array(("GET " + url.absoluteString).utf8)))
         return try await exchange(HTTPRequest(method: "GET", url: url, headers: allHeaders), what: what, repeatable: false, throttleKey: key, grant: nil,
-                                  defaultRetryAfter: .seconds(5)).object
+                                  defaultRetryAfter: .seconds(5), followsRedirects: false).object
     }
 
     /// Azure Arc's first step: GETs its endpoint without credentials and returns the realm of
@@ -102,7 +102,7 @@ struct ProviderConnection: Sendable {
             throw MSALError(code: .invalidArgument, reason: "the managed identity endpoint is not an http(s) URL. Check IDENTITY_ENDPOINT")
         }
         let request = HTTPRequest(method: "GET", url: url, headers: ["Metadata": "true", "Accept": "application/json"])
-        let response = try await send(request, what: what, repeatable: false)
+        let response = try await send(request, what: what, repeatable: false, followsRedirects: false)
         guard response.status == 401 else {
             _ = try object(response, what: what, url: url)  // the endpoint's own error, if it says one
             throw MSALError(code: .invalidResponse, reason: "\(what) answered HTTP \(response.status) instead of Azure Arc's challenge (401 with WWW-Authenticate). Check IDENTITY_ENDPOINT")
@@ -140,12 +140,12 @@ struct ProviderConnection: Sendable {
     /// as allowed, and returns its JSON object, or the typed error it stands for. The
     /// failures MSAL Python throttles are remembered under `throttleKey`.
     private func exchange(_ request: HTTPRequest, what: String, repeatable: Bool, throttleKey: String?,
-                          grant: String?, defaultRetryAfter: Duration? = nil) async throws(MSALError) -> (object: JSONObject, response: HTTPResponse) {
+                          grant: String?, defaultRetryAfter: Duration? = nil, followsRedirects: Bool = true) async throws(MSALError) -> (object: JSONObject, response: HTTPResponse) {
         if let throttleKey, let remembered = throttle.remembered(throttleKey) {
             logger.info("\(what): not sent, the same request failed moments ago", metadata: ["error": "\(remembered.code)"])
             throw remembered
         }
-        let response = try await send(request, what: what, repeatable: repeatable)
+        let response = try await send(request, what: what, repeatable: repeatable, followsRedirects: followsRedirects)
         do {
             return (try object(response, what: what, url: request.url), response)
         } catch {
@@ -156,7 +156,7 @@ struct ProviderConnection: Sendable {
 
     /// Sends `request` with a deadline, following safe redirects and retrying 429 and 5xx
     /// answers as ``HTTPOptions`` allows when `repeatable`.
-    private func send(_ request: HTTPRequest, what: String, repeatable: Bool) async throws(MSALError) -> HTTPResponse {
+    private func send(_ request: HTTPRequest, what: String, repeatable: Bool, followsRedirects: Bool = true) async throws(MSALError) -> HTTPResponse {
         var request = request
         request.maxResponseBytes = options.maxResponseBytes
         var attempt = 0
@@ -166,6 +166,10 @@ struct ProviderConnection: Sendable {
             let response = try await sendOnce(request, what: what)
             logger.debug("\(what) answered", metadata: ["status": "\(response.status)", "elapsed": "\(ContinuousClock.now - started)"])
             if (300...399).contains(response.status), let location = response.headers["location"] {
+                // A request that carries a platform credential in a header never follows one.
+                guard followsRedirects else {
+                    throw MSALError(code: .invalidResponse, reason: "\(what) redirected (HTTP \(response.status)); refused: the request carries the platform's credential, which goes to its own endpoint only")
+                }
                 redirects += 1
                 request.url = try redirectTarget(location, from: request, status: response.status, hops: redirects, what: what)
                 continue
