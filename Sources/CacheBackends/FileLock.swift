@@ -3,7 +3,6 @@
 #endif
 public import Foundation
 public import TokenCache
-import Synchronization
 
 /// The cross-process lock MSAL's libraries share: the file `<cache>.lockfile`.
 ///
@@ -423,7 +422,7 @@ enum ProcessLocks {
         var users: Int
     }
 
-    private static let registry = Mutex<[String: Entry]>([:])
+    private static let registry = Locked<[String: Entry]>([:])
 
     /// The lock of `path`, counted as used until ``checkIn(_:)``.
     static func checkOut(_ path: String) -> PathLock {

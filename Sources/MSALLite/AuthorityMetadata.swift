@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import TokenCache
 
 /// The endpoints OpenID discovery found for an authority.
@@ -15,8 +14,8 @@ struct AuthorityMetadata: Sendable {
 final class AuthorityDiscovery: Sendable {
     private let connection: ProviderConnection
     private let instanceDiscovery: Bool
-    private let metadata = Mutex<[String: AuthorityMetadata]>([:])
-    private let aliasGroups = Mutex<[String: [String]]>([:])
+    private let metadata = Locked<[String: AuthorityMetadata]>([:])
+    private let aliasGroups = Locked<[String: [String]]>([:])
 
     init(connection: ProviderConnection, instanceDiscovery: Bool) {
         self.connection = connection

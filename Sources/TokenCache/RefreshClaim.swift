@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The right to refresh one account's tokens, held by one caller of a store at a time, so
 /// that callers that share the store (threads, processes, app instances) send one refresh
@@ -14,11 +13,11 @@ import Synchronization
 /// nothing). A claim that is dropped without being released is released then, and the
 /// claim of a process that died is recovered by the next caller at once.
 public final class RefreshClaim: Sendable {
-    private let releaser: Mutex<(@Sendable () -> Void)?>
+    private let releaser: Locked<(@Sendable () -> Void)?>
 
     /// Creates a claim that runs `release` once, when it is released or dropped.
     public init(release: @escaping @Sendable () -> Void) {
-        releaser = Mutex(release)
+        releaser = Locked(release)
     }
 
     /// Gives the claim up; waiting callers may take it.
@@ -59,7 +58,7 @@ public final class RefreshClaim: Sendable {
 /// Claims held in this process, by name: the part of every store's refresh claim that
 /// excludes other threads and tasks of the same process.
 package enum InProcessRefreshClaims {
-    private static let held = Mutex<Set<String>>([])
+    private static let held = Locked<Set<String>>([])
 
     /// Takes the claim `name` if nobody in this process holds it.
     package static func tryClaim(_ name: String) -> RefreshClaim? {

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import Synchronization
+import TokenCache
 
 /// One row of a result, read by column position.
 package struct PostgresResultRow {
@@ -144,7 +145,7 @@ final class PostgresLink {
     /// once: a query costs two thread switches, not one per future callback.
     private func perform<T: Sendable>(on connection: PostgresConnection, doing what: String,
                                       _ start: @escaping @Sendable () -> EventLoopFuture<T>) throws(CacheStorageError) -> T {
-        let outcome = Mutex<Result<T, any Error>?>(nil)
+        let outcome = Locked<Result<T, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         connection.eventLoop.execute {
             start().whenComplete { result in

@@ -2,7 +2,6 @@ public import Foundation
 #if canImport(FoundationNetworking)
 public import FoundationNetworking
 #endif
-import Synchronization
 import TokenCache
 
 /// One HTTP request to an identity provider.
@@ -112,7 +111,7 @@ private final class ExchangeDelegate: NSObject, URLSessionDataDelegate, @uncheck
         var tooLarge = false
     }
 
-    private let exchanges = Mutex<[Int: Exchange]>([:])
+    private let exchanges = Locked<[Int: Exchange]>([:])
 
     func start(_ task: URLSessionDataTask, limit: Int?, continuation: CheckedContinuation<HTTPResponse, any Error>) {
         exchanges.withLock { $0[task.taskIdentifier] = Exchange(continuation: continuation, limit: limit) }

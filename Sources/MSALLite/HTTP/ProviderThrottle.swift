@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import TokenCache
 
 /// What MSAL Python's throttled HTTP client remembers, so that an app that keeps asking
@@ -21,7 +20,7 @@ final class ProviderThrottle: Sendable {
         let until: ContinuousClock.Instant
     }
 
-    private let entries = Mutex<[String: Remembered]>([:])
+    private let entries = Locked<[String: Remembered]>([:])
 
     /// How long an `invalid_grant` answer is remembered.
     static let refusalMemory: Duration = .seconds(60)
