@@ -32,7 +32,7 @@ struct KernelDataKeys: Sendable {
         }
         // A description may have 4,095 bytes; a longer name is replaced by its digest.
         if name.utf8.count > 3_900 {
-            name = "sha256:" + SHA256.hash(Array(name.utf8)).map { String(format: "%02x", $0) }.joined()
+            name = "sha256:" + SHA256.hexHash(Array(name.utf8))
         }
         return "tokencache:data-key:" + name
     }

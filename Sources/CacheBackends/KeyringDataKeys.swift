@@ -16,7 +16,7 @@ struct KeyringDataKeys: Sendable {
     /// URL, never a path made of the URL (which would create folders in the current one).
     static func signalPath(for cachePath: String) -> String {
         guard cachePath.contains("://") else { return cachePath + ".keysignal" }
-        let digest = SHA256.hash(Array(cachePath.utf8)).map { String(format: "%02x", $0) }.joined()
+        let digest = SHA256.hexHash(Array(cachePath.utf8))
         let cacheHome = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "~/.cache"
         return "\(cacheHome)/tokencache/key-signals/\(digest).keysignal"
     }

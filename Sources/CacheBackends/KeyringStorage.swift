@@ -39,8 +39,7 @@ public struct KeyringProfile: Sendable, Equatable {
     /// msal-extensions' defaults (`build_encrypted_persistence(signal)`): schema = SHA-256
     /// hex of the signal path exactly as the app spells it, no attributes, empty label.
     public static func msalExtensions(signalPath: String) -> KeyringProfile {
-        let digest = SHA256.hash(Array(signalPath.utf8))
-        return KeyringProfile(schema: digest.map { String(format: "%02x", $0) }.joined())
+        KeyringProfile(schema: SHA256.hexHash(Array(signalPath.utf8)))
     }
 
     /// azure-identity's `TokenCachePersistenceOptions(name="msal.cache")`: schema

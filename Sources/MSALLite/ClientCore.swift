@@ -239,7 +239,7 @@ final class ClientCore: Sendable {
         try check(answer, correlationID)
         try await store(answer, context: context(scopes: sentScopes, tokenEndpoint: endpoint, authority: authority, grantType: grantType,
                                            requestData: requestData, username: username, now: now))
-        let acquired = result(answer, scopes: scopes, now: now, correlationID: correlationID, reason: reason)
+        let acquired = Self.result(answer, scopes: scopes, now: now, correlationID: correlationID, reason: reason)
         logger.debug("tokens cached", metadata: ["grant_type": "\(grantType)", "account": personal(acquired.homeAccountID),
                                                  "username": personal(acquired.username), "correlation_id": "\(correlationID)"])
         return acquired
@@ -260,7 +260,7 @@ final class ClientCore: Sendable {
     }
 
     /// The result of a response just received.
-    func result(_ response: JSONObject, scopes: [String], now: Int64, correlationID: String, reason: AuthenticationResult.RefreshReason?) -> AuthenticationResult {
+    static func result(_ response: JSONObject, scopes: [String], now: Int64, correlationID: String?, reason: AuthenticationResult.RefreshReason?) -> AuthenticationResult {
         let idToken = response.string("id_token")
         let claims = idToken.flatMap(ClientCore.claims(of:))
         // The cache refused lifetimes beyond a hundred years already; clamped all the same.
@@ -277,7 +277,7 @@ final class ClientCore: Sendable {
     }
 
     /// The result of a cached access token.
-    func result(cached token: AccessToken, account: Account?) -> AuthenticationResult {
+    static func result(cached token: AccessToken, account: Account?) -> AuthenticationResult {
         AuthenticationResult(
             accessToken: token.secret ?? "", tokenType: token.tokenType ?? "Bearer", expiresOn: token.expiresOn ?? 0,
             refreshOn: token.refreshOn, scopeText: token.target ?? "", idToken: nil, idTokenClaims: nil,
@@ -442,7 +442,12 @@ final class ClientCore: Sendable {
     /// `TokenCacheStore.perform`), turning its failure into ``MSALError``.
     nonisolated(nonsending)
     func cached<T: Sendable>(_ access: StoreAccess = .lookup, _ operation: @escaping @Sendable (any TokenCacheStore) throws -> T) async throws(MSALError) -> T {
-        let cache = self.cache
+        try await ClientCore.cached(in: cache, access, operation)
+    }
+
+    /// ``cached(_:_:)`` on any store (a managed identity client's has no core).
+    nonisolated(nonsending)
+    static func cached<T: Sendable>(in cache: any TokenCacheStore, _ access: StoreAccess, _ operation: @escaping @Sendable (any TokenCacheStore) throws -> T) async throws(MSALError) -> T {
         do {
             return try await cache.perform(access) { try operation(cache) }
         } catch {
@@ -490,7 +495,7 @@ final class ClientCore: Sendable {
             switch try await lookup(request, in: authority) {
             case .hit(let token):
                 logger.debug("silent: served from the cache", metadata: ["account": personal(request.homeAccountID)])
-                return .token(result(cached: token, account: request.account))
+                return .token(Self.result(cached: token, account: request.account))
             case .refreshDue(let token):
                 fallback = token
                 reason = .proactiveRefresh
@@ -503,14 +508,14 @@ final class ClientCore: Sendable {
             try await cached { try $0.refreshTokenCandidates(clientID: clientID, environment: authority.host, homeAccountID: request.homeAccountID) }
         }
         guard try await candidates().contains(where: { $0.secret != nil }) else {
-            return fallback.map { .token(result(cached: $0, account: request.account)) } ?? .nothing
+            return fallback.map { .token(Self.result(cached: $0, account: request.account)) } ?? .nothing
         }
 
         let claim = await claimRefresh(request.homeAccountID, environment: authority.host)
         defer { claim?.release() }
         if request.acceptsOthersToken, case .hit(let token) = try await lookup(request, in: authority) {
             logger.debug("silent: another caller refreshed meanwhile; served from the cache", metadata: ["account": personal(request.homeAccountID)])
-            return .token(result(cached: token, account: request.account))
+            return .token(Self.result(cached: token, account: request.account))
         }
 
         var queue = try await candidates()
@@ -532,7 +537,7 @@ final class ClientCore: Sendable {
                 // have redeemed the same refresh token a moment ago: read the store again.
                 if request.acceptsOthersToken, case .hit(let token) = try await lookup(request, in: authority) {
                     logger.info("silent: another app refreshed meanwhile; served from the cache")
-                    return .token(result(cached: token, account: request.account))
+                    return .token(Self.result(cached: token, account: request.account))
                 }
                 if !retried.contains(candidate.key), let rotated = try await candidates().first(where: { $0.key == candidate.key }),
                    let newSecret = rotated.secret, newSecret != secret {
@@ -543,11 +548,11 @@ final class ClientCore: Sendable {
             } catch {
                 // The provider failed, throttled, could not be reached or answered nonsense:
                 // the user need not sign in again, and an aging token in hand is still good.
-                if let fallback { return .token(result(cached: fallback, account: request.account)) }
+                if let fallback { return .token(Self.result(cached: fallback, account: request.account)) }
                 throw error
             }
         }
-        if let fallback { return .token(result(cached: fallback, account: request.account)) }
+        if let fallback { return .token(Self.result(cached: fallback, account: request.account)) }
         if let lastFailure { return .refreshFailed(lastFailure) }
         return .nothing
     }
@@ -569,7 +574,7 @@ final class ClientCore: Sendable {
                               grantType: "refresh_token", skipAccountCreation: true, requestData: request.data, now: now)
         try await saveRefresh(answer, context: context, refreshTokenKey: candidate.key)
         logger.debug("silent: refreshed", metadata: ["reason": "\(reason.rawValue)", "correlation_id": "\(correlationID)"])
-        return result(answer, scopes: request.scopes, now: now, correlationID: correlationID, reason: reason)
+        return Self.result(answer, scopes: request.scopes, now: now, correlationID: correlationID, reason: reason)
     }
 
     /// Takes the account's refresh claim in the store, waiting for another caller's refresh

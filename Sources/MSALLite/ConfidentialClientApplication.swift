@@ -38,7 +38,7 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
                                          homeAccountID: nil, scopes: scopes, now: ClientCore.now())
             switch try await core.cached(.lookup, { try $0.lookupAccessToken(query) }) {
             case .hit(let token):
-                return core.result(cached: token, account: nil)
+                return ClientCore.result(cached: token, account: nil)
             case .refreshDue(let token):
                 reason = .proactiveRefresh
                 fallback = token
@@ -52,7 +52,7 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
             // A proactive refresh that failed: the cached token is still valid.
             guard let fallback else { throw error }
             core.logger.info("client credentials: the proactive refresh failed; the cached token is still valid", metadata: ["error": "\(error.code)"])
-            return core.result(cached: fallback, account: nil)
+            return ClientCore.result(cached: fallback, account: nil)
         }
     }
 

@@ -138,9 +138,9 @@ public final class ManagedIdentityClient: Sendable {
         var fallback: AccessToken?
         var reason: AuthenticationResult.RefreshReason = claimsChallenge == nil ? .noCachedToken : .claims
         if claimsChallenge == nil {
-            switch try await lookup(query) {
+            switch try await ClientCore.cached(in: cache, .lookup, { try $0.lookupAccessToken(query) }) {
             case .hit(let token):
-                return result(token, source: .cache, reason: nil)
+                return ClientCore.result(cached: token, account: nil)
             case .refreshDue(let token):
                 fallback = token
                 reason = .proactiveRefresh
@@ -155,38 +155,15 @@ public final class ManagedIdentityClient: Sendable {
             }
             let context = TokenResponseContext(clientID: identity.cacheClientID, requestedScopes: [resource],
                                                tokenEndpoint: "https://\(Self.cacheEnvironment)/\(Self.cacheRealm)", now: now)
-            let cache = self.cache
             let stored = answer
-            do {
-                _ = try await cache.perform(.write) { try cache.add(response: stored, context: context) }
-            } catch {
-                throw MSALError(code: .cacheFailure, reason: "the token cache cannot be changed: \(error)", underlying: error)
-            }
-            var fields: JSONObject = ["secret": answer["access_token"] ?? "", "token_type": answer["token_type"] ?? "Bearer", "target": .string(resource),
-                                      "expires_on": .number(JSONNumber(now + (answer["expires_in"]?.wholeNumber ?? 0)))]
-            if let refreshIn = answer["refresh_in"]?.wholeNumber { fields["refresh_on"] = .number(JSONNumber(now + refreshIn)) }
-            return result(AccessToken(key: "", fields: fields), source: .identityProvider, reason: reason)
+            _ = try await ClientCore.cached(in: cache, .write, { try $0.add(response: stored, context: context) })
+            return ClientCore.result(answer, scopes: [resource], now: now, correlationID: nil, reason: reason)
         } catch {
             // An aging token in hand is still good when the endpoint fails.
             guard let fallback, error.code != .notSupported else { throw error }
             logger.info("managed identity: the refresh failed; the cached token is still valid", metadata: ["error": "\(error.code)"])
-            return result(fallback, source: .cache, reason: nil)
+            return ClientCore.result(cached: fallback, account: nil)
         }
-    }
-
-    private func lookup(_ query: AccessTokenQuery) async throws(MSALError) -> AccessTokenLookup {
-        let cache = self.cache
-        do {
-            return try await cache.perform(.lookup) { try cache.lookupAccessToken(query) }
-        } catch {
-            throw MSALError(code: .cacheFailure, reason: "the token cache cannot be read: \(error)", underlying: error)
-        }
-    }
-
-    private func result(_ token: AccessToken, source: AuthenticationResult.TokenSource, reason: AuthenticationResult.RefreshReason?) -> AuthenticationResult {
-        AuthenticationResult(accessToken: token.secret ?? "", tokenType: token.tokenType ?? "Bearer", expiresOn: token.expiresOn ?? 0, refreshOn: token.refreshOn,
-                             scopeText: token.target ?? "", idToken: nil, idTokenClaims: nil, homeAccountID: nil, username: nil,
-                             tokenSource: source, refreshReason: reason, correlationID: nil)
     }
 
     // MARK: - The endpoints
@@ -267,7 +244,7 @@ public final class ManagedIdentityClient: Sendable {
     /// The secret of Azure Arc's challenge: the content of the key file `realm` names, taken
     /// by its name from the agent's own folder (never from wherever the realm points), as
     /// MSAL Python does; at most 4 KiB, a regular file (not a link).
-    private func arcSecret(realm: String) throws(MSALError) -> String {
+    func arcSecret(realm: String) throws(MSALError) -> String {
         let name = ((realm as NSString).lastPathComponent as NSString).deletingPathExtension
         guard !name.isEmpty, name != ".", name != ".." else {
             throw MSALError(code: .invalidResponse, reason: "Azure Arc's challenge names no key file. Check IDENTITY_ENDPOINT")

@@ -50,7 +50,7 @@ public final class RefreshClaim: Sendable {
         /// names and database lock keys: it reveals no account id.
         public var fingerprint: String {
             let digest = SHA256.hash(Array("tokencache-refresh-claim\n\(environment.lowercased())\n\(homeAccountID)".utf8))
-            return digest.prefix(16).map { String(format: "%02x", $0) }.joined()
+            return SHA256.hex(digest.prefix(16))
         }
     }
 }

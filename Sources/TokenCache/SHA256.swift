@@ -9,6 +9,17 @@ package enum SHA256 {
         Array(Crypto.SHA256.hash(data: message))
     }
 
+    /// The digest of `message` in lower-case hexadecimal (64 digits), as Python's
+    /// `hashlib.sha256(...).hexdigest()` writes it.
+    package static func hexHash(_ message: [UInt8]) -> String {
+        hex(hash(message))
+    }
+
+    /// `bytes` in lower-case hexadecimal.
+    package static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+
     /// The digest of `parts` one after the other, without copying them (a key among them
     /// stays where it is).
     package static func hash(_ parts: [UnsafeRawBufferPointer]) -> [UInt8] {

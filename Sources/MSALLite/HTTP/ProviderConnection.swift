@@ -84,23 +84,25 @@ struct ProviderConnection: Sendable {
     /// Plain `http://` is allowed: these endpoints are on the machine or link-local
     /// (169.254.169.254), as the platform sets them.
     func getManagedIdentityToken(_ url: URL, headers: [String: String], what: String) async throws(MSALError) -> JSONObject {
-        guard url.scheme == "http" || url.scheme == "https", url.host != nil else {
-            throw MSALError(code: .invalidArgument, reason: "the managed identity endpoint \(ProviderConnection.redacted(url)) is not an http(s) URL. Check the platform's environment variables")
-        }
+        try checkPlatformEndpoint(url)
         var allHeaders = headers
         allHeaders["Accept"] = "application/json"
         logger.debug("GET \(what)", metadata: ["url": "\(ProviderConnection.redacted(url))"])
-        let key = Base64URL.encode(SHA256.hash(Array(("GET " + url.absoluteString).utf8)))
-        return try await exchange(HTTPRequest(method: "GET", url: url, headers: allHeaders), what: what, repeatable: false, throttleKey: key, grant: nil,
-                                  defaultRetryAfter: .seconds(5), followsRedirects: false).object
+        return try await exchange(HTTPRequest(method: "GET", url: url, headers: allHeaders), what: what, repeatable: false,
+                                  throttleKey: ProviderThrottle.key(url: url, form: []), grant: nil, defaultRetryAfter: .seconds(5), followsRedirects: false).object
+    }
+
+    /// A managed identity endpoint, as the platform's variables name it, must be an http(s) URL.
+    private func checkPlatformEndpoint(_ url: URL) throws(MSALError) {
+        guard url.scheme == "http" || url.scheme == "https", url.host != nil else {
+            throw MSALError(code: .invalidArgument, reason: "the managed identity endpoint \(ProviderConnection.redacted(url)) is not an http(s) URL. Check the platform's environment variables")
+        }
     }
 
     /// Azure Arc's first step: GETs its endpoint without credentials and returns the realm of
     /// the `WWW-Authenticate: Basic realm=PATH` challenge of its 401 answer.
     func arcChallenge(_ url: URL, what: String) async throws(MSALError) -> String {
-        guard url.scheme == "http" || url.scheme == "https" else {
-            throw MSALError(code: .invalidArgument, reason: "the managed identity endpoint is not an http(s) URL. Check IDENTITY_ENDPOINT")
-        }
+        try checkPlatformEndpoint(url)
         let request = HTTPRequest(method: "GET", url: url, headers: ["Metadata": "true", "Accept": "application/json"])
         let response = try await send(request, what: what, repeatable: false, followsRedirects: false)
         guard response.status == 401 else {

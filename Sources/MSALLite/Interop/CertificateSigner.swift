@@ -92,10 +92,7 @@ final class CertificateSigner: @unchecked Sendable {
         guard let loaded = CertificateSigner.readKey(privateKeyPEM, passphrase: passphrase) else {
             throw CertificateSigner.invalid("the private key cannot be read (not PEM, or a wrong passphrase)")
         }
-        guard EVP_PKEY_get_base_id(loaded) == EVP_PKEY_RSA else {
-            EVP_PKEY_free(loaded)
-            throw CertificateSigner.invalid("the private key is not an RSA key; client assertions are signed with RS256 or PS256")
-        }
+        try CertificateSigner.requireRSA(loaded)
         self.init(key: loaded, sha1Thumbprint: bytes, sha256Thumbprint: nil, chain: [])
     }
 
@@ -111,10 +108,7 @@ final class CertificateSigner: @unchecked Sendable {
             EVP_PKEY_free(key)
             throw CertificateSigner.invalid("the private key does not belong to the certificate")
         }
-        guard EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA else {
-            EVP_PKEY_free(key)
-            throw CertificateSigner.invalid("the private key is not an RSA key; client assertions are signed with RS256 or PS256")
-        }
+        try CertificateSigner.requireRSA(key)
         var chain: [[UInt8]] = []
         for certificate in certificates {
             var derPointer: UnsafeMutablePointer<UInt8>?
@@ -133,6 +127,14 @@ final class CertificateSigner: @unchecked Sendable {
     private struct PKCS12Contents {
         let key: OpaquePointer?
         let certificates: [OpaquePointer]
+    }
+
+    /// Refuses (and frees) a key that is not RSA: assertions are signed with RS256 or PS256.
+    private static func requireRSA(_ key: OpaquePointer) throws(MSALError) {
+        guard EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA else {
+            EVP_PKEY_free(key)
+            throw invalid("the private key is not an RSA key; client assertions are signed with RS256 or PS256")
+        }
     }
 
     private static func invalid(_ what: String) -> MSALError {
