@@ -60,13 +60,16 @@ struct FileStorageTests {
     func storeSpecs() throws {
         #expect(try StoreDescription(spec: "file:/tmp/x.json").storage().location == "/tmp/x.json")
         for bad in ["nope:/x", "file:", "/just/a/path", "sqlite:", "sqlite:/x.db?encrypt=maybe", "encrypted:/x.bin?passphrase-env=A&key-file=/k",
-                    "keyring:msal-extensions", "keyring:nope?signal=/s", "encrypted:/x?novalue", "\u{0}:\u{FFFF}"] {
+                    "keyring:msal-extensions", "keyring:nope?signal=/s", "encrypted:/x?novalue", "\u{0}:\u{FFFF}",
+                    "encrypted:/x.bin?key=kernel&key=keyring", "encrypted:/x.bin?key=", "sqlite:/x.db?encrypt=kernel&key-file=/k"] {
             #expect { try StoreDescription(spec: bad) } throws: { ($0 as? CacheStorageError)?.code == .invalidSpec }
         }
         // Garbage after a known kind: a typed error that does not echo a value that could be
         // a passphrase.
-        #expect { try StoreDescription(spec: "sqlite:/x.db?passphrase=hunter2") } throws: { error in
-            (error as? CacheStorageError)?.code == .invalidSpec && !"\(error)".contains("hunter2")
+        for secret in ["sqlite:/x.db?passphrase=hunter2", "encrypted:/x.bin?key=hunter2"] {
+            #expect { try StoreDescription(spec: secret) } throws: { error in
+                (error as? CacheStorageError)?.code == .invalidSpec && !"\(error)".contains("hunter2")
+            }
         }
         // A database store is not one serialized document.
         #expect { try StoreDescription.sqlite("/x.db").storage() } throws: { ($0 as? CacheStorageError)?.code == .invalidSpec }

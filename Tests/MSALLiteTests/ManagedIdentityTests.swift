@@ -128,6 +128,27 @@ struct ManagedIdentityTests {
         }
     }
 
+    @Test("Azure Arc's key file: read only by its name from the agent's folder, never through a link, never larger than 4 KiB, never outside the folder")
+    func arcKeyFile() throws {
+        try withTemporaryDirectory { folder in
+            let client = ManagedIdentityClient(.systemAssigned, cache: TokenCache(), options: ApplicationOptions(),
+                                               environment: ["IDENTITY_ENDPOINT": "http://127.0.0.1:1/arc", "IMDS_ENDPOINT": "x"], arcTokensFolder: folder.path)
+            try Data("the-agent-key".utf8).write(to: folder.appendingPathComponent("good.key"))
+            #expect(try client.arcSecret(realm: "/var/opt/azcmagent/tokens/good.key") == "the-agent-key")
+            #expect(try client.arcSecret(realm: "/elsewhere/../good.txt") == "the-agent-key", "only the name counts, and .key is its extension")
+            try Data(repeating: 0x41, count: 5000).write(to: folder.appendingPathComponent("big.key"))
+            try FileManager.default.createSymbolicLink(atPath: folder.appendingPathComponent("link.key").path, withDestinationPath: folder.appendingPathComponent("good.key").path)
+            for realm in ["/x/big.key", "/x/link.key", "../../../etc/passwd", "/x/missing.key", "", "/x/.."] {
+                do {
+                    _ = try client.arcSecret(realm: realm)
+                    Issue.record("the key file of realm \(realm) was read")
+                } catch let error as MSALError {
+                    #expect(error.code == .invalidResponse && !error.reason.contains("AAAA"), "\(realm)")
+                }
+            }
+        }
+    }
+
     @Test("Refusals and outages are typed; a failing endpoint is not asked again until Retry-After (no retry), as in MSAL Python; a claims challenge skips the cache; unsupported sources say so")
     func failures() async throws {
         let server = try IdentityServer()
