@@ -1,4 +1,5 @@
 public import Logging
+import Foundation
 
 /// What every application is configured with besides its client id and authority.
 public struct ApplicationOptions: Sendable {
@@ -28,17 +29,57 @@ public struct ApplicationOptions: Sendable {
     /// `openid`, `profile` and `offline_access`; `["offline_access"]` asks for no refresh
     /// token. Empty by default.
     public var excludeScopes: [String]
+    /// Whether an `https://` authority on a host outside Microsoft's clouds is checked
+    /// before it is trusted, as MSAL Python's `validate_authority`: Microsoft's instance
+    /// discovery (at `login.microsoftonline.com`) must know the host, else the app's first
+    /// request fails with `untrustedAuthority` and no credential is sent to it. AD FS, B2C
+    /// and ``ClientApplication`` `oidcAuthority` authorities are the developer's own and
+    /// not checked; neither are loopback `http://` authorities (a local server allowed by
+    /// ``HTTPOptions/allowsPlainHTTPOnLoopback``). On by default.
+    public var validateAuthority: Bool
+    /// The Azure region whose regional token service serves the app's own tokens
+    /// (``ConfidentialClientApplication/acquireTokenForClient(scopes:forceRefresh:claimsChallenge:)``
+    /// only), as MSAL Python's `azure_region`. `nil` (the default) takes the region from
+    /// the `MSAL_FORCE_REGION` environment variable when a confidential client sets it.
+    public var azureRegion: AzureRegion?
+    /// The app's name and version, sent to the provider with every token request
+    /// (`x-app-name`, `x-app-ver`) as MSAL Python's `app_name` and `app_version`, for the
+    /// provider's diagnostics. Neither is sent by default.
+    public var appName: String?
+    /// See ``appName``.
+    public var appVersion: String?
+    /// The process environment the library reads (`MSAL_FORCE_REGION`, `REGION_NAME`);
+    /// replaced by tests.
+    var environment: [String: String] = ProcessInfo.processInfo.environment
 
     /// Creates options; by default logs nowhere.
     public init(http: HTTPOptions = HTTPOptions(), logger: Logger = Logger(label: "msallite", factory: { _ in SwiftLogNoOpLogHandler() }),
                 logsPersonalData: Bool = false, instanceDiscovery: Bool = true, refreshClaimTimeout: Duration = .seconds(10),
-                clientCapabilities: [String] = [], excludeScopes: [String] = []) {
+                clientCapabilities: [String] = [], excludeScopes: [String] = [], validateAuthority: Bool = true,
+                azureRegion: AzureRegion? = nil, appName: String? = nil, appVersion: String? = nil) {
         self.clientCapabilities = clientCapabilities
         self.excludeScopes = excludeScopes
+        self.validateAuthority = validateAuthority
+        self.azureRegion = azureRegion
+        self.appName = appName
+        self.appVersion = appVersion
         self.http = http
         self.logger = logger
         self.logsPersonalData = logsPersonalData
         self.instanceDiscovery = instanceDiscovery
         self.refreshClaimTimeout = refreshClaimTimeout
     }
+}
+
+/// Which Azure region's token service a confidential client's own tokens come from, as
+/// MSAL Python's `azure_region` (a legacy feature, for first-party applications).
+public enum AzureRegion: Sendable, Hashable {
+    /// This region, such as `westus2`: a lowercase DNS label.
+    case named(String)
+    /// The region the process runs in: the `REGION_NAME` environment variable, else the
+    /// virtual machine's instance metadata (IMDS). Unreliable outside Azure; MSAL
+    /// recommends a named region.
+    case detect
+    /// No region, whatever `MSAL_FORCE_REGION` says.
+    case none
 }

@@ -44,26 +44,44 @@ public struct AuthCodeFlow: Sendable, Codable {
 extension ClientCore {
     func initiateAuthCodeFlow(scopes: [String], redirectURI: String, loginHint: String?, prompt: String?, claimsChallenge: String? = nil,
                               domainHint: String? = nil, maxAge: Int? = nil, responseMode: AuthCodeFlow.ResponseMode = .query,
-                              state: String = AuthCodeFlow.randomText(bytes: 16)) async throws(MSALError) -> AuthCodeFlow {
+                              state: String = AuthCodeFlow.randomText(bytes: 16), extraScopesToConsent: [String] = []) async throws(MSALError) -> AuthCodeFlow {
         if let maxAge, !(0...ClientCore.longestMaxAge).contains(maxAge) {
             throw MSALError(code: .invalidArgument, reason: "maxAge is a number of seconds, from 0 to \(ClientCore.longestMaxAge) (a hundred years)")
         }
+        let verifier = AuthCodeFlow.randomText(bytes: 32)
+        let nonce = AuthCodeFlow.randomText(bytes: 16)
+        let url = try await authorizationURL(scopes: scopes, redirectURI: redirectURI, state: state, nonce: nonce,
+                                             pkceChallenge: Base64URL.encode(SHA256.hash(Array(verifier.utf8))), loginHint: loginHint, prompt: prompt,
+                                             claimsChallenge: claimsChallenge, domainHint: domainHint, maxAge: maxAge, responseMode: responseMode,
+                                             extraScopesToConsent: extraScopesToConsent)
+        return AuthCodeFlow(authorizationURL: url.absoluteString, redirectURI: redirectURI, scopes: scopes, state: state, nonce: nonce, codeVerifier: verifier,
+                            claimsChallenge: claimsChallenge, maxAge: maxAge)
+    }
+
+    /// The authorization endpoint's URL for a sign-in: MSAL Python's authorization request
+    /// (the scope with MSAL's reserved scopes and any extra ones to consent to, and each
+    /// option given).
+    func authorizationURL(scopes: [String], redirectURI: String, state: String?, nonce: String?, pkceChallenge: String?, loginHint: String?,
+                          prompt: String?, claimsChallenge: String?, domainHint: String?, maxAge: Int?, responseMode: AuthCodeFlow.ResponseMode,
+                          extraScopesToConsent: [String] = []) async throws(MSALError) -> URL {
         try ClientCore.validate(scopes, forClient: false)
         guard let redirect = URL(string: redirectURI), redirect.scheme != nil else {
             throw MSALError(code: .invalidArgument, reason: "the redirect URI is not an absolute URL; pass the one registered for the app")
         }
         let endpoints = try await discovery.endpoints(of: authority)
-        let verifier = AuthCodeFlow.randomText(bytes: 32)
-        let challenge = Base64URL.encode(SHA256.hash(Array(verifier.utf8)))
-        let nonce = AuthCodeFlow.randomText(bytes: 16)
         var components = URLComponents(url: endpoints.authorizationEndpoint, resolvingAgainstBaseURL: false)
         var items = components?.queryItems ?? []
+        var scope = decorated(scopes)
+        scope += extraScopesToConsent.filter { !scope.contains($0) }
         items += [
             URLQueryItem(name: "client_id", value: clientID), URLQueryItem(name: "response_type", value: "code"),
-            URLQueryItem(name: "redirect_uri", value: redirectURI), URLQueryItem(name: "scope", value: decorated(scopes).joined(separator: " ")),
-            URLQueryItem(name: "state", value: state), URLQueryItem(name: "nonce", value: nonce),
-            URLQueryItem(name: "code_challenge", value: challenge), URLQueryItem(name: "code_challenge_method", value: "S256"),
+            URLQueryItem(name: "redirect_uri", value: redirectURI), URLQueryItem(name: "scope", value: scope.joined(separator: " ")),
         ]
+        if let state { items.append(URLQueryItem(name: "state", value: state)) }
+        if let nonce { items.append(URLQueryItem(name: "nonce", value: nonce)) }
+        if let pkceChallenge {
+            items += [URLQueryItem(name: "code_challenge", value: pkceChallenge), URLQueryItem(name: "code_challenge_method", value: "S256")]
+        }
         if let loginHint { items.append(URLQueryItem(name: "login_hint", value: loginHint)) }
         if let prompt { items.append(URLQueryItem(name: "prompt", value: prompt)) }
         if let claims = try claimsParameter(claimsChallenge) { items.append(URLQueryItem(name: "claims", value: claims)) }
@@ -74,8 +92,7 @@ extension ClientCore {
         guard let url = components?.url else {
             throw MSALError(code: .invalidResponse, reason: "the discovered authorization endpoint does not make a valid URL")
         }
-        return AuthCodeFlow(authorizationURL: url.absoluteString, redirectURI: redirectURI, scopes: scopes, state: state, nonce: nonce, codeVerifier: verifier,
-                            claimsChallenge: claimsChallenge, maxAge: maxAge)
+        return url
     }
 
     func redeem(_ flow: AuthCodeFlow, response: [String: String]) async throws(MSALError) -> AuthenticationResult {

@@ -14,17 +14,93 @@ struct AuthorityMetadata: Sendable {
 final class AuthorityDiscovery: Sendable {
     private let connection: ProviderConnection
     private let instanceDiscovery: Bool
+    private let validatesAuthority: Bool
     private let metadata = Locked<[String: AuthorityMetadata]>([:])
     private let aliasGroups = Locked<[String: [String]]>([:])
+    private let trustedHosts = Locked<Set<String>>([])
 
-    init(connection: ProviderConnection, instanceDiscovery: Bool) {
+    /// Where MSAL asks whether a host outside Microsoft's clouds is an Entra instance.
+    static let validationEndpoint = "https://login.microsoftonline.com/common/discovery/instance"
+
+    init(connection: ProviderConnection, instanceDiscovery: Bool, validatesAuthority: Bool = true) {
         self.connection = connection
         self.instanceDiscovery = instanceDiscovery
+        self.validatesAuthority = validatesAuthority
+    }
+
+    /// Marks `host` as trusted without validation (a regional host of a trusted authority).
+    func trust(_ host: String) {
+        trustedHosts.withLock { _ = $0.insert(host) }
+    }
+
+    /// Whether `authority` must be confirmed by Microsoft's instance discovery before it is
+    /// used (MSAL Python's authority validation).
+    private func needsValidation(_ authority: Authority) -> Bool {
+        validatesAuthority && instanceDiscovery && !authority.isOIDC && !authority.isADFS && !authority.isB2C && !authority.isWellKnownHost
+            && authority.url.lowercased().hasPrefix("https://")
+            && !Authority.wellKnownB2CHosts.contains { authority.host.hasSuffix("." + $0) }
+            && !trustedHosts.withLock { $0.contains(authority.host) }
+    }
+
+    /// Asks Microsoft's instance discovery about `authority`'s host, once: an unknown host
+    /// is `untrustedAuthority`; a known one's aliases are remembered.
+    private func validate(_ authority: Authority) async throws(MSALError) {
+        if aliasGroups.withLock({ $0[authority.host] }) != nil { return }
+        guard let base = URL(string: authority.url), var components = URLComponents(string: AuthorityDiscovery.validationEndpoint) else { return }
+        let path = base.path.hasSuffix("/") ? String(base.path.dropLast()) : base.path
+        components.queryItems = [URLQueryItem(name: "api-version", value: "1.1"),
+                                 URLQueryItem(name: "authorization_endpoint", value: "https://\(authority.host)\(path)/oauth2/v2.0/authorize")]
+        guard let url = components.url else { return }
+        let answer: JSONObject
+        do {
+            answer = try await connection.getJSON(url, what: "authority validation")
+        } catch where error.server?.error == "invalid_instance" {
+            throw MSALError(code: .untrustedAuthority, reason: "Microsoft's instance discovery does not know the authority host \(authority.host), so no request was sent to it. Check the authority URL; if it is an identity provider you trust, set ApplicationOptions.validateAuthority to false (or use oidcAuthority for a non-Microsoft OpenID Connect provider)", server: error.server)
+        }
+        aliasGroups.withLock { $0[authority.host] = AuthorityDiscovery.aliasGroup(in: answer, of: [authority.host]) }
+    }
+
+    /// The hosts of the group in an instance discovery answer that holds one of `names`,
+    /// without those names.
+    private static func aliasGroup(in answer: JSONObject, of names: [String]) -> [String] {
+        let wanted = Set(names.map { $0.lowercased() })
+        var group: [String] = []
+        for entry in answer["metadata"]?.items ?? [] {
+            let hosts = (entry.objectValue?["aliases"]?.items ?? []).compactMap(\.stringValue).map { $0.lowercased() }
+            if hosts.contains(where: wanted.contains) { group = hosts }
+        }
+        return group.filter { !wanted.contains($0) }
+    }
+
+    /// MSAL Python's `has_valid_issuer`: an OpenID Connect authority's discovery document
+    /// must name an issuer that is the authority itself, of the same scheme and host, of a
+    /// Microsoft host (or a regional variant of one, or of the authority's host), or of a
+    /// B2C host.
+    static func isValidIssuer(_ issuer: String?, for authorityURL: String) -> Bool {
+        guard let issuer, !issuer.isEmpty else { return false }
+        func trimmed(_ text: String) -> Substring {
+            var text = Substring(text)
+            while text.hasSuffix("/") { text = text.dropLast() }
+            return text
+        }
+        if trimmed(issuer) == trimmed(authorityURL) { return true }
+        guard let issuerURL = URLComponents(string: issuer), let issuerHost = issuerURL.host?.lowercased(), !issuerHost.isEmpty,
+              let authorityComponents = URLComponents(string: authorityURL) else { return false }
+        if Authority.wellKnownHosts.contains(issuerHost) { return true }
+        if let dot = issuerHost.firstIndex(of: "."), dot != issuerHost.startIndex {
+            let base = String(issuerHost[issuerHost.index(after: dot)...])
+            if Authority.wellKnownHosts.contains(base) || base == authorityComponents.host?.lowercased() { return true }
+        }
+        if issuerURL.scheme == authorityComponents.scheme, issuerURL.host == authorityComponents.host, issuerURL.port == authorityComponents.port {
+            return true
+        }
+        return Authority.wellKnownB2CHosts.contains { issuerHost.hasSuffix("." + $0) }
     }
 
     /// The endpoints of `authority`, from its OpenID configuration document.
     func endpoints(of authority: Authority) async throws(MSALError) -> AuthorityMetadata {
         if let known = metadata.withLock({ $0[authority.url] }) { return known }
+        if needsValidation(authority) { try await validate(authority) }
         guard let url = URL(string: authority.openIDConfigurationURL) else {
             throw MSALError(code: .invalidArgument, reason: "the authority \(authority.url) does not make a valid discovery URL")
         }
@@ -45,6 +121,9 @@ final class AuthorityDiscovery: Sendable {
             tokenEndpoint: try endpoint("token_endpoint", required: true)!,
             deviceCodeEndpoint: try endpoint("device_authorization_endpoint", required: false),
             issuer: document.string("issuer"))
+        if authority.isOIDC, !AuthorityDiscovery.isValidIssuer(found.issuer, for: authority.url) {
+            throw MSALError(code: .untrustedAuthority, reason: "the OpenID configuration of \(authority.url) names the issuer \(found.issuer.map { "\"\($0)\"" } ?? "(none)"), which is not this authority nor of its host, so it is not trusted. Check the oidcAuthority URL; use authority instead for a Microsoft Entra authority")
+        }
         metadata.withLock { $0[authority.url] = found }
         return found
     }
@@ -54,8 +133,9 @@ final class AuthorityDiscovery: Sendable {
     /// AD FS and B2C or when instance discovery is off.
     nonisolated(nonsending)
     func aliases(of authority: Authority) async throws(MSALError) -> [String] {
-        guard instanceDiscovery, !authority.isADFS, !authority.isB2C else { return [] }
+        guard instanceDiscovery, !authority.isADFS, !authority.isB2C, !authority.isOIDC else { return [] }
         if Authority.knownAliasGroups.contains(where: { $0.contains(authority.host) }) { return authority.aliases }
+        if needsValidation(authority) { try await validate(authority) }
         if let known = aliasGroups.withLock({ $0[authority.host] }) { return known }
         guard let base = URL(string: authority.url), let scheme = base.scheme, let host = base.host else { return [] }
         let hostAndPort = host + (base.port.map { ":\($0)" } ?? "")
@@ -68,12 +148,7 @@ final class AuthorityDiscovery: Sendable {
                                  URLQueryItem(name: "authorization_endpoint", value: "\(scheme)://\(hostAndPort)/\(authority.tenant)/oauth2/v2.0/authorize")]
         guard let url = components.url else { return [] }
         let answer = try await connection.getJSON(url, what: "instance discovery")
-        var group: [String] = []
-        for entry in answer["metadata"]?.items ?? [] {
-            let hosts = (entry.objectValue?["aliases"]?.items ?? []).compactMap(\.stringValue).map { $0.lowercased() }
-            if hosts.contains(hostAndPort.lowercased()) || hosts.contains(authority.host) { group = hosts }
-        }
-        let others = group.filter { $0 != hostAndPort.lowercased() && $0 != authority.host }
+        let others = AuthorityDiscovery.aliasGroup(in: answer, of: [hostAndPort, authority.host])
         aliasGroups.withLock { $0[authority.host] = others }
         return others
     }

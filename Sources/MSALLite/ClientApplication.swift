@@ -1,3 +1,4 @@
+public import Foundation
 public import TokenCache
 
 /// What public and confidential applications share: the accounts in the cache, silent
@@ -64,6 +65,58 @@ public class ClientApplication: @unchecked Sendable {
         _ = try await core.cached(.write) { try $0.removeAccount(homeAccountID: homeAccountID, environment: environment, clientID: clientID, now: ClientCore.now()) }
     }
 
+    /// Signs a user in with a username and password (OAuth's resource owner password
+    /// grant). Not recommended: it bypasses multi-factor authentication and consent, and
+    /// fails for federated and MFA-protected accounts. Prefer the device code flow (public
+    /// clients) or the authorization code flow.
+    ///
+    /// - Parameters:
+    ///   - data: Extra fields of the token request, as MSAL Python's `data` (for example an
+    ///     SSH certificate's `token_type`, `req_cnf` and `key_id`); recorded with the token.
+    public func acquireToken(byUsername username: String, password: String, scopes: [String], claimsChallenge: String? = nil,
+                             data: [String: String] = [:]) async throws(MSALError) -> AuthenticationResult {
+        try ClientCore.validate(scopes, forClient: false)
+        return try await core.acquire(grantType: "password", [("username", username), ("password", password), ("client_info", "1")],
+                                      scopes: scopes, sentScopes: core.decorated(scopes), requestData: ["username": username], username: username,
+                                      claimsChallenge: claimsChallenge, data: data)
+    }
+
+    /// Imports a refresh token obtained elsewhere (a migration from another library): it
+    /// is redeemed once, and the answer (account, tokens, the new refresh token) cached.
+    ///
+    /// - Parameters:
+    ///   - data: Extra fields of the token request, as MSAL Python's `data`.
+    public func acquireToken(byRefreshToken refreshToken: String, scopes: [String], claimsChallenge: String? = nil,
+                             data: [String: String] = [:]) async throws(MSALError) -> AuthenticationResult {
+        try ClientCore.validate(scopes, forClient: false)
+        return try await core.acquire(grantType: "refresh_token", [("refresh_token", refreshToken), ("client_info", "1")],
+                                      scopes: scopes, sentScopes: core.decorated(scopes), claimsChallenge: claimsChallenge, data: data)
+    }
+
+    /// The URL of an authorization request alone, as MSAL Python's
+    /// `get_authorization_request_url`: no PKCE, and the `state` and `nonce` are the app's
+    /// to choose and check. Redeem the code with
+    /// ``acquireToken(byAuthorizationCode:scopes:redirectURI:nonce:claimsChallenge:)``.
+    /// Prefer ``initiateAuthCodeFlow(scopes:redirectURI:loginHint:prompt:claimsChallenge:domainHint:maxAge:responseMode:state:)``,
+    /// which does both checks and PKCE for you.
+    ///
+    /// - Parameters:
+    ///   - scopes: The scopes to ask for; `openid`, `profile` and `offline_access` are added.
+    ///   - redirectURI: The redirect URI registered for the app.
+    ///   - state: The `state` to send, if any (recommended: a random value the app checks).
+    ///   - nonce: The `nonce` the ID token must carry, if any.
+    ///   - loginHint: The username to prefill, if known.
+    ///   - prompt: The `prompt` parameter, if any.
+    ///   - domainHint: The user's home domain (`domain_hint`), if known.
+    ///   - claimsChallenge: The claims a resource asked for.
+    ///   - responseMode: `.formPost` to receive the code in a posted form.
+    public func authorizationRequestURL(scopes: [String], redirectURI: String, state: String? = nil, nonce: String? = nil, loginHint: String? = nil,
+                                        prompt: String? = nil, domainHint: String? = nil, claimsChallenge: String? = nil,
+                                        responseMode: AuthCodeFlow.ResponseMode = .query) async throws(MSALError) -> URL {
+        try await core.authorizationURL(scopes: scopes, redirectURI: redirectURI, state: state, nonce: nonce, pkceChallenge: nil, loginHint: loginHint,
+                                        prompt: prompt, claimsChallenge: claimsChallenge, domainHint: domainHint, maxAge: nil, responseMode: responseMode)
+    }
+
     /// Starts an authorization code flow with PKCE, `state` and `nonce`: send the user's
     /// browser to the returned flow's ``AuthCodeFlow/authorizationURL``, keep the flow (it
     /// is `Codable`, for a web app's session), and pass the redirect's query to
@@ -82,11 +135,17 @@ public class ClientApplication: @unchecked Sendable {
     ///     rely on (`max_age`); a redeemed ID token whose `auth_time` is older fails with
     ///     `authenticationTooOld`.
     ///   - responseMode: `.formPost` to receive the code in a posted form (web apps).
+    ///   - state: The `state` to send, as MSAL Python's `state`: for an app that keeps its
+    ///     own value in it (a return URL's key). It must be unguessable, as the check
+    ///     against forged redirects relies on it; by default a random one.
     public func initiateAuthCodeFlow(scopes: [String], redirectURI: String, loginHint: String? = nil, prompt: String? = nil,
                                      claimsChallenge: String? = nil, domainHint: String? = nil, maxAge: Int? = nil,
-                                     responseMode: AuthCodeFlow.ResponseMode = .query) async throws(MSALError) -> AuthCodeFlow {
-        try await core.initiateAuthCodeFlow(scopes: scopes, redirectURI: redirectURI, loginHint: loginHint, prompt: prompt, claimsChallenge: claimsChallenge,
-                                            domainHint: domainHint, maxAge: maxAge, responseMode: responseMode)
+                                     responseMode: AuthCodeFlow.ResponseMode = .query, state: String? = nil) async throws(MSALError) -> AuthCodeFlow {
+        if let state, state.utf8.count < 16 {
+            throw MSALError(code: .invalidArgument, reason: "the state must be at least 16 characters of unguessable text: it is what tells a real redirect from a forged one")
+        }
+        return try await core.initiateAuthCodeFlow(scopes: scopes, redirectURI: redirectURI, loginHint: loginHint, prompt: prompt, claimsChallenge: claimsChallenge,
+                                                   domainHint: domainHint, maxAge: maxAge, responseMode: responseMode, state: state ?? AuthCodeFlow.randomText(bytes: 16))
     }
 
     /// Completes an authorization code flow with the redirect's query parameters: checks

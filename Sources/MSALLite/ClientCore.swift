@@ -122,26 +122,30 @@ final class ClientCore: Sendable {
     let credential: ClientCredential?
     let connection: ProviderConnection
     let discovery: AuthorityDiscovery
+    /// The region ``detectedRegion()`` found, once found.
+    let detectedRegionName = Locked<String?>(nil)
 
     /// The scopes MSAL adds to every user sign-in.
     static let reservedScopes: Set<String> = ["openid", "profile", "offline_access"]
 
-    init(clientID: String, authority: String, cache: any TokenCacheStore, options: ApplicationOptions, credential: ClientCredential?) throws(MSALError) {
+    init(clientID: String, authority: String, cache: any TokenCacheStore, options: ApplicationOptions, credential: ClientCredential?,
+         oidc: Bool = false) throws(MSALError) {
         guard !clientID.isEmpty else { throw MSALError(code: .invalidArgument, reason: "the client id is empty; pass the application (client) id of your app registration") }
         guard !options.excludeScopes.contains("openid") else {
             throw MSALError(code: .invalidArgument, reason: "excludeScopes may not hold openid, without which no ID token, account or sign-in check is had; as in MSAL Python, exclude offline_access or profile only")
         }
         self.clientID = clientID
         do {
-            self.authority = try Authority(authority, allowingLoopbackHTTP: options.http.allowsPlainHTTPOnLoopback)
+            self.authority = try Authority(authority, allowingLoopbackHTTP: options.http.allowsPlainHTTPOnLoopback, oidc: oidc)
         } catch {
             throw MSALError(code: .invalidArgument, reason: error.reason)
         }
+        _ = try ClientCore.configuredRegion(options, confidential: credential != nil)
         self.cache = cache
         self.options = options
         self.credential = credential
-        connection = ProviderConnection(options: options.http, logger: options.logger)
-        discovery = AuthorityDiscovery(connection: connection, instanceDiscovery: options.instanceDiscovery)
+        connection = ProviderConnection(options: options.http, logger: options.logger, appName: options.appName, appVersion: options.appVersion)
+        discovery = AuthorityDiscovery(connection: connection, instanceDiscovery: options.instanceDiscovery, validatesAuthority: options.validateAuthority)
         if let url = URL(string: self.authority.url) { try connection.check(url) }
     }
 
@@ -226,7 +230,7 @@ final class ClientCore: Sendable {
     /// with `sentScopes` as the requested ones, and returns it as a result for `scopes`.
     func acquire(grantType: String, _ fields: [(String, String)], scopes: [String], sentScopes: [String], scopeInRequest: Bool = true,
                  requestData: [String: String] = [:], username: String? = nil, reason: AuthenticationResult.RefreshReason? = nil,
-                 claimsChallenge: String? = nil, data: [String: String] = [:],
+                 claimsChallenge: String? = nil, data: [String: String] = [:], requestAuthority: Authority? = nil,
                  checking check: (JSONObject, _ correlationID: String) throws(MSALError) -> Void = { _, _ in }) async throws(MSALError) -> AuthenticationResult {
         let now = ClientCore.now()
         var form = [("grant_type", grantType)] + fields + (scopeInRequest ? [("scope", sentScopes.joined(separator: " "))] : [])
@@ -235,7 +239,7 @@ final class ClientCore: Sendable {
         form += extra
         // The flow's own request data wins over the caller's, as in MSAL Python.
         let requestData = requestData.merging(extra.map { ($0.0, $0.1) }) { own, _ in own }
-        let (answer, correlationID, endpoint) = try await requestToken(form, authority: authority)
+        let (answer, correlationID, endpoint) = try await requestToken(form, authority: requestAuthority ?? authority)
         try check(answer, correlationID)
         try await store(answer, context: context(scopes: sentScopes, tokenEndpoint: endpoint, authority: authority, grantType: grantType,
                                            requestData: requestData, username: username, now: now))
@@ -360,7 +364,7 @@ final class ClientCore: Sendable {
     /// every flow writes. No request is sent when the configured tenant cannot differ: a
     /// GUID, `common`, `organizations`, `consumers` or `adfs`.
     func realm(of authority: Authority) async throws(MSALError) -> String {
-        if ClientCore.isFinalTenant(authority.tenant) { return authority.tenant }
+        if !authority.isOIDC, ClientCore.isFinalTenant(authority.tenant) { return authority.tenant }
         let endpoints = try await discovery.endpoints(of: authority)
         return (try? TokenEndpoint(ClientCore.cacheText(of: endpoints.tokenEndpoint)).tenant) ?? authority.tenant
     }

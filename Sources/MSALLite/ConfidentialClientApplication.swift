@@ -19,6 +19,13 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
         super.init(core: try ClientCore(clientID: clientID, authority: authority, cache: cache, options: options, credential: credential))
     }
 
+    /// Creates an application of any OpenID Connect provider, as MSAL Python's
+    /// `oidc_authority` (see ``PublicClientApplication/init(clientID:oidcAuthority:cache:options:)``).
+    public init(clientID: String, oidcAuthority: String, credential: ClientCredential, cache: any TokenCacheStore = TokenCache(),
+                options: ApplicationOptions = ApplicationOptions()) throws(MSALError) {
+        super.init(core: try ClientCore(clientID: clientID, authority: oidcAuthority, cache: cache, options: options, credential: credential, oidc: true))
+    }
+
     /// A token for the app itself (the client credentials grant): from the cache when one
     /// fits, else from the provider, then cached.
     ///
@@ -47,7 +54,9 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
             }
         }
         do {
-            return try await core.acquire(grantType: "client_credentials", [], scopes: scopes, sentScopes: scopes, reason: reason, claimsChallenge: claimsChallenge)
+            let regional = try await core.regionalAuthority()
+            return try await core.acquire(grantType: "client_credentials", [], scopes: scopes, sentScopes: scopes, reason: reason, claimsChallenge: claimsChallenge,
+                                          requestAuthority: regional)
         } catch {
             // A proactive refresh that failed: the cached token is still valid.
             guard let fallback else { throw error }

@@ -15,6 +15,11 @@ public struct MSALError: Error, Sendable, CustomStringConvertible {
         public static let invalidArgument = Code(name: "invalid argument")
         /// The authority is `http://` and plain HTTP was not allowed for it.
         public static let insecureAuthority = Code(name: "insecure authority")
+        /// The authority is not one the app can trust: Microsoft's instance discovery does
+        /// not know its host (see ``ApplicationOptions/validateAuthority``), or an OpenID
+        /// Connect authority's discovery document names an issuer of another host, or a
+        /// pinned server certificate is not the expected one. Nothing was sent to it.
+        public static let untrustedAuthority = Code(name: "untrusted authority")
         /// The identity provider could not be reached (connection refused, reset, DNS).
         public static let network = Code(name: "network")
         /// The identity provider did not answer within the time-out.

@@ -22,6 +22,23 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
         super.init(core: try ClientCore(clientID: clientID, authority: authority, cache: cache, options: options, credential: nil))
     }
 
+    /// Creates an application that signs in through any OpenID Connect provider, as MSAL
+    /// Python's `oidc_authority`: the endpoints come from
+    /// `oidcAuthority/.well-known/openid-configuration`, whose `issuer` must be the
+    /// authority or of its host (else the first request fails with `untrustedAuthority`);
+    /// no instance discovery is done.
+    ///
+    /// - Parameters:
+    ///   - clientID: The client id the provider knows the app by.
+    ///   - oidcAuthority: The provider's issuer URL with at least one path segment, such as
+    ///     `https://id.example.com/realms/staff`.
+    ///   - cache: Any token cache of this library.
+    ///   - options: HTTP, logging and discovery settings.
+    public init(clientID: String, oidcAuthority: String, cache: any TokenCacheStore = TokenCache(),
+                options: ApplicationOptions = ApplicationOptions()) throws(MSALError) {
+        super.init(core: try ClientCore(clientID: clientID, authority: oidcAuthority, cache: cache, options: options, credential: nil, oidc: true))
+    }
+
     /// Starts a device code flow: show ``DeviceCodeFlow/message`` to the user, then call
     /// ``acquireToken(byDeviceFlow:)``.
     public func initiateDeviceFlow(scopes: [String], claimsChallenge: String? = nil) async throws(MSALError) -> DeviceCodeFlow {
@@ -49,16 +66,31 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     /// Polls until the user finishes the device code flow (honouring `slow_down`), then
     /// caches the tokens.
     ///
+    /// - Parameters:
+    ///   - flow: The flow ``initiateDeviceFlow(scopes:claimsChallenge:)`` started (or one
+    ///     decoded from storage: it is `Codable`).
+    ///   - exitCondition: Asked before each poll; `true` stops polling with `cancelled`,
+    ///     as MSAL Python's `exit_condition` (for example, the user closed the dialog).
+    ///     Cancelling the task stops it too.
     /// - Throws: ``MSALError`` `deviceCodeExpired` when the code expires first, `cancelled`
-    ///   when the user declines or the task is cancelled.
-    public func acquireToken(byDeviceFlow flow: DeviceCodeFlow) async throws(MSALError) -> AuthenticationResult {
+    ///   when the user declines, the exit condition holds or the task is cancelled.
+    public func acquireToken(byDeviceFlow flow: DeviceCodeFlow,
+                             exitCondition: @Sendable () -> Bool = { false }) async throws(MSALError) -> AuthenticationResult {
         var interval = flow.interval
         let grant = "urn:ietf:params:oauth:grant-type:device_code"
         while true {
             do {
-                try await Task.sleep(for: .seconds(interval))
+                // Wakes each 100 ms to ask the exit condition, so stopping takes effect soon.
+                let wake = ContinuousClock.now + .seconds(interval)
+                while ContinuousClock.now < wake {
+                    if exitCondition() { break }
+                    try await Task.sleep(for: min(.milliseconds(100), wake - ContinuousClock.now))
+                }
             } catch {
                 throw MSALError(code: .cancelled, reason: "the task was cancelled while waiting for the user to sign in")
+            }
+            if exitCondition() {
+                throw MSALError(code: .cancelled, reason: "the device flow's exit condition stopped polling before the sign-in finished")
             }
             if ClientCore.now() > flow.expiresOn {
                 throw MSALError(code: .deviceCodeExpired, reason: "the device code expired before the sign-in finished; start a new device flow")
@@ -84,17 +116,6 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
         }
     }
 
-    /// Signs a user in with a username and password (OAuth's resource owner password
-    /// grant). Not recommended: it bypasses multi-factor authentication and consent, and
-    /// fails for federated and MFA-protected accounts. Prefer the device code flow.
-    public func acquireToken(byUsername username: String, password: String, scopes: [String], claimsChallenge: String? = nil,
-                             data: [String: String] = [:]) async throws(MSALError) -> AuthenticationResult {
-        try ClientCore.validate(scopes, forClient: false)
-        return try await core.acquire(grantType: "password", [("username", username), ("password", password), ("client_info", "1")],
-                                      scopes: scopes, sentScopes: core.decorated(scopes), requestData: ["username": username], username: username,
-                                      claimsChallenge: claimsChallenge, data: data)
-    }
-
     /// Signs a user in through the system browser (the authorization code flow with PKCE,
     /// for desktop apps): listens on 127.0.0.1 and ::1 for the redirect, opens the browser at the
     /// sign-in page, waits for the browser to come back, then redeems the code and caches
@@ -112,6 +133,11 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     ///   - domainHint: The user's home domain (`domain_hint`), if known.
     ///   - maxAge: The most seconds since the user last authenticated (`max_age`); an older
     ///     `auth_time` fails with `authenticationTooOld`.
+    ///   - extraScopesToConsent: Scopes of other resources the user consents to now (on the
+    ///     sign-in page only), so that later silent requests for them need no prompt; the
+    ///     token returned is for `scopes`.
+    ///   - pages: The pages the browser shows when it comes back (MSAL Python's
+    ///     `success_template` and `error_template`).
     ///   - port: The loopback port to listen on; 0 picks a free one.
     ///   - timeout: How long to wait for the user to finish in the browser.
     ///   - openBrowser: Opens the sign-in URL; by default ``SystemBrowser/open(_:)``
@@ -121,14 +147,17 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     ///   `cancelled` when the user declines or the task is cancelled, `stateMismatch` or
     ///   `nonceMismatch` for a forged answer, `noBrowser` when no browser can be opened.
     public func acquireTokenInteractive(scopes: [String], loginHint: String? = nil, prompt: String? = nil, claimsChallenge: String? = nil,
-                                        domainHint: String? = nil, maxAge: Int? = nil, port: Int = 0, timeout: Duration = .seconds(300),
+                                        domainHint: String? = nil, maxAge: Int? = nil, extraScopesToConsent: [String] = [], pages: LoopbackPages = LoopbackPages(),
+                                        port: Int = 0, timeout: Duration = .seconds(300),
                                         openBrowser: @Sendable (URL) async throws(MSALError) -> Void = SystemBrowser.open) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: false)
         let state = AuthCodeFlow.randomText(bytes: 16)
-        let listener = try await LoopbackRedirectListener(port: port, state: state)
+        try ClientCore.validate(extraScopesToConsent, forClient: false)
+        let listener = try await LoopbackRedirectListener(port: port, state: state, pages: pages)
         do throws(MSALError) {
             let flow = try await core.initiateAuthCodeFlow(scopes: scopes, redirectURI: listener.redirectURI, loginHint: loginHint, prompt: prompt,
-                                                           claimsChallenge: claimsChallenge, domainHint: domainHint, maxAge: maxAge, state: state)
+                                                           claimsChallenge: claimsChallenge, domainHint: domainHint, maxAge: maxAge, state: state,
+                                                           extraScopesToConsent: extraScopesToConsent)
             guard let url = URL(string: flow.authorizationURL) else {
                 throw MSALError(code: .invalidResponse, reason: "the discovered authorization endpoint does not make a valid URL")
             }
@@ -142,18 +171,12 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
             throw error
         }
     }
-
-    /// Imports a refresh token obtained elsewhere (a migration from another library): it
-    /// is redeemed once, and the answer (account, tokens, the new refresh token) cached.
-    public func acquireToken(byRefreshToken refreshToken: String, scopes: [String], claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
-        try ClientCore.validate(scopes, forClient: false)
-        return try await core.acquire(grantType: "refresh_token", [("refresh_token", refreshToken), ("client_info", "1")],
-                                      scopes: scopes, sentScopes: core.decorated(scopes), claimsChallenge: claimsChallenge)
-    }
 }
 
-/// A device code flow in progress: what to show the user, and what to poll with.
-public struct DeviceCodeFlow: Sendable {
+/// A device code flow in progress: what to show the user, and what to poll with. It is
+/// `Codable`, so one process (or request) can start it and another poll; it holds the
+/// device code, so keep it where only the app can read it.
+public struct DeviceCodeFlow: Sendable, Codable {
     /// The code the user types at ``verificationURI``.
     public let userCode: String
     /// Where the user signs in.

@@ -46,7 +46,7 @@ extension MSALError {
     /// The CLI's exit code for this error (see the README's table).
     var exitCode: Int32 {
         switch code {
-        case .invalidArgument, .insecureAuthority: return 64
+        case .invalidArgument, .insecureAuthority, .untrustedAuthority: return 64
         case .interactionRequired: return 3
         case .cacheFailure:
             // The store's own code: a lock time-out 75, a wrong key 77, a damaged store 65...

@@ -27,7 +27,7 @@ final class LoopbackRedirectListener: Sendable {
 
     /// Listens on 127.0.0.1:`port` and [::1]:`port` (0: a port free on both) for a redirect
     /// carrying `state`. Where the machine has no IPv6 loopback, 127.0.0.1 alone.
-    init(port: Int, state: String) async throws(MSALError) {
+    init(port: Int, state: String, pages: LoopbackPages = LoopbackPages()) async throws(MSALError) {
         guard (0...65535).contains(port) else {
             throw MSALError(code: .invalidArgument, reason: "the redirect port \(port) is not a TCP port; pass 0 for any free port")
         }
@@ -35,7 +35,7 @@ final class LoopbackRedirectListener: Sendable {
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(RedirectHandler(state: state, continuation: continuation))
+                    channel.pipeline.addHandler(RedirectHandler(state: state, pages: pages, continuation: continuation))
                 }
             }
         var attempt = 0
@@ -104,10 +104,12 @@ private final class RedirectHandler: ChannelInboundHandler, Sendable {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let state: String
+    private let pages: LoopbackPages
     private let continuation: AsyncStream<[String: String]>.Continuation
 
-    init(state: String, continuation: AsyncStream<[String: String]>.Continuation) {
+    init(state: String, pages: LoopbackPages, continuation: AsyncStream<[String: String]>.Continuation) {
         self.state = state
+        self.pages = pages
         self.continuation = continuation
     }
 
@@ -120,16 +122,12 @@ private final class RedirectHandler: ChannelInboundHandler, Sendable {
         if query["state"] == state, query["code"] != nil || query["error"] != nil {
             continuation.yield(query)
             continuation.finish()
-            if query["code"] != nil {
-                (status, page) = (.ok, "Signed in. You can close this window and go back to the app.")
-            } else {
-                (status, page) = (.ok, "The sign-in did not finish. You can close this window; the app says why.")
-            }
+            (status, page) = (.ok, pages.page(for: query))
         } else {
-            (status, page) = (.notFound, "This is not the sign-in you started. You can close this window.")
+            (status, page) = (.notFound, "<!doctype html><title>Sign-in</title><p>This is not the sign-in you started. You can close this window.</p>")
         }
-        var body = context.channel.allocator.buffer(capacity: page.utf8.count + 64)
-        body.writeString("<!doctype html><title>Sign-in</title><p>\(page)</p>")
+        var body = context.channel.allocator.buffer(capacity: page.utf8.count)
+        body.writeString(page)
         var headers = HTTPHeaders([("Content-Type", "text/html; charset=utf-8"), ("Connection", "close"), ("Cache-Control", "no-store")])
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)

@@ -50,6 +50,23 @@ public struct HTTPOptions: Sendable {
 struct ProviderConnection: Sendable {
     let options: HTTPOptions
     let logger: Logger
+    /// The headers MSAL sends with every token request to describe itself (its
+    /// `default_headers`): library, version, operating system, what it understands, and
+    /// the app's name and version when it gives them.
+    let clientHeaders: [String: String]
+
+    /// The library's version, as `x-client-ver` reports it.
+    static let libraryVersion = "1.0.0"
+
+    init(options: HTTPOptions, logger: Logger, appName: String? = nil, appVersion: String? = nil) {
+        self.options = options
+        self.logger = logger
+        var headers = ["x-client-sku": "MSAL.Swift", "x-client-ver": ProviderConnection.libraryVersion, "x-client-os": "linux",
+                       "x-ms-lib-capability": "retry-after, h429"]
+        if let appName, !appName.isEmpty { headers["x-app-name"] = appName }
+        if let appVersion, !appVersion.isEmpty { headers["x-app-ver"] = appVersion }
+        clientHeaders = headers
+    }
     /// Failures remembered so that the same request is not sent again too soon.
     let throttle = ProviderThrottle()
 
@@ -127,7 +144,7 @@ struct ProviderConnection: Sendable {
         allHeaders["Accept"] = "application/json"
         allHeaders["client-request-id"] = correlationID
         allHeaders["return-client-request-id"] = "true"
-        allHeaders["x-client-sku"] = "MSAL.Swift"
+        allHeaders.merge(clientHeaders) { _, own in own }
         allHeaders["x-client-pid"] = String(ProcessInfo.processInfo.processIdentifier)
         let body = Data(ProviderConnection.formEncode(form).utf8)
         let grant = form.first(where: { $0.0 == "grant_type" })?.1
