@@ -67,8 +67,10 @@ package struct RowStore<Database: RowDatabase>: @unchecked Sendable {
     }
 
     /// The accounts MSAL Python's `get_accounts()` lists.
-    package func accounts(environment: String, aliases: [String], username: String?) throws -> [Account] {
-        try reading([]) { reader throws(CacheStorageError) in try CacheQueries.accounts(environment: environment, aliases: aliases, username: username, in: reader) }
+    package func accounts(environment: String, aliases: [String], username: String?, includeCloudShell: Bool = false) throws -> [Account] {
+        try reading([]) { reader throws(CacheStorageError) in
+            try CacheQueries.accounts(environment: environment, aliases: aliases, username: username, includeCloudShell: includeCloudShell, in: reader)
+        }
     }
 
     /// The whole cache, read in one consistent transaction.
@@ -397,8 +399,8 @@ extension RowStoreBacked {
     }
 
     /// The accounts MSAL Python's `get_accounts()` lists.
-    public func accounts(environment: String, aliases: [String] = [], username: String? = nil) throws -> [Account] {
-        try rows.accounts(environment: environment, aliases: aliases, username: username)
+    public func accounts(environment: String, aliases: [String] = [], username: String? = nil, includeCloudShell: Bool = false) throws -> [Account] {
+        try rows.accounts(environment: environment, aliases: aliases, username: username, includeCloudShell: includeCloudShell)
     }
 
     /// The whole cache, read in one consistent transaction.

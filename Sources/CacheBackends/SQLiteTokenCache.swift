@@ -87,8 +87,8 @@ public final class SQLiteTokenCache: RowStoreBacked, Sendable {
     }
 
     /// The accounts MSAL Python's `get_accounts()` lists.
-    public func accounts(environment: String, aliases: [String] = [], username: String? = nil) throws -> [Account] {
-        try rows.accounts(environment: environment, aliases: aliases, username: username)
+    public func accounts(environment: String, aliases: [String] = [], username: String? = nil, includeCloudShell: Bool = false) throws -> [Account] {
+        try rows.accounts(environment: environment, aliases: aliases, username: username, includeCloudShell: includeCloudShell)
     }
 
     /// Adds a token response's entries in one transaction, as MSAL Python's `add()` would.

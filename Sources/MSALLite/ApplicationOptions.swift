@@ -51,6 +51,8 @@ public struct ApplicationOptions: Sendable {
     /// The process environment the library reads (`MSAL_FORCE_REGION`, `REGION_NAME`);
     /// replaced by tests.
     var environment: [String: String] = ProcessInfo.processInfo.environment
+    /// Cloud Shell's token endpoint (fixed on the platform); replaced by tests.
+    var cloudShellEndpoint = "http://localhost:50342/oauth2/token"
 
     /// Creates options; by default logs nowhere.
     public init(http: HTTPOptions = HTTPOptions(), logger: Logger = Logger(label: "msallite", factory: { _ in SwiftLogNoOpLogHandler() }),

@@ -11,6 +11,9 @@ public struct AuthenticationResult: Sendable, CustomStringConvertible {
         case cache
         /// The identity provider, just now.
         case identityProvider = "identity_provider"
+        /// The platform, on the user's behalf: Azure Cloud Shell's token endpoint (MSAL
+        /// Python's `broker` source).
+        case broker
     }
 
     /// Why the identity provider was asked although the app asked silently first.

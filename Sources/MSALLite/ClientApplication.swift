@@ -33,7 +33,8 @@ public class ClientApplication: @unchecked Sendable {
     public func accounts(username: String? = nil) async throws(MSALError) -> [Account] {
         let aliases = try await core.discovery.aliases(of: core.authority)
         let environment = core.authority.host
-        return try await core.cached { try $0.accounts(environment: environment, aliases: aliases, username: username) }
+        let cloudShell = core.isInCloudShell
+        return try await core.cached { try $0.accounts(environment: environment, aliases: aliases, username: username, includeCloudShell: cloudShell) }
     }
 
     /// A token for `scopes` without user interaction: a cached access token when one fits,

@@ -507,6 +507,14 @@ final class ClientCore: Sendable {
                 reason = expired ? .expired : .noCachedToken
             }
         }
+        if request.account.authorityType == AuthorityType.cloudShell {
+            // A Cloud Shell account is refreshed by the shell, as MSAL Python does.
+            do {
+                return .token(try await cloudShellToken(scopes: request.scopes, data: request.data))
+            } catch where fallback != nil && error.code != .serverError {
+                return .token(Self.result(cached: fallback!, account: request.account))
+            }
+        }
         let clientID = self.clientID
         nonisolated(nonsending) func candidates() async throws(MSALError) -> [RefreshToken] {
             try await cached { try $0.refreshTokenCandidates(clientID: clientID, environment: authority.host, homeAccountID: request.homeAccountID) }

@@ -80,6 +80,8 @@ public final class ManagedIdentityClient: Sendable {
     public let cache: any TokenCacheStore
     private let environment: [String: String]
     private let connection: ProviderConnection
+    private let http: HTTPOptions
+    private let clientCapabilities: [String]
     private let logger: Logger
     /// Where the Azure Arc agent writes the key files its challenges name.
     let arcTokensFolder: String
@@ -112,6 +114,8 @@ public final class ManagedIdentityClient: Sendable {
         self.environment = environment
         source = ManagedIdentitySource.detect(environment: environment)
         connection = ProviderConnection(options: options.http, logger: options.logger)
+        http = options.http
+        clientCapabilities = options.clientCapabilities
         logger = options.logger
     }
 
@@ -137,7 +141,14 @@ public final class ManagedIdentityClient: Sendable {
                                      scopes: [resource], now: now)
         var fallback: AccessToken?
         var reason: AuthenticationResult.RefreshReason = claimsChallenge == nil ? .noCachedToken : .claims
-        if claimsChallenge == nil {
+        // The token a claims challenge replaces: the first cached one, as MSAL Python picks it.
+        var tokenToRefresh: String?
+        if claimsChallenge != nil {
+            switch try await ClientCore.cached(in: cache, .lookup, { try $0.lookupAccessToken(query) }) {
+            case .hit(let token), .refreshDue(let token): tokenToRefresh = token.secret
+            case .miss: break
+            }
+        } else {
             switch try await ClientCore.cached(in: cache, .lookup, { try $0.lookupAccessToken(query) }) {
             case .hit(let token):
                 return ClientCore.result(cached: token, account: nil)
@@ -149,7 +160,7 @@ public final class ManagedIdentityClient: Sendable {
             }
         }
         do throws(MSALError) {
-            var answer = try await requestToken(resource: resource, now: now)
+            var answer = try await requestToken(resource: resource, tokenToRefresh: tokenToRefresh, now: now)
             if let expiresIn = answer["expires_in"]?.wholeNumber, expiresIn >= 7200, answer["refresh_in"] == nil {
                 answer["refresh_in"] = .number(JSONNumber(expiresIn / 2))
             }
@@ -170,7 +181,7 @@ public final class ManagedIdentityClient: Sendable {
 
     /// Asks the source's endpoint for a token and returns it as an OAuth token response
     /// (`access_token`, `expires_in`, `token_type`, `resource`), as MSAL Python normalizes it.
-    private func requestToken(resource: String, now: Int64) async throws(MSALError) -> JSONObject {
+    private func requestToken(resource: String, tokenToRefresh: String?, now: Int64) async throws(MSALError) -> JSONObject {
         let request: (url: String, version: String, headers: [String: String], idNames: [String])
         switch source {
         case .appService:
@@ -187,8 +198,20 @@ public final class ManagedIdentityClient: Sendable {
         case .azureArc:
             // Azure Arc honours IMDS's msi_res_id spelling.
             request = (environment["IDENTITY_ENDPOINT"] ?? Self.arcDefaultEndpoint, "2020-06-01", ["Metadata": "true"], ["client_id", "msi_res_id", "object_id"])
-        case .serviceFabric, .cloudShell:
-            throw MSALError(code: .notSupported, reason: "managed identity on \(source.rawValue) is not supported by this version; on App Service, Azure Functions, Azure Machine Learning, Azure Arc and virtual machines it is. Use a client credential meanwhile")
+        case .serviceFabric:
+            // The cluster assigns the identity; a selector is ignored, as in MSAL Python.
+            guard let endpoint = URL(string: environment["IDENTITY_ENDPOINT"] ?? ""), endpoint.scheme?.lowercased() == "https", endpoint.host != nil else {
+                throw MSALError(code: .invalidArgument, reason: "Service Fabric's IDENTITY_ENDPOINT must be an https:// URL. Check the cluster's managed identity token service")
+            }
+            guard let thumbprint = CertificateSigner.sha1Thumbprint(environment["IDENTITY_SERVER_THUMBPRINT"] ?? "") else {
+                throw MSALError(code: .invalidArgument, reason: "IDENTITY_SERVER_THUMBPRINT must be a SHA-1 certificate thumbprint (40 hexadecimal digits)")
+            }
+            var extra: [URLQueryItem] = []
+            if let refreshing = tokenToRefresh { extra.append(URLQueryItem(name: "token_sha256_to_refresh", value: SHA256.hexHash(Array(refreshing.utf8)))) }
+            if !clientCapabilities.isEmpty { extra.append(URLQueryItem(name: "xms_cc", value: clientCapabilities.joined(separator: ","))) }
+            return try await serviceFabricToken(endpoint: endpoint, thumbprint: thumbprint, resource: resource, extra: extra, now: now)
+        case .cloudShell:
+            throw MSALError(code: .notSupported, reason: "in Azure Cloud Shell a managed identity client has no endpoint; as in MSAL Python, use PublicClientApplication.acquireTokenInteractive(prompt: \"none\"), which the shell answers for its user")
         }
         var items = [URLQueryItem(name: "api-version", value: request.version), URLQueryItem(name: "resource", value: resource)]
         switch identity {
@@ -234,6 +257,42 @@ public final class ManagedIdentityClient: Sendable {
         }
         guard (1...3_155_760_000).contains(expiresIn) else {
             throw MSALError(code: .invalidResponse, reason: "the managed identity endpoint's token lives \(expiresIn) s, which no token does (at most a century, and more than nothing). Nothing was cached")
+        }
+        var answer: JSONObject = ["access_token": .string(token), "expires_in": .number(JSONNumber(expiresIn)),
+                                  "token_type": .string(payload.string("token_type") ?? "Bearer")]
+        if let resource = payload["resource"] { answer["resource"] = resource }
+        return answer
+    }
+
+    /// Service Fabric's endpoint, over TLS pinned to the certificate the platform names:
+    /// its token normalized as MSAL Python normalizes it, its errors mapped to OAuth's.
+    private func serviceFabricToken(endpoint: URL, thumbprint: [UInt8], resource: String, extra: [URLQueryItem], now: Int64) async throws(MSALError) -> JSONObject {
+        guard var components = URLComponents(url: endpoint, resolvingAgainstBaseURL: false) else {
+            throw MSALError(code: .invalidArgument, reason: "Service Fabric's IDENTITY_ENDPOINT is not a URL")
+        }
+        components.queryItems = (components.queryItems ?? []) + [URLQueryItem(name: "api-version", value: "2019-07-01-preview"),
+                                                                  URLQueryItem(name: "resource", value: resource)] + extra
+        guard let url = components.url else { throw MSALError(code: .invalidArgument, reason: "Service Fabric's endpoint does not make a valid URL") }
+        var pinned = http
+        pinned.transport = PinnedTLSTransport(thumbprint: thumbprint)
+        let connection = ProviderConnection(options: pinned, logger: logger)
+        let payload: JSONObject
+        do {
+            payload = try await connection.getManagedIdentityToken(url, headers: ["Secret": environment["IDENTITY_HEADER"] ?? ""], what: "the managed identity endpoint (Service Fabric)")
+        } catch where error.code == .serverError {
+            // MSAL Python's mapping of Service Fabric's error codes to OAuth's.
+            let mapped = ["SecretHeaderNotFound": "unauthorized_client", "ManagedIdentityNotFound": "invalid_client",
+                          "ArgumentNullOrEmpty": "invalid_scope"][error.server?.error ?? ""] ?? "invalid_request"
+            let server = MSALError.ServerError(error: mapped, errorDescription: error.server?.errorDescription, suberror: error.server?.error,
+                                              correlationID: nil, httpStatus: error.server?.httpStatus ?? 400)
+            throw MSALError(code: .serverError, reason: "Service Fabric's managed identity endpoint refused the request (\(error.server?.error ?? mapped)). \(ProviderConnection.advice(for: server))", server: server)
+        }
+        guard let token = payload.string("access_token"), !token.isEmpty, let expiresOn = payload["expires_on"].flatMap(PythonText.int) else {
+            throw MSALError(code: .invalidResponse, reason: "Service Fabric's managed identity endpoint answered without access_token and expires_on. Nothing was cached")
+        }
+        let (expiresIn, overflow) = expiresOn.subtractingReportingOverflow(now)
+        guard !overflow, (1...TokenResponseEntries.longestLifetime).contains(expiresIn) else {
+            throw MSALError(code: .invalidResponse, reason: "Service Fabric's token lives \(overflow ? "beyond" : String(expiresIn)) s, which no token does. Nothing was cached")
         }
         var answer: JSONObject = ["access_token": .string(token), "expires_in": .number(JSONNumber(expiresIn)),
                                   "token_type": .string(payload.string("token_type") ?? "Bearer")]

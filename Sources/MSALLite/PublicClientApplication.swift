@@ -128,6 +128,8 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     ///   - scopes: The scopes to ask for; `openid`, `profile` and `offline_access` are added.
     ///   - loginHint: The username to prefill on the sign-in page, if known.
     ///   - prompt: The `prompt` parameter (`select_account`, `login`, `consent`), if any.
+    ///     In Azure Cloud Shell, `"none"` gets the shell user's token from the shell itself,
+    ///     without a browser, as MSAL Python does.
     ///   - claimsChallenge: The claims a resource asked for, sent on the sign-in page's
     ///     request and with the code (merged with the app's client capabilities).
     ///   - domainHint: The user's home domain (`domain_hint`), if known.
@@ -152,6 +154,10 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
                                         openBrowser: @Sendable (URL) async throws(MSALError) -> Void = SystemBrowser.open) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: false)
         let state = AuthCodeFlow.randomText(bytes: 16)
+        if prompt == "none", core.isInCloudShell {
+            // In Azure Cloud Shell the shell signs its user in silently, as in MSAL Python.
+            return try await core.cloudShellToken(scopes: scopes, data: [:])
+        }
         try ClientCore.validate(extraScopesToConsent, forClient: false)
         let listener = try await LoopbackRedirectListener(port: port, state: state, pages: pages)
         do throws(MSALError) {

@@ -294,8 +294,8 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     }
 
     /// The accounts MSAL Python's `get_accounts()` lists, on the current content.
-    public func accounts(environment: String, aliases: [String] = [], username: String? = nil) throws -> [Account] {
-        try read { $0.accounts(environment: environment, aliases: aliases, username: username) }
+    public func accounts(environment: String, aliases: [String] = [], username: String? = nil, includeCloudShell: Bool = false) throws -> [Account] {
+        try read { $0.accounts(environment: environment, aliases: aliases, username: username, includeCloudShell: includeCloudShell) }
     }
 
     /// The refresh tokens a silent request may try, on the current content.

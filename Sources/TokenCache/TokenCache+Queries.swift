@@ -21,9 +21,9 @@ extension TokenCache {
 
     /// The accounts MSAL Python's `get_accounts()` would list for an app whose authority
     /// host is `environment`; `aliases` are tried in order when it has none.
-    public func accounts(environment: String, aliases: [String] = [], username: String? = nil) -> [Account] {
+    public func accounts(environment: String, aliases: [String] = [], username: String? = nil, includeCloudShell: Bool = false) -> [Account] {
         read { document in
-            CacheQueries.accounts(environment: environment, aliases: aliases, username: username, in: document)
+            CacheQueries.accounts(environment: environment, aliases: aliases, username: username, includeCloudShell: includeCloudShell, in: document)
         }
     }
 

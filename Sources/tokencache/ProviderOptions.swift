@@ -29,6 +29,13 @@ struct ProviderOptions: ParsableArguments {
                                                                 refreshClaimTimeout: session.lockTimeout))
     }
 
+    /// The confidential client application `clientID` of `authority` with `credential`,
+    /// over `session`'s store.
+    func confidentialApplication(clientID: String, authority: String, credential: ClientCredential, _ session: StoreSession) throws -> ConfidentialClientApplication {
+        try ConfidentialClientApplication(clientID: clientID, authority: authority, credential: credential, cache: session.store,
+                                          options: ApplicationOptions(http: http, logger: VerboseLog.logger, refreshClaimTimeout: session.lockTimeout))
+    }
+
     /// The managed identity client of `identity`, over `session`'s store.
     func managedIdentity(_ identity: ManagedIdentity, _ session: StoreSession) -> ManagedIdentityClient {
         ManagedIdentityClient(identity, cache: session.store, options: ApplicationOptions(http: http, logger: VerboseLog.logger))

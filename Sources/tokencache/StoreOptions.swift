@@ -118,7 +118,7 @@ enum CLIFailure {
             default: return 69
             }
         case let error as InputFileError:
-            return error.missing ? 66 : 65
+            return error.insecure ? 77 : error.missing ? 66 : 65
         case is ValidationError:
             return 64
         default:
@@ -132,6 +132,8 @@ struct InputFileError: Error, CustomStringConvertible {
     let path: String
     let missing: Bool
     let reason: String
+    /// Whether the file is readable by others than its owner (a secret's file).
+    var insecure = false
     var description: String { "\(path): \(reason)" }
 }
 
@@ -147,6 +149,22 @@ extension ParsableCommand {
             throw ExitCode(CLIFailure.exitCode(for: error))
         }
     }
+}
+
+/// Reads a file that holds a secret: it must be a regular file of this user's that no one
+/// else may read or write (mode 0600 or stricter), as ssh asks of a private key.
+func readPrivateFile(_ path: String) throws -> String {
+    var info = stat()
+    guard lstat(path, &info) == 0 else {
+        throw InputFileError(path: path, missing: errno == ENOENT, reason: errno == ENOENT ? "no such file. Check the path" : "the file cannot be read. Check its permissions")
+    }
+    guard info.st_mode & S_IFMT == S_IFREG, info.st_uid == getuid(), info.st_mode & 0o077 == 0 else {
+        throw InputFileError(path: path, missing: false, reason: "it holds a secret, so it must be a regular file of yours that only you can read: chmod 600 it", insecure: true)
+    }
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw InputFileError(path: path, missing: false, reason: "the file cannot be read. Check its permissions")
+    }
+    return String(decoding: data, as: UTF8.self)
 }
 
 /// Reads a file named on the command line (`-` for standard input).

@@ -109,6 +109,30 @@ struct ProviderConnection: Sendable {
                                   throttleKey: ProviderThrottle.key(url: url, form: []), grant: nil, defaultRetryAfter: .seconds(5), followsRedirects: false).object
     }
 
+    /// POSTs a form to an endpoint of the platform the process runs on (Cloud Shell's
+    /// token endpoint) and returns the answer whatever its status: never retried, never
+    /// redirected, and a 429 or 5xx answer remembered as for managed identity.
+    func postPlatformForm(_ url: URL, form: [(String, String)], headers: [String: String], what: String) async throws(MSALError) -> HTTPResponse {
+        try checkPlatformEndpoint(url)
+        var allHeaders = headers
+        allHeaders["Content-Type"] = "application/x-www-form-urlencoded;charset=utf-8"
+        allHeaders["Accept"] = "application/json"
+        let key = ProviderThrottle.key(url: url, form: form)
+        if let remembered = throttle.remembered(key) { throw remembered }
+        logger.debug("POST \(what)", metadata: ["url": "\(ProviderConnection.redacted(url))"])
+        let request = HTTPRequest(method: "POST", url: url, headers: allHeaders, body: Data(ProviderConnection.formEncode(form).utf8))
+        let response = try await send(request, what: what, repeatable: false, followsRedirects: false)
+        if response.isProviderFailing {
+            do {
+                _ = try object(response, what: what, url: url)
+            } catch {
+                throttle.remember(error, response: response, key: key, grant: nil, defaultRetryAfter: .seconds(5))
+                throw error
+            }
+        }
+        return response
+    }
+
     /// A managed identity endpoint, as the platform's variables name it, must be an http(s) URL.
     private func checkPlatformEndpoint(_ url: URL) throws(MSALError) {
         guard url.scheme == "http" || url.scheme == "https", url.host != nil else {
@@ -267,7 +291,11 @@ struct ProviderConnection: Sendable {
     /// not a JSON object.
     private func object(_ response: HTTPResponse, what: String, url: URL) throws(MSALError) -> JSONObject {
         let object = (try? JSONValue(parsing: response.body))?.objectValue
-        let server = object.flatMap { object in
+        // Service Fabric and Cloud Shell nest theirs: {"error": {"code": ..., "message": ...}}.
+        let nested = object?["error"]?.objectValue.flatMap { error in
+            error.string("code").map { MSALError.ServerError(error: $0, errorDescription: error.string("message"), suberror: nil, correlationID: nil, httpStatus: response.status) }
+        }
+        let server = nested ?? object.flatMap { object in
             object.string("error").map { error in
                 MSALError.ServerError(
                     error: error, errorDescription: object.string("error_description"), suberror: object.string("suberror"),

@@ -79,14 +79,7 @@ final class CertificateSigner: @unchecked Sendable {
     /// A key whose certificate is named by its SHA-1 thumbprint alone (`x5t`), as MSAL
     /// Python's `{"private_key": ..., "thumbprint": ...}`.
     convenience init(privateKeyPEM: String, thumbprint: String, passphrase: String?) throws(MSALError) {
-        let hex = thumbprint.filter { $0 != ":" && !$0.isWhitespace }
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex, let end = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex), let byte = UInt8(hex[index..<end], radix: 16) {
-            bytes.append(byte)
-            index = end
-        }
-        guard bytes.count == 20, index == hex.endIndex else {
+        guard let bytes = CertificateSigner.sha1Thumbprint(thumbprint) else {
             throw MSALError(code: .invalidArgument, reason: "the thumbprint must be the certificate's SHA-1 thumbprint: 40 hexadecimal digits, as the portal shows it")
         }
         guard let loaded = CertificateSigner.readKey(privateKeyPEM, passphrase: passphrase) else {
@@ -190,6 +183,24 @@ final class CertificateSigner: @unchecked Sendable {
             defer { BIO_free(bio) }
             return body(bio)
         }
+    }
+
+    /// The 20 bytes of a SHA-1 thumbprint written as 40 hexadecimal digits (colons and
+    /// white space ignored, as the portal and MSAL Python write them); `nil` for anything else.
+    static func sha1Thumbprint(_ text: String) -> [UInt8]? {
+        let hex = text.filter { $0 != ":" && !$0.isWhitespace }
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex, let end = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex), let byte = UInt8(hex[index..<end], radix: 16) {
+            bytes.append(byte)
+            index = end
+        }
+        return bytes.count == 20 && index == hex.endIndex ? bytes : nil
+    }
+
+    /// The SHA-1 digest of `data` (a certificate's thumbprint).
+    static func sha1(_ data: [UInt8]) -> [UInt8] {
+        digest(data, EVP_sha1())
     }
 
     private static func digest(_ data: [UInt8], _ type: OpaquePointer?) -> [UInt8] {

@@ -15,10 +15,20 @@ struct TokenCommand: AsyncParsableCommand {
         platform's variables say), cached in the store as MSAL Python caches it: \
         system-assigned, or user-assigned by --client-id, --resource-id or --object-id.
 
+        With --app, a token for a confidential client itself (client credentials, scope \
+        RESOURCE/.default), from the store or the provider, then cached: its secret from an \
+        environment variable (--secret-env NAME) or a file only its owner can read \
+        (--secret-file PATH, mode 0600 or stricter), or a certificate (--certificate PATH: PEM \
+        with the key and certificate, or PKCS#12 .pfx/.p12; a passphrase from \
+        --certificate-passphrase-env NAME; --send-certificate-chain for subject name and issuer \
+        authentication).
+
         Examples:
           tokencache token --client-id ID --authority https://login.microsoftonline.com/organizations \
             --scopes "https://graph.microsoft.com/User.Read" --store file:~/.cache/tokens.json --show-secrets
           tokencache token --managed-identity --resource https://management.azure.com --store file:~/.cache/mi.json
+          tokencache token --app --client-id ID --authority https://login.microsoftonline.com/TENANT \
+            --scopes https://graph.microsoft.com/.default --secret-env APP_SECRET --store sqlite:~/.cache/app.db
         """
     )
 
@@ -37,6 +47,18 @@ struct TokenCommand: AsyncParsableCommand {
     var resourceID: String?
     @Option(name: .customLong("object-id"), help: "With --managed-identity: a user-assigned identity's object id.")
     var objectID: String?
+    @Flag(help: "A token for the confidential client itself (client credentials), with a secret or certificate option.")
+    var app = false
+    @Option(name: .customLong("secret-env"), help: ArgumentHelp("With --app: the environment variable that holds the client secret.", valueName: "NAME"))
+    var secretEnv: String?
+    @Option(name: .customLong("secret-file"), help: ArgumentHelp("With --app: a file (mode 0600 or stricter) that holds the client secret.", valueName: "PATH"))
+    var secretFile: String?
+    @Option(help: ArgumentHelp("With --app: the client certificate, PEM (key and certificate) or PKCS#12 (.pfx, .p12).", valueName: "PATH"))
+    var certificate: String?
+    @Option(name: .customLong("certificate-passphrase-env"), help: ArgumentHelp("With --certificate: the environment variable that holds its passphrase.", valueName: "NAME"))
+    var certificatePassphraseEnv: String?
+    @Flag(name: .customLong("send-certificate-chain"), help: "With --certificate: send the chain (x5c), for subject name and issuer authentication.")
+    var sendCertificateChain = false
     @OptionGroup var provider: ProviderOptions
     @Option(help: "The account's username; the default is the only account in the store.")
     var username: String?
@@ -48,6 +70,23 @@ struct TokenCommand: AsyncParsableCommand {
     var showSecrets = false
 
     func validate() throws {
+        let credentials = [secretEnv, secretFile, certificate].compactMap { $0 }.count
+        if app {
+            guard !managedIdentity, clientID != nil, authority != nil, scopes != nil else {
+                throw ValidationError("--app needs --client-id, --authority and --scopes (one scope ending in /.default)")
+            }
+            guard credentials == 1 else { throw ValidationError("--app needs one credential: --secret-env NAME, --secret-file PATH or --certificate PATH") }
+            guard username == nil, resource == nil, resourceID == nil, objectID == nil else {
+                throw ValidationError("--app takes no --username, --resource, --resource-id or --object-id")
+            }
+            if certificate == nil, certificatePassphraseEnv != nil || sendCertificateChain {
+                throw ValidationError("--certificate-passphrase-env and --send-certificate-chain go with --certificate")
+            }
+            return
+        }
+        guard credentials == 0, certificatePassphraseEnv == nil, !sendCertificateChain else {
+            throw ValidationError("--secret-env, --secret-file and --certificate go with --app")
+        }
         if managedIdentity {
             guard resource != nil else { throw ValidationError("--managed-identity needs --resource URL, the resource the token is for") }
             guard [clientID, resourceID, objectID].compactMap({ $0 }).count <= 1 else {
@@ -68,6 +107,7 @@ struct TokenCommand: AsyncParsableCommand {
 
     func run() async throws {
         if managedIdentity { return try await managedIdentityToken() }
+        if app { return try await appToken() }
         var signInNeeded = false
         try await reportingErrors {
             let session = try store.open()
@@ -96,6 +136,51 @@ struct TokenCommand: AsyncParsableCommand {
             let identity: ManagedIdentity = clientID.map { .clientID($0) } ?? resourceID.map { .resourceID($0) } ?? objectID.map { .objectID($0) } ?? .systemAssigned
             show(try await provider.managedIdentity(identity, session).acquireToken(resource: resource ?? ""))
         }
+    }
+
+    /// `--app`: the confidential client's own token, from the store or the provider.
+    private func appToken() async throws {
+        try await reportingErrors {
+            let session = try store.open()
+            let application = try provider.confidentialApplication(clientID: clientID ?? "", authority: authority ?? "", credential: try credential(), session)
+            show(try await application.acquireTokenForClient(scopes: splitScopes(scopes ?? ""), forceRefresh: forceRefresh))
+        }
+    }
+
+    /// The client credential the options name.
+    private func credential() throws -> ClientCredential {
+        let environment = ProcessInfo.processInfo.environment
+        if let secretEnv {
+            guard let secret = environment[secretEnv], !secret.isEmpty else {
+                throw ValidationError("the environment variable \(secretEnv) (--secret-env) is not set or empty; set it to the client secret")
+            }
+            return .secret(secret)
+        }
+        if let secretFile {
+            let text = try readPrivateFile(secretFile)
+            let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !secret.isEmpty else { throw InputFileError(path: secretFile, missing: false, reason: "the file is empty; write the client secret in it") }
+            return .secret(secret)
+        }
+        let path = certificate ?? ""
+        var passphrase: String?
+        if let name = certificatePassphraseEnv {
+            guard let value = environment[name] else {
+                throw ValidationError("the environment variable \(name) (--certificate-passphrase-env) is not set; set it to the certificate's passphrase")
+            }
+            passphrase = value
+        }
+        guard let bytes = FileManager.default.contents(atPath: path) else {
+            throw InputFileError(path: path, missing: !FileManager.default.fileExists(atPath: path), reason: "the certificate cannot be read. Check the path and that this user may read it")
+        }
+        let pem = String(decoding: bytes, as: UTF8.self)
+        let credential: CertificateCredential
+        if pem.contains("-----BEGIN") {
+            credential = try CertificateCredential(privateKeyPEM: pem, certificatePEM: pem, passphrase: passphrase, sendsCertificateChain: sendCertificateChain)
+        } else {
+            credential = try CertificateCredential(pkcs12: bytes, passphrase: passphrase, sendsCertificateChain: sendCertificateChain)
+        }
+        return .certificate(credential)
     }
 
     private func show(_ result: AuthenticationResult) {
