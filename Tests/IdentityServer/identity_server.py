@@ -29,6 +29,17 @@ auth_time. With response_mode=form_post the authorize endpoint answers with a pa
 posts the code to the redirect URI, as Entra does. Every endpoint also answers under a B2C
 tenant/policy path, and under /adfs/ in AD FS's shape (no "v2.0", a upn, no client_info).
 
+Named hosts: a request carrying X-Forwarded-Host (a test transport that routes https://HOST
+to this server, as DNS would) is answered as HOST over https: discovery documents name
+https://HOST endpoints, and the request log says which host was asked. Instance discovery
+asked of one of Entra's hosts validates as Entra does: an authorization endpoint whose host
+is not one of Entra's (nor a regional variant, nor in config known_instances) gets 400
+invalid_instance (AADSTS50049).
+
+A generic OpenID Connect realm: GET /{realm}/.well-known/openid-configuration (no v2.0)
+names endpoints under /{realm}/oauth2/v2.0/ and the issuer https://HOST/{realm} (config
+oidc_issuer replaces it).
+
 Managed identity stand-ins: GET /msi/appservice (App Service: X-IDENTITY-HEADER, api-version
 2019-08-01, expires_on), /msi/ml (Azure Machine Learning: the secret header, api-version
 2017-09-01, clientid) and /metadata/identity/oauth2/token (IMDS: Metadata: true, api-version
@@ -38,7 +49,11 @@ writes into config arc_folder, then the file's content as Basic credentials, api
 identities mi-client-1 (client id), the
 resource id in MANAGED_IDENTITIES, and mi-object-1 (object id). Config identity_header,
 msi_secret and mi_expires_in (86399 by default) change them; faults by endpoint
-mi-appservice, mi-ml or imds.
+mi-appservice, mi-ml or imds. GET /servicefabric/token (Service Fabric, over TLS only: the
+Secret header, api-version 2019-07-01-preview, expires_on; errors as {"error": {"code",
+"message"}}; user-assigned ids are the cluster's, none is sent). POST /cloudshell/oauth2/token
+(Azure Cloud Shell: Metadata: true, a form with resource; a JWT for the signed-in user ann
+with expires_in as text and an empty refresh_token, as the shell answers).
 
 The tests steer it through /_control (JSON over POST):
   /_control/client    {"client_id", "secret"?, "certificate_pem"?,     a confidential client; with
@@ -85,7 +100,11 @@ TENANT_ID = "7e0ab0d0-0000-4000-8000-00000000a1d0"
 # endpoints are whatever the platform's variables name; IMDS's path is fixed), and the
 # user-assigned identities they know, by client id, resource id and object id.
 MANAGED_IDENTITY_ENDPOINTS = {"/msi/appservice": "mi-appservice", "/msi/ml": "mi-ml", "/metadata/identity/oauth2/token": "imds",
-                              "/arc/token": "mi-arc"}
+                              "/arc/token": "mi-arc", "/servicefabric/token": "mi-servicefabric"}
+# Entra's own hosts (MSAL's WELL_KNOWN_AUTHORITY_HOSTS), which its instance discovery knows.
+ENTRA_HOSTS = {"login.microsoftonline.com", "login.microsoft.com", "login.windows.net", "sts.windows.net", "login.chinacloudapi.cn",
+               "login.partner.microsoftonline.cn", "login.microsoftonline.de", "login-us.microsoftonline.com", "login.microsoftonline.us",
+               "login.usgovcloudapi.net", "login.sovcloud-identity.fr", "login.sovcloud-identity.de", "login.sovcloud-identity.sg"}
 MANAGED_IDENTITIES = {
     "mi-client-1": "mi-object-1",
     "/subscriptions/s1/resourcegroups/rg1/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mi1": "mi-object-1",
@@ -162,8 +181,24 @@ class Handler(BaseHTTPRequestHandler):
     # -- plumbing -------------------------------------------------------------------
 
     def base_url(self):
+        if self.headers.get("X-Forwarded-Host"):
+            return f"https://{self.headers.get('X-Forwarded-Host')}"
         scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
         return f"{scheme}://{self.headers.get('Host')}"
+
+    def host(self):
+        """The host the client asked for (a routed name, or this server's address)."""
+        return self.headers.get("X-Forwarded-Host") or self.headers.get("Host")
+
+    @staticmethod
+    def known_to_entra(host):
+        """Whether Entra's instance discovery knows `host`: its own hosts, their regional
+        variants (westus2.login.microsoft.com), and config known_instances."""
+        host = (host or "").lower().split(":")[0]
+        if host in ENTRA_HOSTS or host in STATE.config.get("known_instances", []):
+            return True
+        first, _, rest = host.partition(".")
+        return bool(first) and rest in ENTRA_HOSTS
 
     def send_json(self, status, body, headers=None):
         data = json.dumps(body).encode()
@@ -200,6 +235,26 @@ class Handler(BaseHTTPRequestHandler):
         self.posted = {k: v[0] for k, v in urllib.parse.parse_qs(raw, keep_blank_values=True).items()}
         return self.posted
 
+    def cloud_shell(self, form):
+        """Azure Cloud Shell's token endpoint: the signed-in user's token for a resource."""
+        entry = {"endpoint": "cloudshell", "resource": form.get("resource"), "token_type": form.get("token_type"),
+                 "headers": ",".join(sorted(h for h in ("Metadata",) if self.headers.get(h) is not None)), "time": f"{time.time():.6f}"}
+        with STATE.lock:
+            STATE.requests.append(entry)
+        if self.injected_fault("cloudshell"):
+            return
+        if self.headers.get("Metadata") != "true":
+            return self.send_json(400, {"error": {"code": "BadRequest", "message": "Required metadata header not specified"}})
+        if not form.get("resource"):
+            return self.send_json(400, {"error": {"code": "BadRequest", "message": "resource is required"}})
+        now = int(time.time())
+        user = USERS["ann"]
+        claims = {"aud": form["resource"], "iss": f"https://sts.windows.net/{TENANT_ID}/", "iat": now, "nbf": now, "exp": now + 3600,
+                  "oid": user["oid"], "sub": "cloudshell-sub-" + user["oid"][-4:], "tid": TENANT_ID, "unique_name": user["username"],
+                  "jti": secrets.token_hex(8)}
+        return self.send_json(200, {"access_token": make_jwt(claims), "refresh_token": "", "expires_in": "3599",
+                                    "expires_on": str(now + 3599), "not_before": str(now), "resource": form["resource"], "token_type": "Bearer"})
+
     def managed_identity(self, source, query):
         """A managed identity endpoint as the platform documents it: App Service
         (X-IDENTITY-HEADER, api-version 2019-08-01, expires_on), Azure Machine Learning (the
@@ -208,7 +263,7 @@ class Handler(BaseHTTPRequestHandler):
         headers sent, never their values."""
         entry = {"endpoint": source, "path": urllib.parse.urlsplit(self.path).path,
                  "query": "&".join(f"{k}={v}" for k, v in sorted(query.items()) if k != "x-ms-client-request-id"),
-                 "headers": ",".join(sorted(h for h in ("Authorization", "Metadata", "X-IDENTITY-HEADER", "secret", "x-client-SKU", "x-ms-client-request-id")
+                 "headers": ",".join(sorted(h for h in ("Authorization", "Metadata", "X-IDENTITY-HEADER", "Secret", "x-client-SKU", "x-ms-client-request-id")
                                             if self.headers.get(h) is not None)),
                  "time": f"{time.time():.6f}"}
         with STATE.lock:
@@ -237,8 +292,16 @@ class Handler(BaseHTTPRequestHandler):
             "mi-ml": ("2017-09-01", "secret", STATE.config.get("msi_secret", "msi-secret-value"), "expires_on"),
             "imds": ("2018-02-01", "Metadata", "true", "expires_in"),
             "mi-arc": ("2020-06-01", "Metadata", "true", "expires_in"),
+            "mi-servicefabric": ("2019-07-01-preview", "Secret", None, "expires_on"),
         }[source]
-        if self.headers.get(header) != secret:
+        if source == "mi-servicefabric":
+            if not isinstance(self.connection, ssl.SSLSocket):
+                return self.send_json(400, {"error": {"code": "BadRequest", "message": "Service Fabric's endpoint is served over TLS only"}})
+            if self.headers.get("Secret") != STATE.config.get("identity_header", "identity-header-secret"):
+                return self.send_json(401, {"error": {"code": "SecretHeaderNotFound", "message": "Secret is not found in the request headers."}})
+            if query.get("api-version") != "2019-07-01-preview" or not query.get("resource"):
+                return self.send_json(400, {"error": {"code": "ArgumentNullOrEmpty", "message": "Value cannot be null or empty. Parameter name: resource"}})
+        elif self.headers.get(header) != secret:
             if source == "imds":
                 return self.send_json(400, {"error": "invalid_request", "error_description": "Required metadata header not specified"})
             return self.send_json(401, {"statusCode": 401, "message": "The identity header is missing or wrong."})
@@ -299,7 +362,11 @@ class Handler(BaseHTTPRequestHandler):
                  "response_mode": form.get("response_mode"), "token_type": form.get("token_type"),
                  "key_id": form.get("key_id"),
                  "anchor": self.headers.get("X-AnchorMailbox"), "sku": self.headers.get("x-client-sku"),
-                 "pid": self.headers.get("x-client-pid"), "time": f"{time.time():.6f}"}
+                 "pid": self.headers.get("x-client-pid"), "host": self.host(),
+                 "client_ver": self.headers.get("x-client-ver"), "client_os": self.headers.get("x-client-os"),
+                 "lib_capability": self.headers.get("x-ms-lib-capability"), "app_name": self.headers.get("x-app-name"),
+                 "app_ver": self.headers.get("x-app-ver"), "state": form.get("state"), "nonce": form.get("nonce"),
+                 "code_challenge": form.get("code_challenge"), "time": f"{time.time():.6f}"}
         if form.get("refresh_token"):
             entry["rt"] = fingerprint(form["refresh_token"])
         with STATE.lock:
@@ -336,11 +403,29 @@ class Handler(BaseHTTPRequestHandler):
             if self.injected_fault("instance-discovery"):
                 return
             host = urllib.parse.urlsplit(query.get("authorization_endpoint", self.base_url())).netloc
+            if self.host() in ENTRA_HOSTS and not self.known_to_entra(host):
+                correlation = secrets.token_hex(8)
+                trace = str(uuid.uuid4())
+                stamp = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
+                return self.send_json(400, {
+                    "error": "invalid_instance",
+                    "error_description": f"AADSTS50049: Unknown or invalid instance.\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {stamp}",
+                    "error_codes": [50049], "timestamp": stamp, "trace_id": trace, "correlation_id": correlation,
+                    "error_uri": f"{self.base_url()}/error?code=50049"})
             return self.send_json(200, {
                 "tenant_discovery_endpoint": f"{self.base_url()}/{TENANT_ID}/v2.0/.well-known/openid-configuration",
                 "api-version": "1.1",
                 "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
             })
+        if len(parts) == 3 and parts[1:] == [".well-known", "openid-configuration"] and parts[0] != "adfs":
+            # A generic OpenID Connect realm.
+            self.record("openid-configuration")
+            base = f"{self.base_url()}/{parts[0]}"
+            return self.send_json(200, {
+                "issuer": STATE.config.get("oidc_issuer", base),
+                "authorization_endpoint": f"{base}/oauth2/v2.0/authorize", "token_endpoint": f"{base}/oauth2/v2.0/token",
+                "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode", "jwks_uri": f"{base}/keys",
+                "response_types_supported": ["code"], "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["RS256"]})
         tenant = self.route(parts, ["v2.0", ".well-known", "openid-configuration"], [".well-known", "openid-configuration"])
         if tenant:
             self.record("openid-configuration")
@@ -358,6 +443,8 @@ class Handler(BaseHTTPRequestHandler):
         if parts and parts[0] == "_control":
             return self.control(parts[1] if len(parts) > 1 else "")
         form = self.form()
+        if url.path == "/cloudshell/oauth2/token":
+            return self.cloud_shell(form)
         tenant = self.route(parts, ["oauth2", "v2.0", "devicecode"], ["oauth2", "devicecode"])
         if tenant:
             self.record("devicecode", form)

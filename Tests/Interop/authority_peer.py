@@ -1,0 +1,52 @@
+"""MSAL Python's authority validation, regional token service and client headers against
+the identity server answering as Entra's hosts (routing_session.RoutingSession), for
+AuthorityOptionsTests to compare with MSALLite.
+
+Usage:
+  python authority_peer.py PORT validate AUTHORITY
+      prints {"error": ...} when MSAL Python refuses the authority, else {"ok": true}
+  python authority_peer.py PORT client AUTHORITY CLIENT_ID SECRET SCOPE REGION APP_NAME APP_VERSION
+      asks twice for the app's token (REGION "-" for none); prints the token sources and the
+      cache with secrets and times replaced by "*"
+"""
+import json
+import sys
+
+import msal
+
+from routing_session import RoutingSession
+
+TIMES = {"cached_at", "expires_on", "extended_expires_on", "refresh_on"}
+
+
+def main():
+    port, mode = int(sys.argv[1]), sys.argv[2]
+    session = RoutingSession(port)
+    if mode == "validate":
+        try:
+            msal.PublicClientApplication("validation-probe", authority=sys.argv[3], http_client=session)
+        except ValueError as error:
+            print(json.dumps({"error": str(error).split(":")[0]}))
+            return
+        print(json.dumps({"ok": True}))
+        return
+    authority, client_id, secret, scope, region, app_name, app_version = sys.argv[3:10]
+    cache = msal.SerializableTokenCache()
+    app = msal.ConfidentialClientApplication(
+        client_id, client_credential=secret, authority=authority, http_client=session, token_cache=cache,
+        azure_region=None if region == "-" else region, app_name=app_name, app_version=app_version)
+    sources = []
+    for _ in range(2):
+        result = app.acquire_token_for_client([scope])
+        sources.append(result.get("token_source") or "error:" + str(result.get("error")))
+    entries = json.loads(cache.serialize())
+    for section in entries.values():
+        for entry in section.values():
+            for name in entry:
+                if name == "secret" or name in TIMES:
+                    entry[name] = "*"
+    print(json.dumps({"sources": sources, "cache": entries}, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()

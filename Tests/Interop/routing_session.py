@@ -1,0 +1,22 @@
+"""A requests.Session that sends every https://HOST/... request to the local identity server
+over plain HTTP with X-Forwarded-Host: HOST, as DNS and TLS would deliver it (the Swift tests'
+RoutingTransport does the same for MSALLite), so MSAL Python can be run against Entra's host
+names."""
+import urllib.parse
+
+import requests
+
+
+class RoutingSession(requests.Session):
+    def __init__(self, port):
+        super().__init__()
+        self.port = port
+
+    def request(self, method, url, *args, **kwargs):
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme == "https":
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers["X-Forwarded-Host"] = parts.netloc
+            kwargs["headers"] = headers
+            url = urllib.parse.urlunsplit(("http", f"127.0.0.1:{self.port}", parts.path, parts.query, parts.fragment))
+        return super().request(method, url, *args, **kwargs)
