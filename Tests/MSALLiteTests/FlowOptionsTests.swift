@@ -178,4 +178,122 @@ struct FlowOptionsTests {
         withoutOpenID.excludeScopes = ["openid"]
         #expect(throws: MSALError.self) { _ = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), options: withoutOpenID) }
     }
+
+    @Test("A caller-chosen state travels with the flow; a short one is refused. An authorization URL alone (no PKCE, the app's state and nonce) leads to a code redeemed with the nonce checked")
+    func stateAndAuthorizationURL() async throws {
+        let server = try IdentityServer()
+        let app = try await Self.webApp(server)
+        let state = "return-to:/reports#" + AuthCodeFlow.randomText(bytes: 16)
+        let flow = try await app.initiateAuthCodeFlow(scopes: Self.scopes, redirectURI: "https://app.example/callback", state: state)
+        #expect(flow.state == state)
+        let redirect = try await server.signIn(at: flow.authorizationURL)
+        let authorize = try await Self.last(server, "authorize")
+        #expect(redirect["state"] == state && authorize["state"] == state)
+        #expect(try await app.acquireToken(byAuthCodeFlow: flow, response: redirect).username == "ann@contoso.example")
+        await #expect(throws: MSALError.self) {
+            _ = try await app.initiateAuthCodeFlow(scopes: Self.scopes, redirectURI: "https://app.example/callback", state: "short")
+        }
+
+        let url = try await app.authorizationRequestURL(scopes: Self.scopes, redirectURI: "https://app.example/callback", state: "app-state-0123456789",
+                                                        nonce: "app-nonce-1", loginHint: "bob@contoso.example", domainHint: "contoso.example")
+        let query = Dictionary((URLComponents(url: url, resolvingAgainstBaseURL: false)?.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        #expect(query["code_challenge"] == nil && query["state"] == "app-state-0123456789" && query["nonce"] == "app-nonce-1")
+        #expect(query["scope"] == "https://graph.example/User.Read offline_access openid profile" && query["domain_hint"] == "contoso.example")
+        let answer = try await server.signIn(at: url.absoluteString)
+        #expect(answer["state"] == "app-state-0123456789")
+        let code = try #require(answer["code"])
+        let result = try await app.acquireToken(byAuthorizationCode: code, scopes: Self.scopes, redirectURI: "https://app.example/callback", nonce: "app-nonce-1")
+        #expect(result.username == "bob@contoso.example")
+    }
+
+    @Test("Confidential clients sign users in with a password and import refresh tokens, authenticating as the app")
+    func confidentialUserFlows() async throws {
+        let server = try IdentityServer()
+        let cache = TokenCache()
+        let app = try await Self.webApp(server, cache: cache)
+        let signedIn = try await app.acquireToken(byUsername: "ann@contoso.example", password: "pw-ann-1", scopes: Self.scopes)
+        #expect(signedIn.username == "ann@contoso.example")
+        let password = try await Self.last(server, "token")
+        #expect(password["grant_type"] == "password" && password["client_id"] == "web-app")
+        let refreshToken = try #require(cache.snapshot().entries(RefreshToken.self).first?.secret)
+        try cache.clear()
+        let imported = try await app.acquireToken(byRefreshToken: refreshToken, scopes: ["https://graph.example/Mail.Read"])
+        #expect(imported.tokenSource == .identityProvider && imported.username == "ann@contoso.example")
+        #expect(try await Self.last(server, "token")["grant_type"] == "refresh_token")
+        let account = try #require(try await app.accounts().first)
+        #expect(try await app.acquireTokenSilent(scopes: ["https://graph.example/Mail.Read"], account: account)?.tokenSource == .cache)
+        // The server refuses the same requests without the app's secret.
+        let impostor = try ConfidentialClientApplication(clientID: "web-app", authority: server.authority("organizations"), credential: .secret("wrong-secret"),
+                                                         options: AcquisitionTests.options())
+        await #expect(throws: MSALError.self) { _ = try await impostor.acquireToken(byUsername: "ann@contoso.example", password: "pw-ann-1", scopes: Self.scopes) }
+    }
+
+    @Test("A device code flow is Codable (started in one place, polled in another) and its polling stops when the exit condition says so")
+    func deviceFlowCodableAndExitCondition() async throws {
+        let server = try IdentityServer()
+        let app = try PublicClientApplication(clientID: "device-app", authority: server.authority("organizations"), options: AcquisitionTests.options())
+        let started = try await app.initiateDeviceFlow(scopes: Self.scopes)
+        let stored = try JSONEncoder().encode(started)
+        let flow = try JSONDecoder().decode(DeviceCodeFlow.self, from: stored)
+        #expect(flow.userCode == started.userCode && flow.expiresOn == started.expiresOn)
+
+        let stop = Locked(false)
+        let clock = ContinuousClock()
+        let began = clock.now
+        let stopper = Task {
+            try await Task.sleep(for: .milliseconds(300))
+            stop.withLock { $0 = true }
+        }
+        do {
+            _ = try await app.acquireToken(byDeviceFlow: flow, exitCondition: { stop.withLock { $0 } })
+            Issue.record("polling went on after the exit condition")
+        } catch {
+            #expect(error.code == .cancelled)
+        }
+        _ = try await stopper.value
+        #expect(clock.now - began < .seconds(3))
+
+        try await server.control("device", ["user_code": flow.userCode, "approve": true, "user": "bob"])
+        let result = try await app.acquireToken(byDeviceFlow: try JSONDecoder().decode(DeviceCodeFlow.self, from: stored))
+        #expect(result.username == "bob@contoso.example")
+    }
+
+    @Test("Interactive sign-in: extra scopes are consented on the sign-in page only; the app's own pages are shown, with the redirect's error escaped")
+    func interactivePagesAndExtraScopes() async throws {
+        let server = try IdentityServer()
+        let app = try PublicClientApplication(clientID: "desktop-app", authority: server.authority("organizations"), options: AcquisitionTests.options())
+        let pages = LoopbackPages(success: "<h1>contoso-signed-in</h1>", error: "<h1>contoso-failed</h1><p>$error: ${error_description} $$5 $code</p>")
+        let seen = Locked<[String]>([])
+        let result = try await app.acquireTokenInteractive(scopes: Self.scopes, extraScopesToConsent: ["https://storage.example/user_impersonation"],
+                                                           pages: pages, timeout: .seconds(30), openBrowser: { url throws(MSALError) in
+            let page: String
+            do { page = try await InteractiveSignInTests.browse(url).1 } catch { throw MSALError(code: .noBrowser, reason: "the test browser failed") }
+            seen.withLock { $0.append(page) }
+        })
+        #expect(result.username == "ann@contoso.example")
+        #expect(try await Self.last(server, "authorize")["scope"]?.contains("https://storage.example/user_impersonation") == true)
+        #expect(try await Self.last(server, "token")["scope"]?.contains("storage.example") == false)
+        #expect(seen.withLock { $0.last } == "<h1>contoso-signed-in</h1>")
+
+        do {
+            _ = try await app.acquireTokenInteractive(scopes: Self.scopes, loginHint: "decline@contoso.example", pages: pages, timeout: .seconds(30),
+                                                      openBrowser: { url throws(MSALError) in
+                let page: String
+                do { page = try await InteractiveSignInTests.browse(url).1 } catch { throw MSALError(code: .noBrowser, reason: "the test browser failed") }
+                seen.withLock { $0.append(page) }
+            })
+            Issue.record("a declined sign-in succeeded")
+        } catch {
+            #expect(error.code == .cancelled)
+        }
+        #expect(seen.withLock { $0.last } == "<h1>contoso-failed</h1><p>access_denied: The user declined to sign in. $5 $code</p>")
+    }
+
+    @Test("Page templates: the error's fields escaped for HTML, $$ a dollar sign, other names and the code never filled in")
+    func pageTemplates() {
+        let query = ["error": "bad<script>", "error_description": "a \"quoted\" & 'odd' one", "code": "secret-code"]
+        #expect(LoopbackPages.fill("$error|${error_description}|$code|${code}|$$error|$|$9", with: query)
+                == "bad&lt;script&gt;|a &quot;quoted&quot; &amp; &#x27;odd&#x27; one|$code|${code}|$error|$|$9")
+        #expect(LoopbackPages().page(for: ["code": "c"]).contains("Signed in"))
+    }
 }

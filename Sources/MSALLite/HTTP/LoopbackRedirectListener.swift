@@ -113,10 +113,25 @@ private final class RedirectHandler: ChannelInboundHandler, Sendable {
         self.continuation = continuation
     }
 
+    /// A query string decoded as HTML forms and Python's `parse_qs` decode it: `+` is a
+    /// space, then percent escapes; the first value of a name wins.
+    static func formDecoded(_ query: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ text: Substring) -> String {
+                let spaced = text.replacingOccurrences(of: "+", with: " ")
+                return spaced.removingPercentEncoding ?? spaced
+            }
+            let name = decode(parts[0])
+            if fields[name] == nil { fields[name] = parts.count > 1 ? decode(parts[1]) : "" }
+        }
+        return fields
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard case .head(let head) = unwrapInboundIn(data) else { return }
-        let items = URLComponents(string: head.uri)?.queryItems ?? []
-        let query = Dictionary(items.map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { first, _ in first })
+        let query = RedirectHandler.formDecoded(head.uri.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? "")
         let status: HTTPResponseStatus
         let page: String
         if query["state"] == state, query["code"] != nil || query["error"] != nil {
