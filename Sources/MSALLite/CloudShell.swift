@@ -75,7 +75,7 @@ extension ClientCore {
         var answer: JSONObject = ["access_token": .string(token), "expires_in": .number(JSONNumber(expiresIn)), "token_type": .string(tokenType),
                                   "id_token_claims": .object(claims),
                                   "client_info": .string(Data(JSONValue.object(info).pythonJSONText.utf8).base64EncodedString())]
-        if let refreshToken = payload.string("refresh_token") { answer["refresh_token"] = .string(refreshToken) }
+        if let refreshToken = payload.string("refresh_token"), !refreshToken.isEmpty { answer["refresh_token"] = .string(refreshToken) }
         let endpoints = try await discovery.endpoints(of: authority)
         var context = TokenResponseContext(clientID: clientID, requestedScopes: scopes, tokenEndpoint: ClientCore.cacheText(of: endpoints.tokenEndpoint),
                                            requestData: data, authorityType: AuthorityType.cloudShell, now: now)

@@ -1,7 +1,7 @@
 """A requests.Session that sends every https://HOST/... request to the local identity server
 over plain HTTP with X-Forwarded-Host: HOST, as DNS and TLS would deliver it (the Swift tests'
 RoutingTransport does the same for MSALLite), so MSAL Python can be run against Entra's host
-names."""
+names. Azure Cloud Shell's fixed token endpoint goes to the server's Cloud Shell stand-in."""
 import urllib.parse
 
 import requests
@@ -12,7 +12,12 @@ class RoutingSession(requests.Session):
         super().__init__()
         self.port = port
 
+    # Azure Cloud Shell's token endpoint, fixed on the platform, is the server's stand-in.
+    CLOUD_SHELL = "http://localhost:50342/oauth2/token"
+
     def request(self, method, url, *args, **kwargs):
+        if url == self.CLOUD_SHELL:
+            url = f"http://127.0.0.1:{self.port}/cloudshell/oauth2/token"
         parts = urllib.parse.urlsplit(url)
         if parts.scheme == "https":
             headers = dict(kwargs.pop("headers", None) or {})

@@ -18,9 +18,13 @@ struct ManagedIdentityTests {
         ("object id", .objectID("mi-object-1"), "object:mi-object-1"),
     ]
 
-    /// The variables the platform of `source` sets, pointing at `server`'s stand-in.
-    static func environment(_ source: ManagedIdentitySource, _ server: IdentityServer) -> [String: String] {
+    /// The variables the platform of `source` sets, pointing at `server`'s stand-in
+    /// (Service Fabric: its TLS port, and the thumbprint of `certificate`, its PEM file).
+    static func environment(_ source: ManagedIdentitySource, _ server: IdentityServer, certificate: String? = nil) -> [String: String] {
         switch source {
+        case .serviceFabric:
+            return ["IDENTITY_ENDPOINT": (server.secureBaseURL ?? "") + "/servicefabric/token", "IDENTITY_HEADER": "identity-header-secret",
+                    "IDENTITY_SERVER_THUMBPRINT": certificate.map(thumbprint(ofPEM:)) ?? ""]
         case .appService: return ["IDENTITY_ENDPOINT": server.baseURL + "/msi/appservice", "IDENTITY_HEADER": "identity-header-secret"]
         case .machineLearning: return ["MSI_ENDPOINT": server.baseURL + "/msi/ml", "MSI_SECRET": "msi-secret-value"]
         case .azureArc: return ["IDENTITY_ENDPOINT": server.baseURL + "/arc/token", "IMDS_ENDPOINT": server.baseURL]
@@ -28,9 +32,18 @@ struct ManagedIdentityTests {
         }
     }
 
+    /// The SHA-1 thumbprint (hex, upper case with colons, as openssl prints it) of the
+    /// certificate in a PEM file.
+    static func thumbprint(ofPEM path: String) -> String {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        let base64 = text.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        let digest = CertificateSigner.sha1(Array(Data(base64Encoded: base64) ?? Data()))
+        return digest.map { String(format: "%02X", $0) }.joined(separator: ":")
+    }
+
     /// The stand-in's log of managed identity requests: endpoint, query and header names.
     static func requests(_ server: IdentityServer) async throws -> [[String]] {
-        try await server.requests().filter { ["mi-appservice", "mi-ml", "imds", "mi-arc"].contains($0["endpoint"] ?? "") }
+        try await server.requests().filter { ["mi-appservice", "mi-ml", "imds", "mi-arc", "mi-servicefabric"].contains($0["endpoint"] ?? "") }
             .map { [$0["endpoint"] ?? "", $0["query"] ?? "", $0["headers"] ?? ""] }
     }
 
@@ -59,12 +72,15 @@ struct ManagedIdentityTests {
 
     @Test("Each source and each way to name the identity: the same requests and cache entries as MSAL Python's, the second call served from the cache",
           .enabled(if: PythonPeer.shouldRun, "MSAL Python venv missing: run the README's test command"),
-          arguments: [ManagedIdentitySource.appService, .machineLearning, .imds, .azureArc])
+          arguments: [ManagedIdentitySource.appService, .machineLearning, .imds, .azureArc, .serviceFabric])
     func sameAsMSALPython(source: ManagedIdentitySource) async throws {
-        let server = try IdentityServer()
         try await withTemporaryDirectoryAsync { arcFolder in
+        // Service Fabric's endpoint is HTTPS with the cluster's own certificate, pinned by
+        // its thumbprint.
+        let tls = source == .serviceFabric ? try IdentityServer.makeCertificate(in: arcFolder) : nil
+        let server = try IdentityServer(certificate: tls?.certificate, key: tls?.key)
         try await server.control("config", ["arc_folder": arcFolder.path])
-        let environment = Self.environment(source, server)
+        let environment = Self.environment(source, server, certificate: tls?.certificate)
         for (name, identity, peer) in Self.userAssigned {
             try await server.control("reset")
             let cache = TokenCache()
@@ -179,14 +195,11 @@ struct ManagedIdentityTests {
         let challenged = try await client.acquireToken(resource: Self.resource, claimsChallenge: #"{"access_token":{"nbf":{"essential":true}}}"#)
         #expect(challenged.tokenSource == .identityProvider && challenged.refreshReason == .claims)
 
-        for unsupported in [["IDENTITY_ENDPOINT": server.baseURL, "IDENTITY_HEADER": "h", "IDENTITY_SERVER_THUMBPRINT": "t"],
-                            ["AZUREPS_HOST_ENVIRONMENT": "cloud-shell/1.0"]] {
-            do {
-                _ = try await ManagedIdentityClient(.systemAssigned, environment: unsupported).acquireToken(resource: Self.resource)
-                Issue.record("an unsupported source answered")
-            } catch {
-                #expect(error.code == .notSupported)
-            }
+        do {
+            _ = try await ManagedIdentityClient(.systemAssigned, environment: ["AZUREPS_HOST_ENVIRONMENT": "cloud-shell/1.0"]).acquireToken(resource: Self.resource)
+            Issue.record("a managed identity client answered in Cloud Shell")
+        } catch {
+            #expect(error.code == .notSupported && error.reason.contains("acquireTokenInteractive"))
         }
         #expect(!String(describing: try await client.acquireToken(resource: Self.resource)).contains("eyJ"))
 
@@ -207,5 +220,57 @@ struct ManagedIdentityTests {
             }
         }
         await #expect(throws: MSALError.self) { _ = try await ManagedIdentityClient(.clientID(""), environment: environment).acquireToken(resource: Self.resource) }
+    }
+
+    @Test("Service Fabric: only the certificate the platform names is trusted (another is refused before the secret is sent); its errors are mapped as MSAL Python maps them; a claims challenge names the token it replaces, with the client capabilities")
+    func serviceFabric() async throws {
+        try await withTemporaryDirectoryAsync { folder in
+            let tls = try IdentityServer.makeCertificate(in: folder)
+            let server = try IdentityServer(certificate: tls.certificate, key: tls.key)
+            let environment = Self.environment(.serviceFabric, server, certificate: tls.certificate)
+            var options = ApplicationOptions()
+            options.clientCapabilities = ["cp1"]
+            let cache = TokenCache()
+            let client = ManagedIdentityClient(.systemAssigned, cache: cache, options: options, environment: environment)
+            let first = try await client.acquireToken(resource: Self.resource)
+            #expect(first.tokenSource == .identityProvider)
+            let challenged = try await client.acquireToken(resource: Self.resource, claimsChallenge: #"{"access_token":{"nbf":{"essential":true}}}"#)
+            #expect(challenged.tokenSource == .identityProvider)
+            let queries = try await Self.requests(server).map { $0[1] }
+            #expect(queries.count == 2)
+            #expect(queries.last?.contains("token_sha256_to_refresh=\(SHA256.hexHash(Array(first.accessToken.utf8)))") == true)
+            #expect(queries.allSatisfy { $0.contains("xms_cc=cp1") })
+
+            // Another certificate than the one named: refused, and nothing reached the server.
+            try await server.control("reset")
+            var wrong = environment
+            wrong["IDENTITY_SERVER_THUMBPRINT"] = String(repeating: "AB", count: 20)
+            do {
+                _ = try await ManagedIdentityClient(.systemAssigned, environment: wrong).acquireToken(resource: Self.resource)
+                Issue.record("a server certificate other than the pinned one was trusted")
+            } catch let error as MSALError {
+                #expect(error.code == .untrustedAuthority && error.reason.contains("IDENTITY_SERVER_THUMBPRINT"))
+            }
+            #expect(try await Self.requests(server).isEmpty)
+            for (name, value) in [("IDENTITY_SERVER_THUMBPRINT", "not-a-thumbprint"), ("IDENTITY_ENDPOINT", server.baseURL + "/servicefabric/token")] {
+                var bad = environment
+                bad[name] = value
+                do {
+                    _ = try await ManagedIdentityClient(.systemAssigned, environment: bad).acquireToken(resource: Self.resource)
+                    Issue.record("\(name)=\(value) was accepted")
+                } catch let error as MSALError {
+                    #expect(error.code == .invalidArgument, "\(name)")
+                }
+            }
+
+            var wrongSecret = environment
+            wrongSecret["IDENTITY_HEADER"] = "not-the-secret"
+            do {
+                _ = try await ManagedIdentityClient(.systemAssigned, environment: wrongSecret).acquireToken(resource: Self.resource)
+                Issue.record("a wrong secret got a token")
+            } catch let error as MSALError {
+                #expect(error.code == .serverError && error.server?.error == "unauthorized_client" && error.server?.suberror == "SecretHeaderNotFound")
+            }
+        }
     }
 }
