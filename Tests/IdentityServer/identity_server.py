@@ -667,7 +667,9 @@ class Handler(BaseHTTPRequestHandler):
             certificate = x509.load_pem_x509_certificate(client["certificate"].encode())
             der = certificate.public_bytes(serialization.Encoding.DER)
             thumbprints = {b64url(hashlib.sha1(der).digest()), b64url(hashlib.sha256(der).digest())}
-            if header.get("x5t") not in thumbprints and header.get("x5t#S256") not in thumbprints:
+            # Entra takes a thumbprint with or without base64 padding (MSAL Python pads it).
+            presented = {str(header.get(name) or "").rstrip("=") for name in ("x5t", "x5t#S256")}
+            if not presented & thumbprints:
                 return "the client assertion's thumbprint does not match the registered certificate"
         try:
             chosen = padding.PKCS1v15() if header["alg"] == "RS256" else padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH)
@@ -679,7 +681,8 @@ class Handler(BaseHTTPRequestHandler):
             return "the client assertion's audience is not this token endpoint"
         if claims.get("iss") != client_id or claims.get("sub") != client_id:
             return "the client assertion's iss and sub must be the client id"
-        if not isinstance(claims.get("exp"), int) or claims["exp"] < time.time():
+        # A NumericDate may have a fraction (MSAL Python's has one), as Entra accepts.
+        if not isinstance(claims.get("exp"), (int, float)) or isinstance(claims["exp"], bool) or claims["exp"] < time.time():
             return "the client assertion has expired"
         with STATE.lock:
             if claims.get("jti") in STATE.assertion_ids:

@@ -2,6 +2,10 @@
 
 Usage: python msal_scenario.py SCENARIO_JSON CACHE_FILE BASE_URL CA_FILE
 
+A client with "certificate": true signs with TOKENCACHE_SCENARIO_CERTS/key.pem, named by the
+thumbprint of cert.pem there; "capabilities" gives clients their client_capabilities; a
+managed_identity step asks the server's App Service stand-in (BASE_URL/msi/appservice).
+
 BASE_URL is the identity server over TLS (MSAL Python insists on https); CA_FILE is the
 certificate it trusts for it. The cache is read from CACHE_FILE when it exists and written
 back after every step, as an app using msal-extensions would. Prints one JSON object per
@@ -30,7 +34,9 @@ class Runner:
         self.authority = f"{base_url}/{scenario['tenant']}"
         self.base_url = base_url
         self.ca_file = ca_file
-        self.secrets = {c["client_id"]: c["secret"] for c in scenario.get("clients", [])}
+        self.secrets = {c["client_id"]: c["secret"] for c in scenario.get("clients", []) if "secret" in c}
+        self.certificates = {c["client_id"] for c in scenario.get("clients", []) if c.get("certificate")}
+        self.capabilities = scenario.get("capabilities", {})
         self.cache = msal.SerializableTokenCache()
         if os.path.exists(cache_path):
             with open(cache_path, encoding="utf-8") as handle:
@@ -39,8 +45,12 @@ class Runner:
 
     def app(self, client_id):
         if client_id not in self.apps:
-            common = dict(authority=self.authority, token_cache=self.cache, verify=self.ca_file, instance_discovery=False)
-            if client_id in self.secrets:
+            common = dict(authority=self.authority, token_cache=self.cache, verify=self.ca_file, instance_discovery=False,
+                          client_capabilities=self.capabilities.get(client_id))
+            if client_id in self.certificates:
+                self.apps[client_id] = msal.ConfidentialClientApplication(
+                    client_id, client_credential=certificate_credential(), **common)
+            elif client_id in self.secrets:
                 self.apps[client_id] = msal.ConfidentialClientApplication(
                     client_id, client_credential=self.secrets[client_id], **common)
             else:
@@ -69,7 +79,8 @@ class Runner:
             if account is None:
                 return {"error": "no_account"}
             return app.acquire_token_silent_with_error(
-                step["scopes"], account, force_refresh=step.get("force_refresh", False)) or {"error": "no_token"}
+                step["scopes"], account, force_refresh=step.get("force_refresh", False),
+                claims_challenge=step.get("claims_challenge")) or {"error": "no_token"}
         if op == "obo":
             assertion = self.app("parity-cli").acquire_token_silent(step["assertion_scopes"], self.account("parity-cli", step["user"]))
             return app.acquire_token_on_behalf_of(assertion["access_token"], step["scopes"])
@@ -81,11 +92,27 @@ class Runner:
             return app.acquire_token_by_auth_code_flow(flow, redirect)
         if op == "client_credentials":
             return app.acquire_token_for_client(step["scopes"])
+        if op == "managed_identity":
+            os.environ.update({"IDENTITY_ENDPOINT": f"{self.base_url}/msi/appservice", "IDENTITY_HEADER": "identity-header-secret"})
+            client = msal.ManagedIdentityClient(msal.UserAssignedManagedIdentity(client_id=client_id),
+                                                http_client=requests.Session(), token_cache=self.cache)
+            return client.acquire_token_for_client(resource=step["resource"])
         if op == "remove_account":
             account = self.account(client_id, step["user"])
             app.remove_account(account)
             return {}
         raise ValueError(f"unknown op {op}")
+
+
+def certificate_credential():
+    """The scenario's certificate credential: its key, named by its SHA-1 thumbprint."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    folder = os.environ["TOKENCACHE_SCENARIO_CERTS"]
+    with open(os.path.join(folder, "cert.pem"), "rb") as handle:
+        thumbprint = x509.load_pem_x509_certificate(handle.read()).fingerprint(hashes.SHA1()).hex()
+    with open(os.path.join(folder, "key.pem"), encoding="utf-8") as handle:
+        return {"private_key": handle.read(), "thumbprint": thumbprint}
 
 
 def main():

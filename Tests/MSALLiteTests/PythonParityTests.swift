@@ -20,17 +20,21 @@ struct PythonParityTests {
         var expect: String?
         var force_refresh: Bool?
         var assertion_scopes: [String]?
+        var claims_challenge: String?
+        var resource: String?
     }
 
     /// The shared scenario.
     struct Scenario: Codable {
         struct Client: Codable {
             var client_id: String
-            var secret: String
+            var secret: String?
+            var certificate: Bool?
         }
 
         var tenant: String
         var clients: [Client]
+        var capabilities: [String: [String]]?
         var steps: [Step]
     }
 
@@ -44,17 +48,36 @@ struct PythonParityTests {
             let tls = try IdentityServer.makeCertificate(in: folder)
             let server = try IdentityServer(certificate: tls.certificate, key: tls.key)
             let secureBase = try #require(server.secureBaseURL)
+            // The certificate client's key and certificate, for both libraries.
+            _ = try CertificateCredentialTests.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem",
+                                                        "-subj", "/CN=parity-cert", "-days", "2"], in: folder)
+            let certificatePEM = try String(contentsOf: folder.appendingPathComponent("cert.pem"), encoding: .utf8)
             for client in scenario.clients {
-                try await server.control("client", ["client_id": client.client_id, "secret": client.secret])
+                if let secret = client.secret {
+                    try await server.control("client", ["client_id": client.client_id, "secret": secret])
+                } else {
+                    try await server.control("client", ["client_id": client.client_id, "certificate_pem": certificatePEM])
+                }
             }
 
             // MSAL Python over HTTPS (it refuses http authorities); MSALLite over plain HTTP
             // on loopback. The cache's environment is the host without the port, so both
             // files speak of the same 127.0.0.1.
             let pythonFile = folder.appendingPathComponent("python-cache.json").path
-            let pythonSources = try Self.runPython(Self.scenarioPath, cache: pythonFile, base: secureBase, ca: tls.certificate)
+            let pythonSources = try Self.runPython(Self.scenarioPath, cache: pythonFile, base: secureBase, ca: tls.certificate, certificates: folder)
+            let pythonRequests = try await Self.tokenRequests(server)
+            try await server.control("reset")
             let swiftFile = folder.appendingPathComponent("swift-cache.json").path
-            let swiftSources = try await Self.runSwift(scenario, cache: swiftFile, server: server)
+            let swiftSources = try await Self.runSwift(scenario, cache: swiftFile, server: server, certificates: folder)
+            let swiftRequests = try await Self.tokenRequests(server)
+            // The same requests, in the same order: grant, client, scopes and the claims
+            // parameter byte for byte (capabilities merged into a challenge as MSAL Python
+            // writes it), and the same managed identity requests.
+            #expect(pythonRequests.count == swiftRequests.count)
+            for (index, (theirs, ours)) in zip(pythonRequests, swiftRequests).enumerated() where theirs != ours {
+                Issue.record("request \(index): MSAL Python \(theirs), MSALLite \(ours)")
+            }
+            #expect(swiftRequests.contains { $0.contains("claims=") && $0.contains("xms_cc") && $0.contains("nbf") })
 
             let expected = scenario.steps.map { $0.expect ?? "any" }
             for (index, step) in scenario.steps.enumerated() {
@@ -66,7 +89,7 @@ struct PythonParityTests {
 
             let python = try Self.normalizedEntries(pythonFile)
             let swift = try Self.normalizedEntries(swiftFile)
-            #expect(python.count == 16, "5 access tokens, 4 refresh tokens, 2 ID tokens, 1 account, 4 app metadata")
+            #expect(python.count == 24, "8 access tokens (one a managed identity's), 5 refresh tokens, 3 ID tokens, 1 account, 7 app metadata")
             #expect(Set(python.keys) == Set(swift.keys), "only MSAL Python: \(Set(python.keys).subtracting(swift.keys).sorted()); only MSALLite: \(Set(swift.keys).subtracting(python.keys).sorted())")
             for key in Set(python.keys).intersection(swift.keys).sorted() where python[key] != swift[key] {
                 Issue.record("\(key): MSAL Python \(python[key] ?? "") / MSALLite \(swift[key] ?? "")")
@@ -86,16 +109,17 @@ struct PythonParityTests {
             let cross = Scenario(tenant: scenario.tenant, clients: scenario.clients, steps: crossSteps)
             let crossPath = folder.appendingPathComponent("cross.json")
             try JSONEncoder().encode(cross).write(to: crossPath)
-            let pythonOnSwift = try Self.runPython(crossPath.path, cache: swiftFile, base: secureBase, ca: tls.certificate)
-            let swiftOnPython = try await Self.runSwift(cross, cache: pythonFile, server: server)
+            let pythonOnSwift = try Self.runPython(crossPath.path, cache: swiftFile, base: secureBase, ca: tls.certificate, certificates: folder)
+            let swiftOnPython = try await Self.runSwift(cross, cache: pythonFile, server: server, certificates: folder)
             #expect(pythonOnSwift == crossSteps.map { $0.expect! }, "MSAL Python on MSALLite's file")
             #expect(swiftOnPython == crossSteps.map { $0.expect! }, "MSALLite on MSAL Python's file")
         }
     }
 
     /// Runs `scenario` with MSAL Python; returns each step's token source (or its error).
-    static func runPython(_ scenario: String, cache: String, base: String, ca: String) throws -> [String] {
-        let output = try PythonPeer.run([PythonPeer.script("msal_scenario.py"), scenario, cache, base, ca])
+    static func runPython(_ scenario: String, cache: String, base: String, ca: String, certificates: URL) throws -> [String] {
+        let output = try PythonPeer.run([PythonPeer.script("msal_scenario.py"), scenario, cache, base, ca],
+                                        environment: ["TOKENCACHE_SCENARIO_CERTS": certificates.path])
         return try output.split(separator: "\n").map { line in
             let report = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             if let error = report["error"] as? String { return "error:\(error)" }
@@ -105,15 +129,20 @@ struct PythonParityTests {
 
     /// Runs `scenario` with MSALLite through a file store; returns each step's token source
     /// (or its error).
-    static func runSwift(_ scenario: Scenario, cache path: String, server: IdentityServer) async throws -> [String] {
+    static func runSwift(_ scenario: Scenario, cache path: String, server: IdentityServer, certificates: URL) async throws -> [String] {
         let cache = try StoreDescription(spec: "file:" + path).open()
         let authority = server.authority(scenario.tenant)
-        let options = ApplicationOptions(http: HTTPOptions(allowsPlainHTTPOnLoopback: true))
-        let secrets = Dictionary(uniqueKeysWithValues: scenario.clients.map { ($0.client_id, $0.secret) })
+        let secrets = Dictionary(uniqueKeysWithValues: scenario.clients.compactMap { client in client.secret.map { (client.client_id, $0) } })
+        let certificateClients = Set(scenario.clients.filter { $0.certificate == true }.map(\.client_id))
         var apps: [String: ClientApplication] = [:]
         func app(_ client: String) throws -> ClientApplication {
             if let app = apps[client] { return app }
-            let made: ClientApplication = if let secret = secrets[client] {
+            var options = ApplicationOptions(http: HTTPOptions(allowsPlainHTTPOnLoopback: true))
+            options.clientCapabilities = scenario.capabilities?[client] ?? []
+            let made: ClientApplication = if certificateClients.contains(client) {
+                try ConfidentialClientApplication(clientID: client, authority: authority, credential: .certificate(try certificate(in: certificates)),
+                                                  cache: cache, options: options)
+            } else if let secret = secrets[client] {
                 try ConfidentialClientApplication(clientID: client, authority: authority, credential: .secret(secret), cache: cache, options: options)
             } else {
                 try PublicClientApplication(clientID: client, authority: authority, cache: cache, options: options)
@@ -139,7 +168,11 @@ struct PythonParityTests {
                         sources.append("error:no_account")
                         continue
                     }
-                    result = try await app(step.client).acquireTokenSilent(scopes: scopes, account: account, forceRefresh: step.force_refresh ?? false)
+                    result = try await app(step.client).acquireTokenSilent(scopes: scopes, account: account, forceRefresh: step.force_refresh ?? false,
+                                                                           claimsChallenge: step.claims_challenge)
+                case "managed_identity":
+                    let environment = ["IDENTITY_ENDPOINT": server.baseURL + "/msi/appservice", "IDENTITY_HEADER": "identity-header-secret"]
+                    result = try await ManagedIdentityClient(.clientID(step.client), cache: cache, environment: environment).acquireToken(resource: step.resource ?? "")
                 case "obo":
                     let user = try #require(try await account("parity-cli", step.user))
                     let assertion = try #require(try await app("parity-cli").acquireTokenSilent(scopes: step.assertion_scopes ?? [], account: user))
@@ -164,6 +197,30 @@ struct PythonParityTests {
             }
         }
         return sources
+    }
+
+    /// The scenario's certificate credential: the key, named by the certificate's SHA-1
+    /// thumbprint (MSAL Python's `{"private_key", "thumbprint"}`).
+    static func certificate(in folder: URL) throws -> CertificateCredential {
+        let key = try String(contentsOf: folder.appendingPathComponent("key.pem"), encoding: .utf8)
+        return try CertificateCredential(privateKeyPEM: key, thumbprint: ManagedIdentityTests.thumbprint(ofPEM: folder.appendingPathComponent("cert.pem").path))
+    }
+
+    /// The token and managed identity requests the server received, in order, each as one
+    /// line: grant, client, the scopes (sorted: MSAL Python sends a set), claims; or a
+    /// managed identity request's query and header names.
+    static func tokenRequests(_ server: IdentityServer) async throws -> [String] {
+        try await server.requests().compactMap { request in
+            switch request["endpoint"] {
+            case "token":
+                let scopes = (request["scope"] ?? "").split(separator: " ").sorted().joined(separator: " ")
+                return "grant=\(request["grant_type"] ?? "") client=\(request["client_id"] ?? "") scope=\(scopes) claims=\(request["claims"] ?? "-")"
+            case "mi-appservice":
+                return "managed identity: \(request["query"] ?? "") headers=\(request["headers"] ?? "")"
+            default:
+                return nil
+            }
+        }
     }
 
     /// Every entry of a cache file, by section and key, with secrets and times replaced by
