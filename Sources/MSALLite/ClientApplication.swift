@@ -72,6 +72,10 @@ public class ClientApplication: @unchecked Sendable {
     /// clients) or the authorization code flow.
     ///
     /// - Parameters:
+    ///   - username: The user's sign-in name.
+    ///   - password: The user's password; it is sent once and never logged or kept.
+    ///   - scopes: The scopes to ask for; `openid`, `profile` and `offline_access` are added.
+    ///   - claimsChallenge: The claims a resource asked for, if any.
     ///   - data: Extra fields of the token request, as MSAL Python's `data` (for example an
     ///     SSH certificate's `token_type`, `req_cnf` and `key_id`); recorded with the token.
     public func acquireToken(byUsername username: String, password: String, scopes: [String], claimsChallenge: String? = nil,
@@ -86,6 +90,9 @@ public class ClientApplication: @unchecked Sendable {
     /// is redeemed once, and the answer (account, tokens, the new refresh token) cached.
     ///
     /// - Parameters:
+    ///   - refreshToken: The refresh token to import.
+    ///   - scopes: The scopes to ask for; `openid`, `profile` and `offline_access` are added.
+    ///   - claimsChallenge: The claims a resource asked for, if any.
     ///   - data: Extra fields of the token request, as MSAL Python's `data`.
     public func acquireToken(byRefreshToken refreshToken: String, scopes: [String], claimsChallenge: String? = nil,
                              data: [String: String] = [:]) async throws(MSALError) -> AuthenticationResult {

@@ -36,14 +36,16 @@ public enum ManagedIdentitySource: String, Sendable {
     /// Azure Machine Learning (`MSI_ENDPOINT` and `MSI_SECRET`).
     case machineLearning
     /// Service Fabric (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER` and
-    /// `IDENTITY_SERVER_THUMBPRINT`). Not supported by this version.
+    /// `IDENTITY_SERVER_THUMBPRINT`): HTTPS to the cluster's endpoint, trusting only the
+    /// certificate whose thumbprint the platform names. The cluster picks the identity.
     case serviceFabric
     /// Azure Arc (`IDENTITY_ENDPOINT` and `IMDS_ENDPOINT`, or its agent installed): a
     /// challenge names a key file of the agent's, whose content is the credential.
     case azureArc
     /// Azure Cloud Shell. Its tokens are the signed-in user's, not an identity's: MSAL
-    /// Python serves them through an interactive public client with `prompt=none`. Not
-    /// supported by this version.
+    /// Python serves them through an interactive public client with `prompt=none`, and so
+    /// does this library (``PublicClientApplication/acquireTokenInteractive(scopes:loginHint:prompt:claimsChallenge:domainHint:maxAge:extraScopesToConsent:pages:port:timeout:openBrowser:)``);
+    /// a managed identity client there is `notSupported`.
     case cloudShell
     /// A virtual machine's Instance Metadata Service (169.254.169.254, or
     /// `AZURE_POD_IDENTITY_AUTHORITY_HOST`): the source when nothing else is detected.
@@ -125,9 +127,10 @@ public final class ManagedIdentityClient: Sendable {
     /// - Parameters:
     ///   - resource: The resource the token is for.
     ///   - claimsChallenge: A claims challenge from the resource: the cache is skipped.
-    /// - Throws: ``MSALError``: `notSupported` for Service Fabric and Cloud Shell; for Azure
-    ///   Arc, `invalidResponse` when its key file cannot be read or it does not confirm a
-    ///   user-assigned identity;
+    /// - Throws: ``MSALError``: `notSupported` in Cloud Shell; for Azure Arc,
+    ///   `invalidResponse` when its key file cannot be read or it does not confirm a
+    ///   user-assigned identity; for Service Fabric, `untrustedAuthority` when the endpoint's
+    ///   certificate is not the one `IDENTITY_SERVER_THUMBPRINT` names;
     ///   `serverError` for the endpoint's refusal (a wrong identity or resource);
     ///   `providerUnavailable`, `network` or `timedOut` when it cannot answer.
     public func acquireToken(resource: String, claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {

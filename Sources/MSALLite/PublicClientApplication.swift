@@ -40,7 +40,7 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     }
 
     /// Starts a device code flow: show ``DeviceCodeFlow/message`` to the user, then call
-    /// ``acquireToken(byDeviceFlow:)``.
+    /// ``acquireToken(byDeviceFlow:exitCondition:)``.
     public func initiateDeviceFlow(scopes: [String], claimsChallenge: String? = nil) async throws(MSALError) -> DeviceCodeFlow {
         try ClientCore.validate(scopes, forClient: false)
         let endpoints = try await core.discovery.endpoints(of: core.authority)

@@ -11,7 +11,7 @@ struct TokenCommand: AsyncParsableCommand {
         abstract: "Get an access token silently (cache, then refresh); exit 3 when the user must sign in again.",
         discussion: """
         With --managed-identity, a token for the Azure resource's managed identity instead \
-        (App Service and Functions, Azure Machine Learning, Azure Arc, or a virtual machine's IMDS, as the \
+        (App Service and Functions, Azure Machine Learning, Azure Arc, Service Fabric, or a virtual machine's IMDS, as the \
         platform's variables say), cached in the store as MSAL Python caches it: \
         system-assigned, or user-assigned by --client-id, --resource-id or --object-id.
 
