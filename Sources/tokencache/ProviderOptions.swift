@@ -6,6 +6,8 @@ import MSALLite
 struct ProviderOptions: ParsableArguments {
     @Flag(name: .customLong("allow-loopback-http"), help: "Allow an http:// authority on 127.0.0.1 (a local test identity server only).")
     var allowLoopbackHTTP = false
+    @Flag(name: .customLong("no-validate-authority"), help: "Trust an https authority that Microsoft's instance discovery does not know (an identity provider you run).")
+    var noValidateAuthority = false
     @Option(name: .customLong("request-timeout"), help: ArgumentHelp("How long one request to the provider may take, in seconds (default 30).", valueName: "SECONDS"))
     var requestTimeout: Double?
 
@@ -26,14 +28,15 @@ struct ProviderOptions: ParsableArguments {
     func application(clientID: String, authority: String, _ session: StoreSession, instanceDiscovery: Bool = true) throws -> PublicClientApplication {
         try PublicClientApplication(clientID: clientID, authority: authority, cache: session.store,
                                     options: ApplicationOptions(http: http, logger: VerboseLog.logger, instanceDiscovery: instanceDiscovery,
-                                                                refreshClaimTimeout: session.lockTimeout))
+                                                                refreshClaimTimeout: session.lockTimeout, validateAuthority: !noValidateAuthority))
     }
 
     /// The confidential client application `clientID` of `authority` with `credential`,
     /// over `session`'s store.
     func confidentialApplication(clientID: String, authority: String, credential: ClientCredential, _ session: StoreSession) throws -> ConfidentialClientApplication {
         try ConfidentialClientApplication(clientID: clientID, authority: authority, credential: credential, cache: session.store,
-                                          options: ApplicationOptions(http: http, logger: VerboseLog.logger, refreshClaimTimeout: session.lockTimeout))
+                                          options: ApplicationOptions(http: http, logger: VerboseLog.logger, refreshClaimTimeout: session.lockTimeout,
+                                                                      validateAuthority: !noValidateAuthority))
     }
 
     /// The managed identity client of `identity`, over `session`'s store.

@@ -96,6 +96,9 @@ enum CLIFailure {
     /// The command that helps with `error`, after the library's own advice (which speaks
     /// of the library, not of this tool).
     static func hint(for error: any Error) -> String {
+        if (error as? MSALError)?.code == .untrustedAuthority, (error as? MSALError)?.server?.error == "invalid_instance" {
+            return " (for an identity provider you trust, add --no-validate-authority)"
+        }
         let storeError = error as? CacheStorageError ?? (error as? MSALError)?.underlying as? CacheStorageError
         switch storeError?.code {
         case .damaged?: return " (tokencache doctor --store SPEC shows what else is wrong)"
