@@ -36,9 +36,11 @@ final class AuthorityDiscovery: Sendable {
     /// Whether `authority` must be confirmed by Microsoft's instance discovery before it is
     /// used (MSAL Python's authority validation).
     private func needsValidation(_ authority: Authority) -> Bool {
-        validatesAuthority && instanceDiscovery && !authority.isOIDC && !authority.isADFS && !authority.isB2C && !authority.isWellKnownHost
+        // B2C as MSAL Python tells it: a B2C host, or a policy (`b2c_...`) after the tenant.
+        let policy = URL(string: authority.url)?.pathComponents.filter { $0 != "/" }.dropFirst().first?.lowercased()
+        let isB2C = Authority.wellKnownB2CHosts.contains { authority.host.hasSuffix("." + $0) } || policy?.hasPrefix("b2c_") == true
+        return validatesAuthority && instanceDiscovery && !authority.isOIDC && !authority.isADFS && !isB2C && !authority.isWellKnownHost
             && authority.url.lowercased().hasPrefix("https://")
-            && !Authority.wellKnownB2CHosts.contains { authority.host.hasSuffix("." + $0) }
             && !trustedHosts.withLock { $0.contains(authority.host) }
     }
 

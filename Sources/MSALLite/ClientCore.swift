@@ -122,8 +122,8 @@ final class ClientCore: Sendable {
     let credential: ClientCredential?
     let connection: ProviderConnection
     let discovery: AuthorityDiscovery
-    /// The region ``detectedRegion()`` found, once found.
-    let detectedRegionName = Locked<String?>(nil)
+    /// What ``detectedRegion()`` found (`.some(nil)`: no region), once it looked.
+    let detectedRegionName = Locked<String??>(nil)
 
     /// The scopes MSAL adds to every user sign-in.
     static let reservedScopes: Set<String> = ["openid", "profile", "offline_access"]
@@ -195,9 +195,14 @@ final class ClientCore: Sendable {
 
     /// Sends one token request to `authority`'s token endpoint and returns the answer,
     /// checked to carry an access token.
-    func requestToken(_ form: [(String, String)], authority: Authority, headers: [String: String] = [:]) async throws(MSALError) -> (JSONObject, correlationID: String, tokenEndpoint: URL) {
+    /// A regional request's assertion names `audienceAuthority`'s token endpoint (the
+    /// central one), as MSAL Python signs it; others name the endpoint they are sent to.
+    func requestToken(_ form: [(String, String)], authority: Authority, audienceAuthority: Authority? = nil,
+                      headers: [String: String] = [:]) async throws(MSALError) -> (JSONObject, correlationID: String, tokenEndpoint: URL) {
         let endpoints = try await discovery.endpoints(of: authority)
-        let body = [("client_id", clientID)] + form + (try await clientAuthentication(tokenEndpoint: endpoints.tokenEndpoint))
+        var audience = endpoints.tokenEndpoint
+        if let audienceAuthority { audience = try await discovery.endpoints(of: audienceAuthority).tokenEndpoint }
+        let body = [("client_id", clientID)] + form + (try await clientAuthentication(tokenEndpoint: audience))
         let (answer, correlationID) = try await connection.postForm(endpoints.tokenEndpoint, form: body, headers: headers, what: "the token endpoint")
         guard case .string(let token)? = answer["access_token"], !token.isEmpty else {
             throw MSALError(code: .invalidResponse, reason: "the token endpoint answered without an access_token (correlation id \(correlationID)). Nothing was cached; retry, and report it to the provider if it persists")
@@ -239,7 +244,8 @@ final class ClientCore: Sendable {
         form += extra
         // The flow's own request data wins over the caller's, as in MSAL Python.
         let requestData = requestData.merging(extra.map { ($0.0, $0.1) }) { own, _ in own }
-        let (answer, correlationID, endpoint) = try await requestToken(form, authority: requestAuthority ?? authority)
+        let (answer, correlationID, endpoint) = try await requestToken(form, authority: requestAuthority ?? authority,
+                                                                       audienceAuthority: requestAuthority == nil ? nil : authority)
         try check(answer, correlationID)
         try await store(answer, context: context(scopes: sentScopes, tokenEndpoint: endpoint, authority: authority, grantType: grantType,
                                            requestData: requestData, username: username, now: now))

@@ -72,7 +72,8 @@ public enum ManagedIdentitySource: String, Sendable {
 ///
 /// Failures are not retried (the caller decides); a 429 or 5xx answer is remembered until
 /// its `Retry-After` (5 seconds without one), so the same request fails at once meanwhile,
-/// as in MSAL Python.
+/// as in MSAL Python (which, like this library, does not throttle Service Fabric's
+/// endpoint).
 public final class ManagedIdentityClient: Sendable {
     /// The identity.
     public let identity: ManagedIdentity

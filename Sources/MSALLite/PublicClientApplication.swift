@@ -76,7 +76,8 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     ///   when the user declines, the exit condition holds or the task is cancelled.
     public func acquireToken(byDeviceFlow flow: DeviceCodeFlow,
                              exitCondition: @Sendable () -> Bool = { false }) async throws(MSALError) -> AuthenticationResult {
-        var interval = flow.interval
+        // Bounded again: a decoded flow may carry any number.
+        var interval = min(max(1, flow.interval), 60)
         let grant = "urn:ietf:params:oauth:grant-type:device_code"
         while true {
             do {

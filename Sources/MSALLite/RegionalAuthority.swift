@@ -51,7 +51,8 @@ extension ClientCore {
         } catch {
             throw MSALError(code: .invalidArgument, reason: "the regional authority for \(region) is not valid: \(error.reason)")
         }
-        // The regional host comes from the central authority, already trusted.
+        // The regional host is trusted as the central authority is: validate that first.
+        _ = try await discovery.endpoints(of: authority)
         discovery.trust(regional.host)
         return regional
     }
@@ -61,6 +62,8 @@ extension ClientCore {
     /// region name is ignored, as MSAL Python ignores it).
     nonisolated(nonsending)
     func detectedRegion() async -> String? {
+        // Detected once (a failed detection too: outside Azure, IMDS may take the whole
+        // time-out to not answer), as MSAL Python detects when the app is created.
         if let known = detectedRegionName.withLock({ $0 }) { return known }
         var found: String?
         if let name = options.environment["REGION_NAME"], !name.isEmpty {
@@ -69,11 +72,9 @@ extension ClientCore {
                   let answer = try? await connection.getManagedIdentityToken(url, headers: ["Metadata": "true"], what: "the instance metadata (region)") {
             found = answer.string("location")
         }
-        guard let found, ClientCore.isValidRegion(found) else {
-            logger.info("no Azure region detected; the central token service is used")
-            return nil
-        }
-        detectedRegionName.withLock { $0 = found }
-        return found
+        let region = found.flatMap { ClientCore.isValidRegion($0) ? $0 : nil }
+        if region == nil { logger.info("no Azure region detected; the central token service is used") }
+        detectedRegionName.withLock { $0 = .some(region) }
+        return region
     }
 }

@@ -294,7 +294,12 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     }
 
     /// The accounts MSAL Python's `get_accounts()` lists, on the current content.
-    public func accounts(environment: String, aliases: [String] = [], username: String? = nil, includeCloudShell: Bool = false) throws -> [Account] {
+    public func accounts(environment: String, aliases: [String] = [], username: String? = nil) throws -> [Account] {
+        try accounts(environment: environment, aliases: aliases, username: username, includeCloudShell: false)
+    }
+
+    /// The same, with Azure Cloud Shell's accounts when `includeCloudShell`.
+    public func accounts(environment: String, aliases: [String], username: String?, includeCloudShell: Bool) throws -> [Account] {
         try read { $0.accounts(environment: environment, aliases: aliases, username: username, includeCloudShell: includeCloudShell) }
     }
 

@@ -21,7 +21,12 @@ extension TokenCache {
 
     /// The accounts MSAL Python's `get_accounts()` would list for an app whose authority
     /// host is `environment`; `aliases` are tried in order when it has none.
-    public func accounts(environment: String, aliases: [String] = [], username: String? = nil, includeCloudShell: Bool = false) -> [Account] {
+    public func accounts(environment: String, aliases: [String] = [], username: String? = nil) -> [Account] {
+        accounts(environment: environment, aliases: aliases, username: username, includeCloudShell: false)
+    }
+
+    /// The same, with Azure Cloud Shell's accounts when `includeCloudShell`.
+    public func accounts(environment: String, aliases: [String], username: String?, includeCloudShell: Bool) -> [Account] {
         read { document in
             CacheQueries.accounts(environment: environment, aliases: aliases, username: username, includeCloudShell: includeCloudShell, in: document)
         }

@@ -23,8 +23,11 @@ public protocol TokenCacheStore: AnyObject, Sendable {
     func lookupAccessToken(_ query: AccessTokenQuery) throws -> AccessTokenLookup
     /// The refresh tokens a silent request may try, in MSAL Python's order.
     func refreshTokenCandidates(clientID: String, environment: String, homeAccountID: String) throws -> [RefreshToken]
-    /// The accounts MSAL Python's `get_accounts()` lists; with `includeCloudShell`, Azure
-    /// Cloud Shell's accounts too (as MSAL Python lists them inside Cloud Shell).
+    /// The accounts MSAL Python's `get_accounts()` lists.
+    func accounts(environment: String, aliases: [String], username: String?) throws -> [Account]
+    /// The same, with Azure Cloud Shell's accounts too when `includeCloudShell` (as MSAL
+    /// Python lists them inside Cloud Shell). A store that does not implement it lists
+    /// none of Cloud Shell's.
     func accounts(environment: String, aliases: [String], username: String?, includeCloudShell: Bool) throws -> [Account]
 
     /// Adds the tokens of a token response, as MSAL Python's `TokenCache.add()` does.
@@ -99,9 +102,9 @@ extension TokenCacheStore {
         try accounts(environment: environment, aliases: [], username: nil, includeCloudShell: false)
     }
 
-    /// The accounts MSAL Python's `get_accounts()` lists, Cloud Shell's left out.
-    public func accounts(environment: String, aliases: [String], username: String?) throws -> [Account] {
-        try accounts(environment: environment, aliases: aliases, username: username, includeCloudShell: false)
+    /// The accounts MSAL Python's `get_accounts()` lists, without Cloud Shell's.
+    public func accounts(environment: String, aliases: [String], username: String?, includeCloudShell: Bool) throws -> [Account] {
+        try accounts(environment: environment, aliases: aliases, username: username)
     }
 }
 

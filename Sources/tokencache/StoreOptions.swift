@@ -154,20 +154,33 @@ extension ParsableCommand {
     }
 }
 
-/// Reads a file that holds a secret: it must be a regular file of this user's that no one
-/// else may read or write (mode 0600 or stricter), as ssh asks of a private key.
-func readPrivateFile(_ path: String) throws -> String {
-    var info = stat()
-    guard lstat(path, &info) == 0 else {
-        throw InputFileError(path: path, missing: errno == ENOENT, reason: errno == ENOENT ? "no such file. Check the path" : "the file cannot be read. Check its permissions")
+/// Reads a file that holds a secret (a client secret, a private key): it must be a regular
+/// file of this user's that no one else may read or write (mode 0600 or stricter), as ssh
+/// asks of a private key. The checks and the read are made on one descriptor opened without
+/// following a link, so the file cannot be swapped between them; at most 1 MiB is read.
+func readPrivateFile(_ path: String) throws -> Data {
+    let descriptor = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+    guard descriptor >= 0 else {
+        let missing = errno == ENOENT
+        let reason = missing ? "no such file. Check the path" : errno == ELOOP ? "it is a symbolic link; name the file itself" : "the file cannot be read. Check its permissions"
+        throw InputFileError(path: path, missing: missing, reason: reason, insecure: errno == ELOOP)
     }
-    guard info.st_mode & S_IFMT == S_IFREG, info.st_uid == getuid(), info.st_mode & 0o077 == 0 else {
+    defer { close(descriptor) }
+    var info = stat()
+    guard fstat(descriptor, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_uid == getuid(), info.st_mode & 0o077 == 0 else {
         throw InputFileError(path: path, missing: false, reason: "it holds a secret, so it must be a regular file of yours that only you can read: chmod 600 it", insecure: true)
     }
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw InputFileError(path: path, missing: false, reason: "the file cannot be read. Check its permissions")
+    let limit = 1 << 20
+    guard info.st_size <= limit else { throw InputFileError(path: path, missing: false, reason: "it is larger than 1 MiB, which no secret or key file is") }
+    var data = Data()
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    while data.count <= limit {
+        let count = read(descriptor, &buffer, buffer.count)
+        guard count >= 0 else { throw InputFileError(path: path, missing: false, reason: "the file cannot be read. Check its permissions") }
+        if count == 0 { break }
+        data.append(contentsOf: buffer[..<count])
     }
-    return String(decoding: data, as: UTF8.self)
+    return data
 }
 
 /// Reads a file named on the command line (`-` for standard input).

@@ -676,8 +676,15 @@ class Handler(BaseHTTPRequestHandler):
             certificate.public_key().verify(b64url_decode(signature_b64), f"{header_b64}.{payload_b64}".encode(), chosen, hashes.SHA256())
         except Exception:
             return "the client assertion's signature does not verify"
-        expected_audience = f"{self.base_url()}/{tenant}/oauth2/v2.0/token"
-        if claims.get("aud") != expected_audience:
+        expected_audiences = {f"{self.base_url()}/{tenant}/oauth2/v2.0/token"}
+        first, _, rest = (self.host() or "").partition(".")
+        if rest in ENTRA_HOSTS:
+            # A regional host takes an assertion for its cloud's central endpoint, which is
+            # what MSAL signs for.
+            expected_audiences |= {f"https://{host}/{tenant}/oauth2/v2.0/token" for host in ENTRA_HOSTS}
+        with STATE.lock:
+            getattr(self, "recorded", {})["assertion_aud"] = str(claims.get("aud"))
+        if claims.get("aud") not in expected_audiences:
             return "the client assertion's audience is not this token endpoint"
         if claims.get("iss") != client_id or claims.get("sub") != client_id:
             return "the client assertion's iss and sub must be the client id"

@@ -98,6 +98,22 @@ struct AuthorityOptionsTests {
         let oursMasked = try ManagedIdentityTests.masked(cache)
         let sameEntries = NSDictionary(dictionary: oursMasked as? [String: Any] ?? [:]).isEqual(to: theirs["cache"] as? [String: Any] ?? [:])
         #expect(sameEntries, "ours \(oursMasked), theirs \(theirs["cache"] ?? "")")
+
+        // A certificate's assertion names the central token endpoint, as MSAL Python signs it.
+        try await withTemporaryDirectoryAsync { folder in
+            _ = try CertificateCredentialTests.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem",
+                                                        "-subj", "/CN=region-cert", "-days", "2"], in: folder)
+            let certificate = try String(contentsOf: folder.appendingPathComponent("cert.pem"), encoding: .utf8)
+            let key = try String(contentsOf: folder.appendingPathComponent("key.pem"), encoding: .utf8)
+            try await server.control("client", ["client_id": "region-cert", "certificate_pem": certificate])
+            try await server.control("reset")
+            let signed = try ConfidentialClientApplication(clientID: "region-cert", authority: authority,
+                                                           credential: .certificate(try CertificateCredential(privateKeyPEM: key, certificatePEM: certificate)),
+                                                           options: options)
+            #expect(try await signed.acquireTokenForClient(scopes: [scope]).tokenSource == .identityProvider)
+            let sent = try #require(try await server.requests().first { $0["endpoint"] == "token" })
+            #expect(sent["host"] == "westus2.login.microsoft.com" && sent["assertion_aud"] == "\(authority)/oauth2/v2.0/token")
+        }
     }
 
     @Test("Which region: MSAL_FORCE_REGION for confidential clients, .none over it, REGION_NAME when detecting, an invalid name refused, public clients never regional")
@@ -125,6 +141,16 @@ struct AuthorityOptionsTests {
                 _ = try ConfidentialClientApplication(clientID: "region-daemon", authority: authority, credential: .secret("s"), options: options)
             }
         }
+        // The regional host is trusted only as far as the central authority is: an unknown
+        // host is refused before anything, the credential above all, is sent.
+        try await server.control("reset")
+        var unvalidated = Self.routed(server)
+        unvalidated.azureRegion = .named("westus2")
+        let typo = try ConfidentialClientApplication(clientID: "region-daemon", authority: "https://login.contoso-typo.example/\(Self.tenant)",
+                                                     credential: .secret("region-secret-1"), options: unvalidated)
+        await #expect(throws: MSALError.self) { _ = try await typo.acquireTokenForClient(scopes: ["https://graph.example/.default"], forceRefresh: true) }
+        #expect(try await server.requests().allSatisfy { $0["endpoint"] == "instance-discovery" })
+
         var environment = Self.routed(server)
         environment.environment = ["MSAL_FORCE_REGION": "West US"]
         #expect(throws: MSALError.self) { _ = try ConfidentialClientApplication(clientID: "region-daemon", authority: authority, credential: .secret("s"), options: environment) }

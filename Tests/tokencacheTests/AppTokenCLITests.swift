@@ -22,7 +22,10 @@ struct AppTokenCLITests {
             try Self.openssl(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=cli-cert-daemon", "-days", "2"], in: folder)
             try Self.openssl(["pkcs12", "-export", "-inkey", "key.pem", "-in", "cert.pem", "-out", "app.pfx", "-passout", "pass:pfx-pass-1"], in: folder)
             let pem = try String(contentsOf: folder.appendingPathComponent("cert.pem"), encoding: .utf8)
-            try (String(contentsOf: folder.appendingPathComponent("key.pem"), encoding: .utf8) + pem).write(to: folder.appendingPathComponent("both.pem"), atomically: true, encoding: .utf8)
+            FileManager.default.createFile(atPath: folder.appendingPathComponent("both.pem").path,
+                                           contents: Data((try String(contentsOf: folder.appendingPathComponent("key.pem"), encoding: .utf8) + pem).utf8),
+                                           attributes: [.posixPermissions: 0o600])
+            chmod(folder.appendingPathComponent("app.pfx").path, 0o600)
             try await server.control("client", ["client_id": "cli-cert-daemon", "certificate_pem": pem])
 
             func run(_ client: String, _ credential: [String], store: String, environment: [String: String] = [:]) throws -> CLIProcess.Result {
@@ -52,6 +55,14 @@ struct AppTokenCLITests {
             let cache = try TokenCache(serialized: Data(contentsOf: folder.appendingPathComponent("app-0.json")))
             #expect(cache.entries(AccessToken.self).map(\.clientID) == ["cli-daemon"])
 
+            // The key files are secrets too; a link is not followed.
+            chmod(folder.appendingPathComponent("both.pem").path, 0o644)
+            let openKey = try run("cli-cert-daemon", ["--certificate", folder.appendingPathComponent("both.pem").path], store: "x.json")
+            #expect(openKey.status == 77, "\(openKey.stderr)")
+            let link = folder.appendingPathComponent("link.txt").path
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: secretFile)
+            let linked = try run("cli-daemon", ["--secret-file", link], store: "x.json")
+            #expect(linked.status == 77 && linked.stderr.contains("link"), "\(linked.stderr)")
             chmod(secretFile, 0o644)
             let readable = try run("cli-daemon", ["--secret-file", secretFile], store: "x.json")
             #expect(readable.status == 77 && readable.stderr.contains("chmod 600"), "\(readable.stderr)")

@@ -3,7 +3,8 @@
 ///
 /// Each is HTML (or plain text) in which `$error` and `$error_description` (also written
 /// `${error}`) are replaced by the redirect's values, HTML-escaped; `$$` is a dollar sign.
-/// Nothing else of the redirect (never the code) is put in a page.
+/// Nothing else of the redirect (never the code) is put in a page. The escaping suits text
+/// and quoted attribute values, not unquoted attributes or scripts.
 public struct LoopbackPages: Sendable {
     /// Shown when the redirect carries a code.
     public var success: String

@@ -9,8 +9,9 @@ import TokenCache
 /// thumbprint, and nothing else: no certificate authority, no host name check. Service
 /// Fabric's managed identity endpoint presents a certificate of the cluster that no public
 /// authority signed; the platform names its thumbprint (`IDENTITY_SERVER_THUMBPRINT`), and
-/// MSAL Python pins it the same way. The request (with its secret header) is written only
-/// after the handshake accepted the certificate.
+/// MSAL Python pins it the same way. The request (with its secret header) is queued at
+/// once but leaves only encrypted, after the handshake accepted the certificate: TLS holds
+/// application data until then. TLS 1.2 at least; no trust roots are loaded.
 ///
 /// One request per connection (`Connection: close`); redirects are returned, not followed.
 struct PinnedTLSTransport: HTTPTransport {
@@ -25,6 +26,8 @@ struct PinnedTLSTransport: HTTPTransport {
         var configuration = TLSConfiguration.makeClientConfiguration()
         // The pin replaces chain and host name checks (the callback below is the check).
         configuration.certificateVerification = .noHostnameVerification
+        configuration.trustRoots = .certificates([])
+        configuration.minimumTLSVersion = .tlsv12
         let context = try NIOSSLContext(configuration: configuration)
         let expected = thumbprint
         let mismatch = Locked(false)
@@ -60,6 +63,11 @@ struct PinnedTLSTransport: HTTPTransport {
         } catch {
             answer.fail(error)
             throw error
+        }
+        if Task.isCancelled {
+            channel.close(promise: nil)
+            answer.fail(CancellationError())
+            throw CancellationError()
         }
         var headers = HTTPHeaders(request.headers.map { ($0.key, $0.value) })
         headers.replaceOrAdd(name: "Host", value: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")

@@ -58,10 +58,19 @@ struct ProviderConnection: Sendable {
     /// The library's version, as `x-client-ver` reports it.
     static let libraryVersion = "1.0.0"
 
+    /// The operating system as `x-client-os` names it: Python's `sys.platform`.
+    #if os(Linux)
+    static let platform = "linux"
+    #elseif os(macOS)
+    static let platform = "darwin"
+    #else
+    static let platform = "unknown"
+    #endif
+
     init(options: HTTPOptions, logger: Logger, appName: String? = nil, appVersion: String? = nil) {
         self.options = options
         self.logger = logger
-        var headers = ["x-client-sku": "MSAL.Swift", "x-client-ver": ProviderConnection.libraryVersion, "x-client-os": "linux",
+        var headers = ["x-client-sku": "MSAL.Swift", "x-client-ver": ProviderConnection.libraryVersion, "x-client-os": ProviderConnection.platform,
                        "x-ms-lib-capability": "retry-after, h429"]
         if let appName, !appName.isEmpty { headers["x-app-name"] = appName }
         if let appVersion, !appVersion.isEmpty { headers["x-app-ver"] = appVersion }

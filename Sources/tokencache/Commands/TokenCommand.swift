@@ -18,8 +18,8 @@ struct TokenCommand: AsyncParsableCommand {
         With --app, a token for a confidential client itself (client credentials, scope \
         RESOURCE/.default), from the store or the provider, then cached: its secret from an \
         environment variable (--secret-env NAME) or a file only its owner can read \
-        (--secret-file PATH, mode 0600 or stricter), or a certificate (--certificate PATH: PEM \
-        with the key and certificate, or PKCS#12 .pfx/.p12; a passphrase from \
+        (--secret-file PATH, mode 0600 or stricter), or a certificate (--certificate PATH, mode \
+        0600 or stricter: PEM with the key and certificate, or PKCS#12 .pfx/.p12; a passphrase from \
         --certificate-passphrase-env NAME; --send-certificate-chain for subject name and issuer \
         authentication).
 
@@ -53,7 +53,7 @@ struct TokenCommand: AsyncParsableCommand {
     var secretEnv: String?
     @Option(name: .customLong("secret-file"), help: ArgumentHelp("With --app: a file (mode 0600 or stricter) that holds the client secret.", valueName: "PATH"))
     var secretFile: String?
-    @Option(help: ArgumentHelp("With --app: the client certificate, PEM (key and certificate) or PKCS#12 (.pfx, .p12).", valueName: "PATH"))
+    @Option(help: ArgumentHelp("With --app: the client certificate and its key (mode 0600), PEM or PKCS#12 (.pfx, .p12).", valueName: "PATH"))
     var certificate: String?
     @Option(name: .customLong("certificate-passphrase-env"), help: ArgumentHelp("With --certificate: the environment variable that holds its passphrase.", valueName: "NAME"))
     var certificatePassphraseEnv: String?
@@ -157,8 +157,7 @@ struct TokenCommand: AsyncParsableCommand {
             return .secret(secret)
         }
         if let secretFile {
-            let text = try readPrivateFile(secretFile)
-            let secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let secret = String(decoding: try readPrivateFile(secretFile), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             guard !secret.isEmpty else { throw InputFileError(path: secretFile, missing: false, reason: "the file is empty; write the client secret in it") }
             return .secret(secret)
         }
@@ -170,9 +169,8 @@ struct TokenCommand: AsyncParsableCommand {
             }
             passphrase = value
         }
-        guard let bytes = FileManager.default.contents(atPath: path) else {
-            throw InputFileError(path: path, missing: !FileManager.default.fileExists(atPath: path), reason: "the certificate cannot be read. Check the path and that this user may read it")
-        }
+        // It holds the private key: the same rule as a secret file.
+        let bytes = try readPrivateFile(path)
         let pem = String(decoding: bytes, as: UTF8.self)
         let credential: CertificateCredential
         if pem.contains("-----BEGIN") {
