@@ -123,6 +123,7 @@ public final class SQLiteTokenCache: RowStoreBacked, Sendable {
     /// a claim is a lock file tried once), and a write on a thread of the library's own,
     /// where it may wait out the busy timeout (and its turn on the connection) without
     /// holding a thread of Swift's cooperative pool.
+    nonisolated(nonsending)
     public func perform<T: Sendable>(_ access: StoreAccess, _ operation: @escaping @Sendable () throws -> T) async throws -> T {
         switch access {
         case .lookup, .claim: return try operation()

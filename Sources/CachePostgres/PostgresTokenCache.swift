@@ -92,6 +92,7 @@ public final class PostgresTokenCache: RowStoreBacked, @unchecked Sendable {
     /// to the endpoint's timeout, and the retries of ``Options/retryFor``), never on a
     /// thread of Swift's cooperative pool, and the calling task suspends meanwhile. The
     /// store's calls take turns on its connection anyway, so one thread serves them all.
+    nonisolated(nonsending)
     public func perform<T: Sendable>(_ access: StoreAccess, _ operation: @escaping @Sendable () throws -> T) async throws -> T {
         try await worker.run(operation)
     }

@@ -99,7 +99,9 @@ final class AuthorityDiscovery: Sendable {
         return Authority.wellKnownB2CHosts.contains { issuerHost.hasSuffix("." + $0) }
     }
 
-    /// The endpoints of `authority`, from its OpenID configuration document.
+    /// The endpoints of `authority`, from its OpenID configuration document (remembered:
+    /// after the first call, no hop and no request).
+    nonisolated(nonsending)
     func endpoints(of authority: Authority) async throws(MSALError) -> AuthorityMetadata {
         if let known = metadata.withLock({ $0[authority.url] }) { return known }
         if needsValidation(authority) { try await validate(authority) }

@@ -369,6 +369,7 @@ final class ClientCore: Sendable {
     /// domain (`contoso.onmicrosoft.com`) reads and writes under the tenant's GUID, as
     /// every flow writes. No request is sent when the configured tenant cannot differ: a
     /// GUID, `common`, `organizations`, `consumers` or `adfs`.
+    nonisolated(nonsending)
     func realm(of authority: Authority) async throws(MSALError) -> String {
         if !authority.isOIDC, ClientCore.isFinalTenant(authority.tenant) { return authority.tenant }
         let endpoints = try await discovery.endpoints(of: authority)
@@ -378,8 +379,18 @@ final class ClientCore: Sendable {
     /// Whether discovery always names `tenant` itself in the endpoints.
     static func isFinalTenant(_ tenant: String) -> Bool {
         if ["common", "organizations", "consumers", "adfs"].contains(tenant) { return true }
-        let parts = tenant.split(separator: "-", omittingEmptySubsequences: false)
-        return parts.map(\.count) == [8, 4, 4, 4, 12] && tenant.allSatisfy { $0 == "-" || $0.isNumber || ("a"..."f").contains($0) }
+        // A GUID: 8-4-4-4-12 hexadecimal digits (lower case, as Entra writes them). Checked
+        // on the bytes: every silent call asks.
+        let bytes = Array(tenant.utf8)
+        guard bytes.count == 36 else { return false }
+        for (index, byte) in bytes.enumerated() {
+            if [8, 13, 18, 23].contains(index) {
+                guard byte == UInt8(ascii: "-") else { return false }
+            } else {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte) else { return false }
+            }
+        }
+        return true
     }
 
     /// An endpoint as the cache reads it: a loopback `http://` endpoint (tests) as https,

@@ -34,6 +34,10 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
     ///   - forceRefresh: Skip the cached token and ask the provider.
     ///   - claimsChallenge: The claims a resource asked for (its `WWW-Authenticate`
     ///     challenge); the provider is asked, never the cache.
+    ///
+    /// It runs on the caller's executor (`nonisolated(nonsending)`): a token served from the
+    /// cache costs no hop to another thread.
+    nonisolated(nonsending)
     public func acquireTokenForClient(scopes: [String], forceRefresh: Bool = false, claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: true)
         let claimsChallenge = ClientCore.challenge(claimsChallenge)

@@ -134,6 +134,7 @@ public final class ManagedIdentityClient: Sendable {
     ///   certificate is not the one `IDENTITY_SERVER_THUMBPRINT` names;
     ///   `serverError` for the endpoint's refusal (a wrong identity or resource);
     ///   `providerUnavailable`, `network` or `timedOut` when it cannot answer.
+    nonisolated(nonsending)
     public func acquireToken(resource: String, claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
         let claimsChallenge = ClientCore.challenge(claimsChallenge)
         guard identity.cacheClientID != "" else {

@@ -108,6 +108,7 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
 
     /// ``read(_:)``'s reload, suspending (instead of sleeping) between its retries and
     /// while it waits for the lock.
+    nonisolated(nonsending)
     private func reloadSuspending() async throws {
         var retries = ReadRetries(options)
         while true {
@@ -151,6 +152,7 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     /// at once; a write waits for the lock by suspending; a claim runs at once. A store that
     /// answers through another service (a keyring) is called on a thread of the library's
     /// own.
+    nonisolated(nonsending)
     public func perform<T: Sendable>(_ access: StoreAccess, _ operation: @escaping @Sendable () throws -> T) async throws -> T {
         guard storage.answersLocally else { return try await StoreWorker.shared.run(operation) }
         switch access {

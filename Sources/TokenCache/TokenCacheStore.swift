@@ -72,6 +72,7 @@ public protocol TokenCacheStore: AnyObject, Sendable {
     ///
     /// The default runs `operation` on a thread pool of the library's own. A store whose
     /// lookups never wait (an in-memory cache, a local database read) may run them at once.
+    nonisolated(nonsending)
     func perform<T: Sendable>(_ access: StoreAccess, _ operation: @escaping @Sendable () throws -> T) async throws -> T
 }
 
@@ -93,6 +94,7 @@ extension TokenCacheStore {
     }
 
     /// Runs `operation` on a thread pool of the library's own (see the requirement).
+    nonisolated(nonsending)
     public func perform<T: Sendable>(_ access: StoreAccess, _ operation: @escaping @Sendable () throws -> T) async throws -> T {
         try await StoreWorker.shared.run(operation)
     }
@@ -154,6 +156,7 @@ extension TokenCache: TokenCacheStore {
     }
 
     /// Runs `operation` at once: an in-memory cache never waits.
+    nonisolated(nonsending)
     public func perform<T: Sendable>(_ access: StoreAccess, _ operation: @escaping @Sendable () throws -> T) async throws -> T {
         try operation()
     }
