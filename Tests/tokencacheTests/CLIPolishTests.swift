@@ -24,6 +24,32 @@ struct CLIPolishTests {
         #expect(result["users"] as? Int == 50 && result["kind"] as? String == kind)
     }
 
+    @Test("bench --store times a store's own tokens and accounts without changing it, for a file and a SQLite store; it takes no --users or --kind")
+    func benchStore() throws {
+        try withTemporaryDirectory { folder in
+            chmod(folder.path, 0o700)
+            let file = folder.appendingPathComponent("cache.json").path
+            try FileManager.default.copyItem(atPath: PythonPeer.repositoryRoot.appendingPathComponent("Tests/Fixtures/python-written.json").path, toPath: file)
+            chmod(file, 0o600)
+            let database = folder.appendingPathComponent("cache.db").path
+            #expect(try CLIProcess.run(["copy", "--from", "file:" + file, "--to", "sqlite:" + database]).status == 0)
+            let before = try Data(contentsOf: URL(fileURLWithPath: file))
+            for spec in ["file:" + file, "sqlite:" + database] {
+                let text = try CLIProcess.run(["bench", "--store", spec, "--seconds", "0.2"])
+                #expect(text.status == 0, "\(spec): \(text.stderr)")
+                #expect(text.stdout.contains("open and first lookup: ") && text.stdout.contains("accounts(): "), "\(text.stdout)")
+                let json = try CLIProcess.run(["bench", "--store", spec, "--seconds", "0.2", "--json"])
+                let result = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stderr)")
+                let tokens = try #require(result["access_tokens"] as? Int)
+                let answers = ["hits", "refresh_due", "misses"].compactMap { result[$0] as? Int }.reduce(0, +)
+                #expect(tokens > 0 && answers > 0 && answers % 64 == 0, "\(result)")
+                #expect((result["first_lookup_milliseconds"] as? Double ?? 0) > 0)
+            }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == before, "the store was not written")
+            #expect(try CLIProcess.run(["bench", "--store", "file:" + file, "--users", "5"]).status == 64)
+        }
+    }
+
     /// Runs the CLI on a pseudo-terminal (util-linux `script`) and returns what the terminal showed.
     static func onTerminal(_ arguments: [String], environment: [String: String] = [:]) throws -> String {
         let command = ([CLIProcess.executable] + arguments).map { "'\($0)'" }.joined(separator: " ")

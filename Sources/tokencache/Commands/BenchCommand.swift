@@ -3,7 +3,8 @@ import CacheBackends
 import Foundation
 import TokenCache
 
-/// `tokencache bench`: a quick lookup benchmark on this machine.
+/// `tokencache bench`: a quick lookup benchmark on this machine, on made-up users or on a
+/// store of the user's own.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
@@ -15,6 +16,11 @@ struct BenchCommand: ParsableCommand {
         the stored scopes, as an app's silent call does) in batches of 64 for --seconds, \
         and prints the median and 99th percentile of a lookup. It touches no cache of yours.
 
+        With --store SPEC, it times the cache you have instead, without writing to it: \
+        opening it up to its first lookup, accounts(), and silent lookups of its own \
+        users' and apps' access tokens (asking for one of each token's scopes), with how \
+        many were hits, due for refresh or expired.
+
         Kinds: memory (a cache in this process), file (a plain JSON file through the file \
         store: each lookup checks the file has not changed), encrypted (the same, AES-256-GCM \
         with a key file), sqlite (a SQLite database; each lookup is a query).
@@ -23,6 +29,7 @@ struct BenchCommand: ParsableCommand {
           tokencache bench
           tokencache bench --users 100000 --kind sqlite
           tokencache bench --kind file --seconds 5 --json
+          tokencache bench --store file:~/.azure/msal_token_cache.json
         """
     )
 
@@ -31,21 +38,34 @@ struct BenchCommand: ParsableCommand {
         case memory, file, encrypted, sqlite
     }
 
-    @Option(help: "How many users the cache holds (1 to 1000000).")
-    var users = 10_000
-    @Option(help: "The store kind: memory, file, encrypted or sqlite.")
-    var kind: Kind = .memory
+    @Option(help: "How many users the cache holds (1 to 1000000; default 10000).")
+    var users: Int?
+    @Option(help: "The store kind: memory, file, encrypted or sqlite (default memory).")
+    var kind: Kind?
+    @Option(help: ArgumentHelp("Time this store's own tokens instead, reading only.", valueName: "SPEC"))
+    var store: String?
     @Option(help: "How long to time lookups, in seconds (0.1 to 600).")
     var seconds = 2.0
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
     func validate() throws {
-        guard (1...1_000_000).contains(users) else { throw ValidationError("--users must be between 1 and 1000000, got \(users)") }
+        if store != nil, users != nil || kind != nil {
+            throw ValidationError("--store times a store you have; --users and --kind make up one, so give one or the other")
+        }
+        if let users, !(1...1_000_000).contains(users) { throw ValidationError("--users must be between 1 and 1000000, got \(users)") }
         guard (0.1...600).contains(seconds) else { throw ValidationError("--seconds must be between 0.1 and 600, got \(seconds)") }
     }
 
     func run() throws {
+        if let store {
+            return try reportingErrors {
+                let result = try StoreBench(spec: store, seconds: seconds).run()
+                if json { try emitJSON(result) } else { StoreBench.lines(result).forEach { emit($0) } }
+            }
+        }
+        let users = self.users ?? 10_000
+        let kind = self.kind ?? .memory
         try reportingErrors {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tokencache-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
@@ -53,7 +73,7 @@ struct BenchCommand: ParsableCommand {
 
             let built = ContinuousClock.now
             let cache = try SyntheticUsers.build(users)
-            let store = try Progress.step("writing the \(kind.rawValue) store") { try open(cache, in: folder.path) }
+            let store = try Progress.step("writing the \(kind.rawValue) store") { try open(cache, kind: kind, in: folder.path) }
             let buildTime = ContinuousClock.now - built
 
             var progress = Progress("timing lookups")
@@ -87,8 +107,8 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    /// The store to time, holding `cache`.
-    private func open(_ cache: TokenCache, in folder: String) throws -> any TokenCacheStore {
+    /// The store to time, of `kind`, holding `cache`.
+    private func open(_ cache: TokenCache, kind: Kind, in folder: String) throws -> any TokenCacheStore {
         let spec: String
         switch kind {
         case .memory:
