@@ -124,6 +124,8 @@ enum CLIFailure {
             return error.insecure ? 77 : error.missing ? 66 : 65
         case is ValidationError:
             return 64
+        case is MSALPythonUnavailable:
+            return 69
         default:
             return 70
         }

@@ -24,7 +24,8 @@ struct CLIPolishTests {
         #expect(result["users"] as? Int == 50 && result["kind"] as? String == kind)
     }
 
-    @Test("bench --store times a store's own tokens and accounts without changing it, for a file and a SQLite store; it takes no --users or --kind")
+    @Test("bench --store times a store's own tokens and accounts without changing it, for a file and a SQLite store, beside MSAL Python on a copy; it takes no --users or --kind",
+          .enabled(if: PythonPeer.shouldRun, "MSAL Python venv missing: run the README's test command"))
     func benchStore() throws {
         try withTemporaryDirectory { folder in
             chmod(folder.path, 0o700)
@@ -45,8 +46,20 @@ struct CLIPolishTests {
                 #expect(tokens > 0 && answers > 0 && answers % 64 == 0, "\(result)")
                 #expect((result["first_lookup_milliseconds"] as? Double ?? 0) > 0)
             }
+            // MSAL Python on a copy of the same cache, in the same run.
+            let compared = try CLIProcess.runProcess(CLIProcess.executable, ["bench", "--store", "sqlite:" + database, "--seconds", "0.2", "--json", "--compare-msal-python"],
+                                                     environment: ["MSAL_PYTHON": PythonPeer.python])
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(compared.stdout.utf8)) as? [String: Any], "\(compared.stderr)")
+            let python = try #require(report["msal_python"] as? [String: Any])
+            #expect((python["lookup_median_microseconds"] as? Double ?? 0) > 0 && (python["calls"] as? Int ?? 0) > 0, "\(python)")
+            #expect(!compared.stdout.contains("eyJ") && !compared.stderr.contains("eyJ"))
+            let missing = try CLIProcess.runProcess(CLIProcess.executable, ["bench", "--store", "file:" + file, "--seconds", "0.1", "--compare-msal-python"],
+                                                    environment: ["MSAL_PYTHON": "/nonexistent/python"])
+            #expect(missing.status == 69, "\(missing.stderr)")
+
             #expect(try Data(contentsOf: URL(fileURLWithPath: file)) == before, "the store was not written")
             #expect(try CLIProcess.run(["bench", "--store", "file:" + file, "--users", "5"]).status == 64)
+            #expect(try CLIProcess.run(["bench", "--compare-msal-python"]).status == 64)
         }
     }
 

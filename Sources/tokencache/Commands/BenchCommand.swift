@@ -19,7 +19,9 @@ struct BenchCommand: ParsableCommand {
         With --store SPEC, it times the cache you have instead, without writing to it: \
         opening it up to its first lookup, accounts(), and silent lookups of its own \
         users' and apps' access tokens (asking for one of each token's scopes), with how \
-        many were hits, due for refresh or expired.
+        many were hits, due for refresh or expired. --compare-msal-python runs MSAL Python's \
+        acquire_token_silent on a private copy of the same cache in the same run (discovery \
+        answered locally, nothing sent anywhere).
 
         Kinds: memory (a cache in this process), file (a plain JSON file through the file \
         store: each lookup checks the file has not changed), encrypted (the same, AES-256-GCM \
@@ -44,6 +46,8 @@ struct BenchCommand: ParsableCommand {
     var kind: Kind?
     @Option(help: ArgumentHelp("Time this store's own tokens instead, reading only.", valueName: "SPEC"))
     var store: String?
+    @Flag(name: .customLong("compare-msal-python"), help: "With --store: MSAL Python's acquire_token_silent on a copy too (MSAL_PYTHON, else ./.venv/bin/python, else python3).")
+    var compareMSALPython = false
     @Option(help: "How long to time lookups, in seconds (0.1 to 600).")
     var seconds = 2.0
     @Flag(help: "Print JSON instead of text.")
@@ -53,6 +57,7 @@ struct BenchCommand: ParsableCommand {
         if store != nil, users != nil || kind != nil {
             throw ValidationError("--store times a store you have; --users and --kind make up one, so give one or the other")
         }
+        if compareMSALPython, store == nil { throw ValidationError("--compare-msal-python goes with --store") }
         if let users, !(1...1_000_000).contains(users) { throw ValidationError("--users must be between 1 and 1000000, got \(users)") }
         guard (0.1...600).contains(seconds) else { throw ValidationError("--seconds must be between 0.1 and 600, got \(seconds)") }
     }
@@ -60,7 +65,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         if let store {
             return try reportingErrors {
-                let result = try StoreBench(spec: store, seconds: seconds).run()
+                let result = try StoreBench(spec: store, seconds: seconds, comparesMSALPython: compareMSALPython).run()
                 if json { try emitJSON(result) } else { StoreBench.lines(result).forEach { emit($0) } }
             }
         }

@@ -8,6 +8,8 @@ import TokenCache
 struct StoreBench {
     let spec: String
     let seconds: Double
+    /// Whether MSAL Python runs on a copy too (see ``MSALPythonBench``).
+    var comparesMSALPython = false
 
     /// What `bench --store --json` prints.
     struct Result: Encodable {
@@ -22,6 +24,7 @@ struct StoreBench {
         let hits: Int
         let refreshDue: Int
         let misses: Int
+        let msalPython: MSALPythonBench.Result?
     }
 
     func run() throws -> Result {
@@ -79,13 +82,14 @@ struct StoreBench {
         }
         perLookup.sort()
         accountTimes.sort()
+        let python = comparesMSALPython && !queries.isEmpty ? try MSALPythonBench.run(snapshot, queries: queries) : nil
         return Result(store: session.description.kindName, accounts: snapshot.entries(Account.self).count, accessTokens: tokens.count,
                       firstLookupMilliseconds: firstLookup.timeInterval * 1e3,
                       accountsMilliseconds: accountTimes.isEmpty ? nil : accountTimes[accountTimes.count / 2] * 1e3,
                       batches: perLookup.count,
                       lookupMedianMicroseconds: perLookup.isEmpty ? nil : perLookup[perLookup.count / 2] * 1e6,
                       lookupP99Microseconds: perLookup.isEmpty ? nil : perLookup[min(perLookup.count - 1, Int(Double(perLookup.count) * 0.99))] * 1e6,
-                      hits: hits, refreshDue: refreshDue, misses: misses)
+                      hits: hits, refreshDue: refreshDue, misses: misses, msalPython: python)
     }
 
     /// The result as the text lines `bench` prints.
@@ -98,6 +102,10 @@ struct StoreBench {
             lines.append("answers: \(result.hits) hits, \(result.refreshDue) due for refresh, \(result.misses) expired")
         } else {
             lines.append("no access tokens to look up")
+        }
+        if let python = result.msalPython {
+            let ratio = result.lookupMedianMicroseconds.map { String(format: " (%.0fx)", python.lookupMedianMicroseconds / max($0, 0.001)) } ?? ""
+            lines.append("MSAL Python on a copy: load \(String(format: "%.2f ms", python.loadMilliseconds)), acquire_token_silent median \(BenchCommand.format(python.lookupMedianMicroseconds / 1e6))\(ratio) (\(python.calls) calls)")
         }
         return lines
     }
