@@ -8,6 +8,9 @@ Usage:
   python authority_peer.py PORT client AUTHORITY CLIENT_ID SECRET SCOPE REGION APP_NAME APP_VERSION
       asks twice for the app's token (REGION "-" for none); prints the token sources and the
       cache with secrets and times replaced by "*"
+  python authority_peer.py PORT oidc OIDC_AUTHORITY CLIENT_ID USERNAME PASSWORD SCOPE
+      signs the user in with a password through oidc_authority, then asks silently; prints
+      the same
 """
 import json
 import sys
@@ -30,15 +33,23 @@ def main():
             return
         print(json.dumps({"ok": True}))
         return
-    authority, client_id, secret, scope, region, app_name, app_version = sys.argv[3:10]
     cache = msal.SerializableTokenCache()
-    app = msal.ConfidentialClientApplication(
-        client_id, client_credential=secret, authority=authority, http_client=session, token_cache=cache,
-        azure_region=None if region == "-" else region, app_name=app_name, app_version=app_version)
     sources = []
-    for _ in range(2):
-        result = app.acquire_token_for_client([scope])
-        sources.append(result.get("token_source") or "error:" + str(result.get("error")))
+    if mode == "oidc":
+        authority, client_id, username, password, scope = sys.argv[3:8]
+        app = msal.PublicClientApplication(client_id, oidc_authority=authority, http_client=session, token_cache=cache)
+        signed_in = app.acquire_token_by_username_password(username, password, [scope])
+        accounts = app.get_accounts()
+        silent = app.acquire_token_silent_with_error([scope], accounts[0]) if accounts else {"error": "no_account"}
+        sources = [r.get("token_source") or "error:" + str(r.get("error")) for r in (signed_in, silent or {"error": "no_token"})]
+    else:
+        authority, client_id, secret, scope, region, app_name, app_version = sys.argv[3:10]
+        app = msal.ConfidentialClientApplication(
+            client_id, client_credential=secret, authority=authority, http_client=session, token_cache=cache,
+            azure_region=None if region == "-" else region, app_name=app_name, app_version=app_version)
+        for _ in range(2):
+            result = app.acquire_token_for_client([scope])
+            sources.append(result.get("token_source") or "error:" + str(result.get("error")))
     entries = json.loads(cache.serialize())
     for section in entries.values():
         for entry in section.values():

@@ -184,6 +184,28 @@ struct AuthorityOptionsTests {
         #expect(try await server.requests().allSatisfy { $0["endpoint"] != "token" })
     }
 
+    @Test("An OpenID Connect authority by its own name: the same requests and cache entries as MSAL Python's oidc_authority",
+          .enabled(if: PythonPeer.shouldRun, "MSAL Python venv missing: run the README's test command"))
+    func oidcAuthorityAsMSALPython() async throws {
+        let server = try IdentityServer()
+        let authority = "https://id.contoso-oidc.example/staff-realm"
+        let cache = TokenCache()
+        let app = try PublicClientApplication(clientID: "oidc-cli", oidcAuthority: authority, cache: cache, options: Self.routed(server))
+        _ = try await app.acquireToken(byUsername: "ann@contoso.example", password: "pw-ann-1", scopes: Self.scopes)
+        let account = try #require(try await app.accounts().first)
+        #expect(try await app.acquireTokenSilent(scopes: Self.scopes, account: account)?.tokenSource == .cache)
+        let ours = try await server.requests().map { [$0["endpoint"] ?? "", $0["host"] ?? "", $0["path"] ?? ""] }
+
+        try await server.control("reset")
+        let theirs = try Self.python(server, ["oidc", authority, "oidc-cli", "ann@contoso.example", "pw-ann-1", Self.scopes[0]])
+        #expect(theirs["sources"] as? [String] == ["identity_provider", "cache"])
+        let theirRequests = try await server.requests().map { [$0["endpoint"] ?? "", $0["host"] ?? "", $0["path"] ?? ""] }
+        #expect(ours == theirRequests, "ours \(ours), theirs \(theirRequests)")
+        let oursMasked = try ManagedIdentityTests.masked(cache)
+        let sameEntries = NSDictionary(dictionary: oursMasked as? [String: Any] ?? [:]).isEqual(to: theirs["cache"] as? [String: Any] ?? [:])
+        #expect(sameEntries, "ours \(oursMasked), theirs \(theirs["cache"] ?? "")")
+    }
+
     @Test("The issuer check of OpenID Connect authorities is MSAL Python's has_valid_issuer")
     func issuerCheck() {
         let authority = "https://id.example.com/realm"
