@@ -64,6 +64,25 @@ struct AuthorityOptionsTests {
         #expect(try Self.python(server, ["validate", "https://login.partner-cloud.example/organizations"])["ok"] as? Bool == true)
     }
 
+    @Test("B2C is told as MSAL Python tells it: a b2c_ policy after the tenant is not validated; any other second path segment on an unknown host is")
+    func b2cValidation() async throws {
+        let server = try IdentityServer()
+        let policy = try PublicClientApplication(clientID: "b2c-cli", authority: "https://login.contoso-typo.example/contoso.onmicrosoft.com/B2C_1_signin",
+                                                 options: Self.routed(server))
+        _ = try await policy.acquireToken(byUsername: "ann@contoso.example", password: "pw-ann-1", scopes: Self.scopes)
+        #expect(try await server.requests().allSatisfy { $0["endpoint"] != "instance-discovery" })
+        try await server.control("reset")
+        let twoSegments = try PublicClientApplication(clientID: "b2c-cli", authority: "https://login.contoso-typo.example/contoso.onmicrosoft.com/v2.0",
+                                                      options: Self.routed(server))
+        do {
+            _ = try await twoSegments.acquireToken(byUsername: "ann@contoso.example", password: "pw-ann-1", scopes: Self.scopes)
+            Issue.record("an unknown host with a non-B2C second segment was not validated")
+        } catch {
+            #expect(error.code == .untrustedAuthority)
+        }
+        #expect(try await server.requests().allSatisfy { $0["host"] != "login.contoso-typo.example" })
+    }
+
     @Test("Regional token service and client headers: the app's token from REGION.login.microsoft.com, cached under the central host, with the same requests, headers and cache entries as MSAL Python's",
           .enabled(if: PythonPeer.shouldRun, "MSAL Python venv missing: run the README's test command"))
     func regionalTokens() async throws {

@@ -253,6 +253,21 @@ struct FlowOptionsTests {
         _ = try await stopper.value
         #expect(clock.now - began < .seconds(3))
 
+        // A stored flow's interval is bounded again when decoded: 0 polls once a second,
+        // not back to back.
+        var tampered = try #require(try JSONSerialization.jsonObject(with: stored) as? [String: Any])
+        tampered["interval"] = 0
+        let eager = try JSONDecoder().decode(DeviceCodeFlow.self, from: try JSONSerialization.data(withJSONObject: tampered))
+        let polls = Locked(0)
+        try await server.control("reset")
+        await #expect(throws: MSALError.self) {
+            _ = try await app.acquireToken(byDeviceFlow: eager, exitCondition: {
+                polls.withLock { $0 += 1 }
+                return polls.withLock { $0 } > 25
+            })
+        }
+        #expect(try await server.requests().filter { $0["endpoint"] == "token" }.count <= 3, "at most one poll a second")
+
         try await server.control("device", ["user_code": flow.userCode, "approve": true, "user": "bob"])
         let result = try await app.acquireToken(byDeviceFlow: try JSONDecoder().decode(DeviceCodeFlow.self, from: stored))
         #expect(result.username == "bob@contoso.example")
