@@ -12,7 +12,7 @@ import msal
 
 from routing_session import RoutingSession
 
-TIMES = {"cached_at", "expires_on", "extended_expires_on", "refresh_on"}
+TIMES = {"cached_at", "expires_on", "extended_expires_on", "refresh_on", "last_modification_time"}
 
 
 def main():

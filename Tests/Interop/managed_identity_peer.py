@@ -15,7 +15,7 @@ import msal
 import msal.managed_identity
 import requests
 
-TIMES = {"cached_at", "expires_on", "extended_expires_on", "refresh_on"}
+TIMES = {"cached_at", "expires_on", "extended_expires_on", "refresh_on", "last_modification_time"}
 
 
 def main():

@@ -47,13 +47,14 @@ struct ManagedIdentityTests {
             .map { [$0["endpoint"] ?? "", $0["query"] ?? "", $0["headers"] ?? ""] }
     }
 
-    /// A cache's JSON with secrets and times replaced by "*", keys sorted.
+    /// A cache's JSON with secrets and times (a refresh token's `last_modification_time`
+    /// too) replaced by "*", keys sorted.
     static func masked(_ cache: TokenCache) throws -> Any {
         var sections = try #require(try JSONSerialization.jsonObject(with: Data(cache.serialize())) as? [String: [String: [String: Any]]])
         for (section, entries) in sections {
             for (key, entry) in entries {
                 var masked = entry
-                for name in entry.keys where name == "secret" || ["cached_at", "expires_on", "extended_expires_on", "refresh_on"].contains(name) { masked[name] = "*" }
+                for name in entry.keys where name == "secret" || ["cached_at", "expires_on", "extended_expires_on", "refresh_on", "last_modification_time"].contains(name) { masked[name] = "*" }
                 sections[section]?[key] = masked
             }
         }
