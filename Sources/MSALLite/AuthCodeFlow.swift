@@ -22,6 +22,9 @@ public struct AuthCodeFlow: Sendable, Codable {
     /// The most seconds since the user last authenticated that the sign-in accepts
     /// (`max_age`), checked against the ID token's `auth_time`.
     let maxAge: Int?
+    /// Extra fields of the code's redemption, as MSAL Python's `data` (an SSH
+    /// certificate's `token_type`, `req_cnf` and `key_id`); `nil` for none.
+    var data: [String: String]? = nil
 
     /// How the authorization endpoint hands the code back.
     public enum ResponseMode: String, Sendable, Codable {
@@ -44,7 +47,9 @@ public struct AuthCodeFlow: Sendable, Codable {
 extension ClientCore {
     func initiateAuthCodeFlow(scopes: [String], redirectURI: String, loginHint: String?, prompt: String?, claimsChallenge: String? = nil,
                               domainHint: String? = nil, maxAge: Int? = nil, responseMode: AuthCodeFlow.ResponseMode = .query,
-                              state: String = AuthCodeFlow.randomText(bytes: 16), extraScopesToConsent: [String] = []) async throws(MSALError) -> AuthCodeFlow {
+                              state: String = AuthCodeFlow.randomText(bytes: 16), extraScopesToConsent: [String] = [],
+                              data: [String: String] = [:]) async throws(MSALError) -> AuthCodeFlow {
+        _ = try ClientCore.extraFields(data)  // refused now rather than after the sign-in
         if let maxAge, !(0...ClientCore.longestMaxAge).contains(maxAge) {
             throw MSALError(code: .invalidArgument, reason: "maxAge is a number of seconds, from 0 to \(ClientCore.longestMaxAge) (a hundred years)")
         }
@@ -55,7 +60,7 @@ extension ClientCore {
                                              claimsChallenge: claimsChallenge, domainHint: domainHint, maxAge: maxAge, responseMode: responseMode,
                                              extraScopesToConsent: extraScopesToConsent)
         return AuthCodeFlow(authorizationURL: url.absoluteString, redirectURI: redirectURI, scopes: scopes, state: state, nonce: nonce, codeVerifier: verifier,
-                            claimsChallenge: claimsChallenge, maxAge: maxAge)
+                            claimsChallenge: claimsChallenge, maxAge: maxAge, data: data.isEmpty ? nil : data)
     }
 
     /// The authorization endpoint's URL for a sign-in: MSAL Python's authorization request
@@ -108,7 +113,8 @@ extension ClientCore {
             throw MSALError(code: .invalidResponse, reason: "the redirect carries neither a code nor an error; pass all of its query parameters")
         }
         return try await acquire(grantType: "authorization_code", [("code", code), ("redirect_uri", flow.redirectURI), ("code_verifier", flow.codeVerifier), ("client_info", "1")],
-                                 scopes: flow.scopes, sentScopes: decorated(flow.scopes), claimsChallenge: flow.claimsChallenge) { answer, correlationID throws(MSALError) in
+                                 scopes: flow.scopes, sentScopes: decorated(flow.scopes), claimsChallenge: flow.claimsChallenge,
+                                 data: flow.data ?? [:]) { answer, correlationID throws(MSALError) in
             guard let idToken = answer.string("id_token"), let claims = ClientCore.claims(of: idToken) else {
                 throw MSALError(code: .invalidResponse, reason: "the token endpoint answered without a readable id_token, so the nonce cannot be checked (correlation id \(correlationID)). Nothing was cached")
             }

@@ -44,7 +44,7 @@ public enum ManagedIdentitySource: String, Sendable {
     case azureArc
     /// Azure Cloud Shell. Its tokens are the signed-in user's, not an identity's: MSAL
     /// Python serves them through an interactive public client with `prompt=none`, and so
-    /// does this library (``PublicClientApplication/acquireTokenInteractive(scopes:loginHint:prompt:claimsChallenge:domainHint:maxAge:extraScopesToConsent:pages:port:timeout:openBrowser:)``);
+    /// does this library (``PublicClientApplication/acquireTokenInteractive(scopes:loginHint:prompt:claimsChallenge:domainHint:maxAge:extraScopesToConsent:pages:data:port:timeout:openBrowser:)``);
     /// a managed identity client there is `notSupported`.
     case cloudShell
     /// A virtual machine's Instance Metadata Service (169.254.169.254, or

@@ -141,6 +141,9 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     ///     token returned is for `scopes`.
     ///   - pages: The pages the browser shows when it comes back (MSAL Python's
     ///     `success_template` and `error_template`).
+    ///   - data: Extra fields of the code's redemption, as MSAL Python's `data` (for
+    ///     example an SSH certificate's `token_type`, `req_cnf` and `key_id`); recorded with
+    ///     the token, so that silent calls with the same `data` find it.
     ///   - port: The loopback port to listen on; 0 picks a free one.
     ///   - timeout: How long to wait for the user to finish in the browser.
     ///   - openBrowser: Opens the sign-in URL; by default ``SystemBrowser/open(_:)``
@@ -151,20 +154,20 @@ public final class PublicClientApplication: ClientApplication, @unchecked Sendab
     ///   `nonceMismatch` for a forged answer, `noBrowser` when no browser can be opened.
     public func acquireTokenInteractive(scopes: [String], loginHint: String? = nil, prompt: String? = nil, claimsChallenge: String? = nil,
                                         domainHint: String? = nil, maxAge: Int? = nil, extraScopesToConsent: [String] = [], pages: LoopbackPages = LoopbackPages(),
-                                        port: Int = 0, timeout: Duration = .seconds(300),
+                                        data: [String: String] = [:], port: Int = 0, timeout: Duration = .seconds(300),
                                         openBrowser: @Sendable (URL) async throws(MSALError) -> Void = SystemBrowser.open) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: false)
         let state = AuthCodeFlow.randomText(bytes: 16)
         if prompt == "none", core.isInCloudShell {
             // In Azure Cloud Shell the shell signs its user in silently, as in MSAL Python.
-            return try await core.cloudShellToken(scopes: scopes, data: [:])
+            return try await core.cloudShellToken(scopes: scopes, data: data)
         }
         try ClientCore.validate(extraScopesToConsent, forClient: false)
         let listener = try await LoopbackRedirectListener(port: port, state: state, pages: pages)
         do throws(MSALError) {
             let flow = try await core.initiateAuthCodeFlow(scopes: scopes, redirectURI: listener.redirectURI, loginHint: loginHint, prompt: prompt,
                                                            claimsChallenge: claimsChallenge, domainHint: domainHint, maxAge: maxAge, state: state,
-                                                           extraScopesToConsent: extraScopesToConsent)
+                                                           extraScopesToConsent: extraScopesToConsent, data: data)
             guard let url = URL(string: flow.authorizationURL) else {
                 throw MSALError(code: .invalidResponse, reason: "the discovered authorization endpoint does not make a valid URL")
             }

@@ -304,6 +304,29 @@ struct FlowOptionsTests {
         #expect(seen.withLock { $0.last } == "<h1>contoso-failed</h1><p>access_denied: The user declined to sign in. $5 $code</p>")
     }
 
+    @Test("An SSH certificate through the browser, as az ssh asks for one: the data goes with the code, the certificate is cached with its key id and found silently")
+    func interactiveSSHCertificate() async throws {
+        let server = try IdentityServer()
+        let cache = TokenCache()
+        let app = try PublicClientApplication(clientID: "desktop-app", authority: server.authority("organizations"), cache: cache, options: AcquisitionTests.options())
+        let scopes = ["https://pas.windows.net/CheckMyAccess/Linux/.default"]
+        let data = ["token_type": "ssh-cert", "key_id": "key-b", "req_cnf": #"{"kty":"RSA","n":"key-b-modulus","e":"AQAB","kid":"key-b"}"#]
+        let result = try await app.acquireTokenInteractive(scopes: scopes, data: data, timeout: .seconds(30), openBrowser: { url throws(MSALError) in
+            do { _ = try await InteractiveSignInTests.browse(url) } catch { throw MSALError(code: .noBrowser, reason: "the test browser failed") }
+        })
+        #expect(result.tokenType == "ssh-cert")
+        let redeemed = try await Self.last(server, "token")
+        #expect(redeemed["grant_type"] == "authorization_code" && redeemed["token_type"] == "ssh-cert" && redeemed["key_id"] == "key-b")
+        #expect(cache.snapshot().entries(AccessToken.self).compactMap(\.keyID) == ["key-b"])
+        let account = try #require(try await app.accounts().first)
+        #expect(try await app.acquireTokenSilent(scopes: scopes, account: account, data: data)?.tokenSource == .cache)
+        await #expect(throws: MSALError.self) {
+            _ = try await app.acquireTokenInteractive(scopes: scopes, data: ["token_type": "ssh-cert"], timeout: .seconds(5), openBrowser: { _ throws(MSALError) in
+                Issue.record("a browser was opened for a request that cannot succeed")
+            })
+        }
+    }
+
     @Test("Page templates: the error's fields escaped for HTML, $$ a dollar sign, other names and the code never filled in")
     func pageTemplates() {
         let query = ["error": "bad<script>", "error_description": "a \"quoted\" & 'odd' one", "code": "secret-code"]
