@@ -17,6 +17,14 @@ struct FlowOptionsTests {
                                                  cache: cache, options: options)
     }
 
+    /// The scope of SSH certificates (Entra's Linux sign-in).
+    static let sshScopes = ["https://pas.windows.net/CheckMyAccess/Linux/.default"]
+
+    /// The `data` of a request for an SSH certificate of the key `keyID`.
+    static func sshData(_ keyID: String) -> [String: String] {
+        ["token_type": "ssh-cert", "key_id": keyID, "req_cnf": #"{"kty":"RSA","n":"\#(keyID)-modulus","e":"AQAB","kid":"\#(keyID)"}"#]
+    }
+
     /// The server's last request to `endpoint`.
     static func last(_ server: IdentityServer, _ endpoint: String) async throws -> [String: String] {
         try #require(try await server.requests().last { $0["endpoint"] == endpoint })
@@ -133,10 +141,8 @@ struct FlowOptionsTests {
         let server = try IdentityServer()
         let cache = TokenCache()
         let app = try PublicClientApplication(clientID: "cli-app", authority: server.authority("organizations"), cache: cache, options: AcquisitionTests.options())
-        let scopes = ["https://pas.windows.net/CheckMyAccess/Linux/.default"]
-        func data(_ keyID: String) -> [String: String] {
-            ["token_type": "ssh-cert", "key_id": keyID, "req_cnf": #"{"kty":"RSA","n":"\#(keyID)-modulus","e":"AQAB","kid":"\#(keyID)"}"#]
-        }
+        let scopes = Self.sshScopes
+        let data = Self.sshData
         let signedIn = try await app.acquireToken(byUsername: "ann@contoso.example", password: "pw-ann-1", scopes: scopes, data: data("key-1"))
         #expect(signedIn.tokenType == "ssh-cert")
         let sent = try await Self.last(server, "token")
@@ -309,8 +315,8 @@ struct FlowOptionsTests {
         let server = try IdentityServer()
         let cache = TokenCache()
         let app = try PublicClientApplication(clientID: "desktop-app", authority: server.authority("organizations"), cache: cache, options: AcquisitionTests.options())
-        let scopes = ["https://pas.windows.net/CheckMyAccess/Linux/.default"]
-        let data = ["token_type": "ssh-cert", "key_id": "key-b", "req_cnf": #"{"kty":"RSA","n":"key-b-modulus","e":"AQAB","kid":"key-b"}"#]
+        let scopes = Self.sshScopes
+        let data = Self.sshData("key-b")
         let result = try await app.acquireTokenInteractive(scopes: scopes, data: data, timeout: .seconds(30), openBrowser: { url throws(MSALError) in
             do { _ = try await InteractiveSignInTests.browse(url) } catch { throw MSALError(code: .noBrowser, reason: "the test browser failed") }
         })
