@@ -146,23 +146,19 @@ public final class ManagedIdentityClient: Sendable {
                                      scopes: [resource], now: now)
         var fallback: AccessToken?
         var reason: AuthenticationResult.RefreshReason = claimsChallenge == nil ? .noCachedToken : .claims
-        // The token a claims challenge replaces: the first cached one, as MSAL Python picks it.
+        // The cache is searched even for a claims challenge, as MSAL Python does: the token
+        // found is the one the challenge replaces, never the answer.
         var tokenToRefresh: String?
-        if claimsChallenge != nil {
-            switch try await ClientCore.cached(in: cache, .lookup, { try $0.lookupAccessToken(query) }) {
-            case .hit(let token), .refreshDue(let token): tokenToRefresh = token.secret
-            case .miss: break
-            }
-        } else {
-            switch try await ClientCore.cached(in: cache, .lookup, { try $0.lookupAccessToken(query) }) {
-            case .hit(let token):
-                return ClientCore.result(cached: token, account: nil)
-            case .refreshDue(let token):
-                fallback = token
-                reason = .proactiveRefresh
-            case .miss(let expired):
-                reason = expired ? .expired : .noCachedToken
-            }
+        switch try await ClientCore.cached(in: cache, .lookup, { try $0.lookupAccessToken(query) }) {
+        case .hit(let token) where claimsChallenge != nil, .refreshDue(let token) where claimsChallenge != nil:
+            tokenToRefresh = token.secret
+        case .hit(let token):
+            return ClientCore.result(cached: token, account: nil)
+        case .refreshDue(let token):
+            fallback = token
+            reason = .proactiveRefresh
+        case .miss(let expired):
+            if claimsChallenge == nil { reason = expired ? .expired : .noCachedToken }
         }
         do throws(MSALError) {
             var answer = try await requestToken(resource: resource, tokenToRefresh: tokenToRefresh, now: now)
@@ -252,21 +248,34 @@ public final class ManagedIdentityClient: Sendable {
         if source == .imds || source == .azureArc {
             expiresIn = payload["expires_in"].flatMap(PythonText.int)
         } else {
-            expiresIn = payload["expires_on"].flatMap(PythonText.int).flatMap { on in
-                let (left, overflow) = on.subtractingReportingOverflow(now)
-                return overflow ? nil : left
-            }
+            expiresIn = Self.lifetime(until: payload["expires_on"], now: now)
         }
+        return try Self.tokenResponse(token, expiresIn: expiresIn, payload: payload)
+    }
+
+    /// An endpoint's token as an OAuth token response (`access_token`, `expires_in`,
+    /// `token_type`, `resource`), as MSAL Python normalizes it; a lifetime no token has
+    /// (none, overflowing, zero or beyond a century) is `invalidResponse`.
+    private static func tokenResponse(_ token: String, expiresIn: Int64?, payload: JSONObject) throws(MSALError) -> JSONObject {
         guard let expiresIn else {
             throw MSALError(code: .invalidResponse, reason: "the managed identity endpoint's token has no usable lifetime (expires_in or expires_on). Nothing was cached")
         }
-        guard (1...3_155_760_000).contains(expiresIn) else {
+        guard (1...TokenResponseEntries.longestLifetime).contains(expiresIn) else {
             throw MSALError(code: .invalidResponse, reason: "the managed identity endpoint's token lives \(expiresIn) s, which no token does (at most a century, and more than nothing). Nothing was cached")
         }
         var answer: JSONObject = ["access_token": .string(token), "expires_in": .number(JSONNumber(expiresIn)),
                                   "token_type": .string(payload.string("token_type") ?? "Bearer")]
         if let resource = payload["resource"] { answer["resource"] = resource }
         return answer
+    }
+
+    /// Seconds from `now` to an endpoint's `expires_on`; `nil` when it has none or the
+    /// difference overflows.
+    private static func lifetime(until expiresOn: JSONValue?, now: Int64) -> Int64? {
+        expiresOn.flatMap(PythonText.int).flatMap { on in
+            let (left, overflow) = on.subtractingReportingOverflow(now)
+            return overflow ? nil : left
+        }
     }
 
     /// Service Fabric's endpoint, over TLS pinned to the certificate the platform names:
@@ -292,17 +301,10 @@ public final class ManagedIdentityClient: Sendable {
                                               correlationID: nil, httpStatus: error.server?.httpStatus ?? 400)
             throw MSALError(code: .serverError, reason: "Service Fabric's managed identity endpoint refused the request (\(error.server?.error ?? mapped)). \(ProviderConnection.advice(for: server))", server: server)
         }
-        guard let token = payload.string("access_token"), !token.isEmpty, let expiresOn = payload["expires_on"].flatMap(PythonText.int) else {
-            throw MSALError(code: .invalidResponse, reason: "Service Fabric's managed identity endpoint answered without access_token and expires_on. Nothing was cached")
+        guard let token = payload.string("access_token"), !token.isEmpty else {
+            throw MSALError(code: .invalidResponse, reason: "Service Fabric's managed identity endpoint answered without an access_token. Nothing was cached")
         }
-        let (expiresIn, overflow) = expiresOn.subtractingReportingOverflow(now)
-        guard !overflow, (1...TokenResponseEntries.longestLifetime).contains(expiresIn) else {
-            throw MSALError(code: .invalidResponse, reason: "Service Fabric's token lives \(overflow ? "beyond" : String(expiresIn)) s, which no token does. Nothing was cached")
-        }
-        var answer: JSONObject = ["access_token": .string(token), "expires_in": .number(JSONNumber(expiresIn)),
-                                  "token_type": .string(payload.string("token_type") ?? "Bearer")]
-        if let resource = payload["resource"] { answer["resource"] = resource }
-        return answer
+        return try Self.tokenResponse(token, expiresIn: Self.lifetime(until: payload["expires_on"], now: now), payload: payload)
     }
 
     /// The secret of Azure Arc's challenge: the content of the key file `realm` names, taken
