@@ -48,11 +48,9 @@ final class AuthorityDiscovery: Sendable {
     /// is `untrustedAuthority`; a known one's aliases are remembered.
     private func validate(_ authority: Authority) async throws(MSALError) {
         if aliasGroups.withLock({ $0[authority.host] }) != nil { return }
-        guard let base = URL(string: authority.url), var components = URLComponents(string: AuthorityDiscovery.validationEndpoint) else { return }
+        guard let base = URL(string: authority.url), let endpoint = URLComponents(string: AuthorityDiscovery.validationEndpoint) else { return }
         let path = base.path.hasSuffix("/") ? String(base.path.dropLast()) : base.path
-        components.queryItems = [URLQueryItem(name: "api-version", value: "1.1"),
-                                 URLQueryItem(name: "authorization_endpoint", value: "https://\(authority.host)\(path)/oauth2/v2.0/authorize")]
-        guard let url = components.url else { return }
+        guard let url = AuthorityDiscovery.instanceDiscoveryURL(endpoint, about: "https://\(authority.host)\(path)/oauth2/v2.0/authorize") else { return }
         let answer: JSONObject
         do {
             answer = try await connection.getJSON(url, what: "authority validation")
@@ -60,6 +58,13 @@ final class AuthorityDiscovery: Sendable {
             throw MSALError(code: .untrustedAuthority, reason: "Microsoft's instance discovery does not know the authority host \(authority.host), so no request was sent to it. Check the authority URL; if it is an identity provider you trust, set ApplicationOptions.validateAuthority to false (or use oidcAuthority for a non-Microsoft OpenID Connect provider)", server: error.server)
         }
         aliasGroups.withLock { $0[authority.host] = AuthorityDiscovery.aliasGroup(in: answer, of: [authority.host]) }
+    }
+
+    /// Instance discovery's question about `authorizationEndpoint`, asked at `endpoint`.
+    private static func instanceDiscoveryURL(_ endpoint: URLComponents, about authorizationEndpoint: String) -> URL? {
+        var components = endpoint
+        components.queryItems = [URLQueryItem(name: "api-version", value: "1.1"), URLQueryItem(name: "authorization_endpoint", value: authorizationEndpoint)]
+        return components.url
     }
 
     /// The hosts of the group in an instance discovery answer that holds one of `names`,
@@ -148,9 +153,7 @@ final class AuthorityDiscovery: Sendable {
         components.host = host
         components.port = base.port
         components.path = "/common/discovery/instance"
-        components.queryItems = [URLQueryItem(name: "api-version", value: "1.1"),
-                                 URLQueryItem(name: "authorization_endpoint", value: "\(scheme)://\(hostAndPort)/\(authority.tenant)/oauth2/v2.0/authorize")]
-        guard let url = components.url else { return [] }
+        guard let url = AuthorityDiscovery.instanceDiscoveryURL(components, about: "\(scheme)://\(hostAndPort)/\(authority.tenant)/oauth2/v2.0/authorize") else { return [] }
         let answer = try await connection.getJSON(url, what: "instance discovery")
         let others = AuthorityDiscovery.aliasGroup(in: answer, of: [hostAndPort, authority.host])
         aliasGroups.withLock { $0[authority.host] = others }
