@@ -81,33 +81,18 @@ struct BenchCommand: ParsableCommand {
             let store = try Progress.step("writing the \(kind.rawValue) store") { try open(cache, kind: kind, in: folder.path) }
             let buildTime = ContinuousClock.now - built
 
-            var progress = Progress("timing lookups")
-            let budget = Duration.seconds(seconds)
-            let started = ContinuousClock.now
-            var perLookup: [Double] = []
             var random = SystemRandomNumberGenerator()
-            while ContinuousClock.now - started < budget || perLookup.count < 5 {
-                let queries = (0..<64).map { _ in SyntheticUsers.query(user: Int.random(in: 0..<users, using: &random)) }
-                let batchStart = ContinuousClock.now
-                for query in queries {
-                    guard try store.lookupAccessToken(query).token != nil else {
-                        throw BenchMiss()
-                    }
-                }
-                perLookup.append((ContinuousClock.now - batchStart).timeInterval / 64)
-                let elapsed = Int((ContinuousClock.now - started).timeInterval * 1000)
-                progress.update(min(elapsed, Int(seconds * 1000)), of: Int(seconds * 1000))
-            }
-            progress.finish()
-            perLookup.sort()
-            let median = perLookup[perLookup.count / 2]
-            let p99 = perLookup[min(perLookup.count - 1, Int(Double(perLookup.count) * 0.99))]
+            let timing = try LookupTiming.run("timing lookups", seconds: seconds,
+                                              query: { SyntheticUsers.query(user: Int.random(in: 0..<users, using: &random)) },
+                                              lookup: { try store.lookupAccessToken($0) },
+                                              answered: { answer in if answer.token == nil { throw BenchMiss() } })
+            let median = timing.median ?? 0, p99 = timing.p99 ?? 0
             if json {
-                try emitJSON(BenchResult(users: users, kind: kind.rawValue, buildSeconds: buildTime.timeInterval, batches: perLookup.count,
+                try emitJSON(BenchResult(users: users, kind: kind.rawValue, buildSeconds: buildTime.timeInterval, batches: timing.perLookup.count,
                                          lookupMedianMicroseconds: median * 1e6, lookupP99Microseconds: p99 * 1e6))
             } else {
                 emit("\(users) users, \(kind.rawValue) store: built in \(String(format: "%.2f", buildTime.timeInterval)) s")
-                emit("lookup: median \(Self.format(median)), p99 \(Self.format(p99)) (\(perLookup.count) batches of 64 random users)")
+                emit("lookup: median \(Self.format(median)), p99 \(Self.format(p99)) (\(timing.perLookup.count) batches of 64 random users)")
             }
         }
     }

@@ -54,41 +54,28 @@ struct StoreBench {
             accountTimes.append((ContinuousClock.now - start).timeInterval)
         }
 
-        var perLookup: [Double] = []
         var hits = 0, refreshDue = 0, misses = 0
+        var timing = LookupTiming(perLookup: [])
         if !queries.isEmpty {
-            var progress = Progress("timing lookups of the store's own tokens")
             var random = SystemRandomNumberGenerator()
-            let budget = Duration.seconds(seconds)
-            let started = ContinuousClock.now
-            while ContinuousClock.now - started < budget || perLookup.count < 5 {
-                let batch = (0..<64).map { _ in queries[Int.random(in: 0..<queries.count, using: &random)] }
-                let batchStart = ContinuousClock.now
-                var answers: [AccessTokenLookup] = []
-                answers.reserveCapacity(64)
-                for query in batch { answers.append(try store.lookupAccessToken(query)) }
-                perLookup.append((ContinuousClock.now - batchStart).timeInterval / 64)
-                for answer in answers {
-                    switch answer {
-                    case .hit: hits += 1
-                    case .refreshDue: refreshDue += 1
-                    case .miss: misses += 1
-                    }
-                }
-                let elapsed = Int((ContinuousClock.now - started).timeInterval * 1000)
-                progress.update(min(elapsed, Int(seconds * 1000)), of: Int(seconds * 1000))
-            }
-            progress.finish()
+            timing = try LookupTiming.run("timing lookups of the store's own tokens", seconds: seconds,
+                                          query: { queries[Int.random(in: 0..<queries.count, using: &random)] },
+                                          lookup: { try store.lookupAccessToken($0) },
+                                          answered: { answer in
+                                              switch answer {
+                                              case .hit: hits += 1
+                                              case .refreshDue: refreshDue += 1
+                                              case .miss: misses += 1
+                                              }
+                                          })
         }
-        perLookup.sort()
         accountTimes.sort()
         let python = comparesMSALPython && !queries.isEmpty ? try MSALPythonBench.run(snapshot, queries: queries) : nil
         return Result(store: session.description.kindName, accounts: snapshot.entries(Account.self).count, accessTokens: tokens.count,
                       firstLookupMilliseconds: firstLookup.timeInterval * 1e3,
                       accountsMilliseconds: accountTimes.isEmpty ? nil : accountTimes[accountTimes.count / 2] * 1e3,
-                      batches: perLookup.count,
-                      lookupMedianMicroseconds: perLookup.isEmpty ? nil : perLookup[perLookup.count / 2] * 1e6,
-                      lookupP99Microseconds: perLookup.isEmpty ? nil : perLookup[min(perLookup.count - 1, Int(Double(perLookup.count) * 0.99))] * 1e6,
+                      batches: timing.perLookup.count,
+                      lookupMedianMicroseconds: timing.median.map { $0 * 1e6 }, lookupP99Microseconds: timing.p99.map { $0 * 1e6 },
                       hits: hits, refreshDue: refreshDue, misses: misses, msalPython: python)
     }
 
