@@ -17,10 +17,8 @@ import sys
 
 import msal
 
+from peer_cache import masked_entries
 from routing_session import RoutingSession
-
-TIMES = {"cached_at", "expires_on", "extended_expires_on", "refresh_on", "last_modification_time"}
-
 
 def main():
     port, mode = int(sys.argv[1]), sys.argv[2]
@@ -50,12 +48,7 @@ def main():
         for _ in range(2):
             result = app.acquire_token_for_client([scope])
             sources.append(result.get("token_source") or "error:" + str(result.get("error")))
-    entries = json.loads(cache.serialize())
-    for section in entries.values():
-        for entry in section.values():
-            for name in entry:
-                if name == "secret" or name in TIMES:
-                    entry[name] = "*"
+    entries = masked_entries(cache)
     print(json.dumps({"sources": sources, "cache": entries}, sort_keys=True))
 
 

@@ -10,10 +10,8 @@ import sys
 
 import msal
 
+from peer_cache import masked_entries
 from routing_session import RoutingSession
-
-TIMES = {"cached_at", "expires_on", "extended_expires_on", "refresh_on", "last_modification_time"}
-
 
 def main():
     port, client_id, scope = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -23,12 +21,7 @@ def main():
     first = app.acquire_token_interactive([scope], prompt="none")
     accounts = app.get_accounts()
     second = app.acquire_token_silent_with_error([scope], accounts[0]) if accounts else {"error": "no_account"}
-    entries = json.loads(cache.serialize())
-    for section in entries.values():
-        for entry in section.values():
-            for name in entry:
-                if name == "secret" or name in TIMES:
-                    entry[name] = "*"
+    entries = masked_entries(cache)
     print(json.dumps({
         "sources": [r.get("token_source") or "error:" + str(r.get("error")) for r in (first, second)],
         "accounts": [{k: a.get(k) for k in ("home_account_id", "username", "authority_type")} for a in accounts],

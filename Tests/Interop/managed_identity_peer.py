@@ -15,8 +15,7 @@ import msal
 import msal.managed_identity
 import requests
 
-TIMES = {"cached_at", "expires_on", "extended_expires_on", "refresh_on", "last_modification_time"}
-
+from peer_cache import masked_entries
 
 def main():
     if os.environ.get("TOKENCACHE_TEST_ARC_FOLDER"):
@@ -32,12 +31,7 @@ def main():
     for _ in range(2):
         result = client.acquire_token_for_client(resource=resource)
         sources.append(result.get("token_source") or "error:" + str(result.get("error")))
-    entries = json.loads(cache.serialize())
-    for section in entries.values():
-        for entry in section.values():
-            for name in entry:
-                if name == "secret" or name in TIMES:
-                    entry[name] = "*"
+    entries = masked_entries(cache)
     print(json.dumps({"sources": sources, "cache": entries}, sort_keys=True))
 
 
