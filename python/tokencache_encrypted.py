@@ -10,7 +10,9 @@ and a Swift app can share one encrypted cache file:
     persistence = EncryptedFilePersistence("~/.cache/tokens.bin", passphrase_env="TOKENCACHE_PASSPHRASE")
     app = msal.PublicClientApplication(client_id, token_cache=PersistedTokenCache(persistence))
 
-PersistedTokenCache locks ``<path>.lockfile``, the same lock tokencache takes. Writes are
+PersistedTokenCache locks ``<path>.lockfile``, the same lock tokencache takes. The key of an
+existing passphrase-encrypted file is derived when the persistence is made, so scrypt (a
+tenth of a second or more) does not run while other writers wait for that lock. Writes are
 atomic (a 0600 temporary file renamed over the cache). Requires the ``cryptography``
 package, which msal already depends on.
 
@@ -157,6 +159,36 @@ class EncryptedFilePersistence(BasePersistence):
         self._key = key
         self._key_file = key_file
         self._derived = {}  # salt -> key
+        self._warm_up()
+
+    def _warm_up(self):
+        """Derives the key of the file as it is now, outside any lock; a failure is left to load()."""
+        if self._source != SOURCE_PASSPHRASE:
+            return
+        try:
+            with open(self._location, "rb") as handle:
+                header = handle.read(17 + 255 + 8 + 12 + 16)
+            salt, log_n, r, p = self._parse_header(header)[4:]
+            self._key_for(salt, log_n, r, p)
+        except (OSError, ValueError, PersistenceDecryptionError):
+            pass
+
+    def _parse_header(self, data):
+        """(version, source, kdf, end of header, salt, log2 N, r, p) of a file's first bytes;
+        scrypt parameters beyond what this version writes are refused before any derivation."""
+        if data[:4] != MAGIC or len(data) < 17:
+            raise PersistenceDecryptionError("%s is not a tokencache encrypted file" % self._location)
+        version, source, kdf, log_n, r, p, salt_length = struct.unpack(">BBBBIIB", data[4:17])
+        if version != VERSION:
+            raise PersistenceDecryptionError("envelope version %d is not supported" % version)
+        if source != self._source:
+            raise PersistenceDecryptionError("the cache was encrypted with another key source")
+        if kdf == 1 and not (10 <= log_n <= SCRYPT_LOG_N and 1 <= r <= SCRYPT_R and 1 <= p <= SCRYPT_P):
+            raise PersistenceDecryptionError("%s asks for scrypt parameters beyond what this version writes; it was changed or damaged" % self._location)
+        end_of_header = 17 + salt_length + 8 + 12
+        if len(data) < end_of_header + 16:
+            raise PersistenceDecryptionError("%s is truncated" % self._location)
+        return version, source, kdf, end_of_header, data[17:17 + salt_length], log_n, r, p
 
     @property
     def _source(self):
@@ -236,17 +268,9 @@ class EncryptedFilePersistence(BasePersistence):
                 data = handle.read()
         except FileNotFoundError:
             raise PersistenceNotFound(location=self._location)
-        if data[:4] != MAGIC or len(data) < 17:
-            raise PersistenceDecryptionError("%s is not a tokencache encrypted file" % self._location)
-        version, source, kdf, log_n, r, p, salt_length = struct.unpack(">BBBBIIB", data[4:17])
-        if version != VERSION:
-            raise PersistenceDecryptionError("envelope version %d is not supported" % version)
-        if source != self._source:
-            raise PersistenceDecryptionError("the cache was encrypted with another key source")
-        end_of_header = 17 + salt_length + 8 + 12
-        salt = data[17:17 + salt_length]
-        check = data[17 + salt_length:25 + salt_length]
-        nonce = data[25 + salt_length:end_of_header]
+        _, _, _, end_of_header, salt, log_n, r, p = self._parse_header(data)
+        check = data[end_of_header - 20:end_of_header - 12]
+        nonce = data[end_of_header - 12:end_of_header]
         key = self._key_for(salt, log_n, r, p)
         if _key_check(key) != check:
             raise PersistenceDecryptionError("wrong key or passphrase for %s" % self._location)

@@ -57,6 +57,8 @@ struct EncryptedEnvelope {
     static let version: UInt8 = 1
     static let nonceLength = 12
     static let tagLength = 16
+    /// The longest header and tag: a prefix this long of any file is enough to ``parse(_:location:)``.
+    static let longestHeaderAndTag = 17 + 255 + 8 + nonceLength + tagLength
 
     var source: Source
     var scrypt: Scrypt?

@@ -111,6 +111,16 @@ public final class EncryptedFileStorage: CacheStorage, @unchecked Sendable {
         lock.withLock { cachedKey = (kind, salt, key) }
     }
 
+    /// Whether the file as it is now was written with a passphrase and a salt whose key this
+    /// store has not derived yet: scrypt takes about a tenth of a second, which a writer
+    /// spends without the lock rather than while every other writer waits for it.
+    public func loadWouldDeriveKey() -> Bool {
+        guard keys.derives, let prefix = try? file.loadPrefix(EncryptedEnvelope.longestHeaderAndTag),
+              let (envelope, _) = try? prefix.withUnsafeBytes({ try EncryptedEnvelope.parse($0, location: path) }),
+              envelope.source == .passphrase else { return false }
+        return lock.withLock { cachedKey.map { $0.kind != .passphrase || $0.salt != envelope.salt } ?? true }
+    }
+
     public func changeToken() throws -> StorageChangeToken? { try file.changeToken() }
     public func remove() throws { try file.remove() }
     public func moveAside(reason: String) throws -> String { try file.moveAside(reason: reason) }

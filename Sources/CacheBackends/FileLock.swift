@@ -18,7 +18,8 @@ public import TokenCache
 /// (a container sharing the folder) or by a library that does not record it only once it
 /// is also 60 seconds old, since its pid means nothing here; and so
 /// is an empty one (its creator died before writing its pid) older than two seconds that
-/// nobody `flock`s. A live holder is never broken: the wait is bounded by ``timeout`` and ends in a
+/// nobody `flock`s. A live holder is never broken: the wait ends once one holder has kept the
+/// lock for ``timeout`` (or, while writers take turns, after ``busyLimit``), in a
 /// ``CacheStorageError`` with code `lockTimeout` that names the holder. Threads of this
 /// process are serialized in front of the file lock.
 ///
@@ -28,8 +29,13 @@ public import TokenCache
 public struct FileLock: RefreshClaimingLock {
     /// The lock file's path.
     public let path: String
-    /// How long to wait for the lock. The default is 5 seconds, as in msal-extensions.
+    /// How long one holder may keep the lock before a waiter gives up. The default is 5
+    /// seconds, as in msal-extensions.
     public let timeout: Duration
+    /// How long to wait in all while the lock keeps changing hands (many writers at once,
+    /// each quick): four times ``timeout``. Progress is not a reason to give up, but a
+    /// waiter that every other one overtakes stops after this.
+    public var busyLimit: Duration { timeout * 4 }
 
     /// Creates a lock on `path` (usually the cache path plus `.lockfile`).
     public init(path: String, timeout: Duration = .seconds(5)) {
@@ -44,10 +50,10 @@ public struct FileLock: RefreshClaimingLock {
 
     public func withLock<R>(_ body: () throws -> R) throws -> R {
         if FileLock.heldByTask.contains(path) { return try body() }
-        let deadline = ContinuousClock.now + timeout
+        var wait = Wait(timeout: timeout, busyLimit: busyLimit)
         let local = ProcessLocks.checkOut(path)
         defer { ProcessLocks.checkIn(path) }
-        guard local.lock(before: deadline) else { throw busyInProcess() }
+        guard local.lock(before: wait.deadline) else { throw busyInProcess() }
         defer { local.unlock() }
         var backoff = Backoff()
         while true {
@@ -55,7 +61,7 @@ public struct FileLock: RefreshClaimingLock {
                 defer { release(held) }
                 return try body()
             }
-            guard ContinuousClock.now < deadline else { throw timeoutError() }
+            guard !wait.isOver(path) else { throw timeoutError(wait) }
             try? Task.checkCancellation()
             Thread.sleep(forTimeInterval: backoff.next().timeInterval)
         }
@@ -66,12 +72,12 @@ public struct FileLock: RefreshClaimingLock {
     /// ``withLock(_:)`` calls on this path run at once.
     public func withLockSuspending<R: Sendable>(_ body: @Sendable () throws -> R) async throws -> R {
         if FileLock.heldByTask.contains(path) { return try body() }
-        let deadline = ContinuousClock.now + timeout
+        var wait = Wait(timeout: timeout, busyLimit: busyLimit)
         let local = ProcessLocks.checkOut(path)
         defer { ProcessLocks.checkIn(path) }
         var backoff = Backoff()
         while !local.tryLock() {
-            guard ContinuousClock.now < deadline else { throw busyInProcess() }
+            guard ContinuousClock.now < wait.deadline else { throw busyInProcess() }
             try await Task.sleep(for: backoff.next())
         }
         defer { local.unlock() }
@@ -80,7 +86,7 @@ public struct FileLock: RefreshClaimingLock {
                 defer { release(held) }
                 return try FileLock.$heldByTask.withValue(FileLock.heldByTask.union([path])) { try body() }
             }
-            guard ContinuousClock.now < deadline else { throw timeoutError() }
+            guard !wait.isOver(path) else { throw timeoutError(wait) }
             try await Task.sleep(for: backoff.next())
         }
     }
@@ -93,6 +99,40 @@ public struct FileLock: RefreshClaimingLock {
     }
 
     // MARK: - Acquiring
+
+    /// One waiter's deadline: ``timeout`` after the lock last changed hands (a new lock file
+    /// at the path), and never later than ``busyLimit`` after the wait began.
+    private struct Wait {
+        let timeout: Duration
+        let started = ContinuousClock.now
+        let latest: ContinuousClock.Instant
+        private(set) var deadline: ContinuousClock.Instant
+        /// The lock file as last seen (inode and modification time): a new holder writes a new one.
+        private var holder: [Int]?
+        /// How many times the lock changed hands while this waiter waited.
+        private(set) var handovers = 0
+
+        init(timeout: Duration, busyLimit: Duration) {
+            self.timeout = timeout
+            deadline = started + timeout
+            latest = started + max(timeout, busyLimit)
+        }
+
+        /// Whether the wait is over, after noting whether the lock changed hands.
+        mutating func isOver(_ path: String) -> Bool {
+            let now = ContinuousClock.now
+            var info = stat()
+            if lstat(path, &info) == 0 {
+                let seen = [Int(info.st_ino), info.st_mtim.tv_sec, info.st_mtim.tv_nsec]
+                if let holder, holder != seen {
+                    handovers += 1
+                    deadline = min(now + timeout, latest)
+                }
+                holder = seen
+            }
+            return now >= deadline
+        }
+    }
 
     private struct Held {
         let fd: Int32
@@ -222,13 +262,18 @@ public struct FileLock: RefreshClaimingLock {
         return true
     }
 
-    private func timeoutError() -> CacheStorageError {
+    private func timeoutError(_ wait: Wait) -> CacheStorageError {
         var info = stat()
         if lstat(path, &info) == 0, info.st_uid != geteuid() {
             // Another user's lock file: this user can neither read who holds it nor tell
             // whether that process is gone, so it is never broken here.
             let holder = LockOwner.load(path).map { ", naming process \($0.pid) (\($0.program))" } ?? ""
             return CacheStorageError(code: .permissionDenied, location: path, reason: "the lock file belongs to user \(POSIX.userName(info.st_uid)) (uid \(info.st_uid))\(holder), and this user can neither check nor remove its holder. If no process of that user is writing the cache, ask that user (or root) to remove it")
+        }
+        if wait.handovers > 0 {
+            let holder = LockOwner.load(path).map { " (process \($0.pid), \($0.program), holds it now)" } ?? ""
+            let waited = Int((ContinuousClock.now - wait.started).timeInterval.rounded())
+            return CacheStorageError(code: .lockTimeout, location: path, reason: "the cache lock stayed busy for \(waited) s: it changed hands \(wait.handovers) times while this process waited\(holder), so many processes are writing the cache at once. Try again")
         }
         guard let owner = LockOwner.load(path) else {
             return CacheStorageError(code: .lockTimeout, location: path, reason: "another process held the cache lock for more than \(timeout); it is still running, so the lock was not broken. Try again, or stop that process")

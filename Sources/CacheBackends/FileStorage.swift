@@ -40,6 +40,18 @@ public struct FileStorage: CacheStorage {
         return try body(fd)
     }
 
+    /// The first `count` bytes of the file (fewer when it is shorter); `nil` when there is
+    /// no file.
+    func loadPrefix(_ count: Int) throws -> [UInt8]? {
+        try withOpenFile { fd in
+            var bytes = [UInt8](repeating: 0, count: count)
+            let got = try bytes.withUnsafeMutableBytes { buffer in
+                try POSIX.retrying(path, "read") { pread(fd, buffer.baseAddress!, count, 0) }
+            }
+            return Array(bytes.prefix(got))
+        }
+    }
+
     /// ``load()`` into memory that is wiped when released (for encrypted content, which is
     /// decrypted in place).
     func loadWiping() throws -> Data? {

@@ -36,6 +36,11 @@ public protocol CacheStorage: Sendable {
     /// Whether loading and saving touch only local files (no other service, such as a
     /// keyring over D-Bus), so they never wait on anything but the disk.
     var answersLocally: Bool { get }
+    /// Whether loading the content as it is now would first do slow work that needs no
+    /// lock, such as stretching a passphrase with a salt not seen before. A writer that
+    /// finds this inside the lock lets the lock go, loads without it, and takes it again, so
+    /// other writers never wait on that work. It must be cheap (a header read at most).
+    func loadWouldDeriveKey() -> Bool
 }
 
 extension CacheStorage {
@@ -44,6 +49,9 @@ extension CacheStorage {
 
     /// `false`: a storage whose key cannot be lost says so itself.
     public func isKeyLost(_ error: any Error) -> Bool { false }
+
+    /// `false`: a storage with a slow key says so itself.
+    public func loadWouldDeriveKey() -> Bool { false }
 }
 
 /// An opaque value that tells whether a store changed: equal tokens mean unchanged.

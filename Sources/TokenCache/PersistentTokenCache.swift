@@ -160,8 +160,20 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
             try await reloadSuspending()
             return try operation()
         case .write:
-            warmUp()
-            return try await lock.withLockSuspending(operation)
+            var turn = 0
+            while true {
+                turn += 1
+                warmUp(afterSlowKey: turn > 1)
+                do {
+                    let keyOutsideLock = turn < PersistentTokenCache.slowKeyTurns
+                    return try await lock.withLockSuspending {
+                        try self.reloadIfChanged(locked: true, keyOutsideLock: keyOutsideLock)
+                        return try operation()
+                    }
+                } catch is KeyNeededOutsideLock {
+                    continue
+                }
+            }
         case .claim:
             // A claim is a lock file of its own beside the store's: taken or not at once.
             return try operation()
@@ -174,31 +186,49 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     /// - Throws: the lock's error (for example a timeout), ``TokenCacheError`` for a
     ///   corrupt store, the storage's error, or what `body` throws (then nothing is saved).
     public func write<R>(_ body: (TokenCache) throws -> R) throws -> R {
-        warmUp()
-        return try lock.withLock {
-            try reloadIfChanged(locked: true)
-            let before = cache.changeCount
-            let result: R
+        var turn = 0
+        while true {
+            turn += 1
+            warmUp(afterSlowKey: turn > 1)
             do {
-                result = try body(cache)
-                if cache.changeCount != before { try save() }
-            } catch {
-                // The store still has its old content: forget the in-memory change.
-                if cache.changeCount != before { state.withLock { hasLoaded = false } }
-                throw error
+                return try lock.withLock {
+                    try reloadIfChanged(locked: true, keyOutsideLock: turn < PersistentTokenCache.slowKeyTurns)
+                    let before = cache.changeCount
+                    let result: R
+                    do {
+                        result = try body(cache)
+                        if cache.changeCount != before { try save() }
+                    } catch {
+                        // The store still has its old content: forget the in-memory change.
+                        if cache.changeCount != before { state.withLock { hasLoaded = false } }
+                        throw error
+                    }
+                    return result
+                }
+            } catch is KeyNeededOutsideLock {
+                continue
             }
-            return result
         }
     }
 
-    /// Before a process's first write, reads the store without the lock, so that what the
-    /// first read costs (a passphrase's key derivation, a keyring's answer) is not paid while
-    /// every other writer waits for the lock: inside it, the store is read again only if it
-    /// changed, with the key already at hand. A failure here is left to the locked read.
-    private func warmUp() {
-        guard !state.withLock({ hasLoaded }) else { return }
+    /// Reads the store without the lock before a process's first write, and again after a
+    /// locked read found a key that is slow to make (another process created the file with a
+    /// new passphrase salt meanwhile). What such a read costs (a passphrase's key derivation,
+    /// a keyring's answer) is then not paid while every other writer waits for the lock:
+    /// inside it, the store is read again only if it changed, with the key at hand. A
+    /// failure here is left to the locked read.
+    private func warmUp(afterSlowKey: Bool) {
+        guard afterSlowKey || !state.withLock({ hasLoaded }) else { return }
         try? reloadIfChanged(locked: false)
     }
+
+    /// How many times a writer lets the lock go to make a slow key without it before it
+    /// makes the key inside (the file's salt changing under it each time).
+    static let slowKeyTurns = 3
+
+    /// A locked read found content whose key is slow to make: the writer lets the lock go,
+    /// makes the key without it, and takes the lock again.
+    private struct KeyNeededOutsideLock: Error {}
 
     private func save() throws {
         var text = cache.serialize()
@@ -220,7 +250,10 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
 
     /// Reloads the cache when the store's change token moved since the last load (or may
     /// have moved within one file-system clock tick of it).
-    private func reloadIfChanged(locked: Bool) throws {
+    ///
+    /// With `keyOutsideLock`, content whose key is slow to make is not read: the caller
+    /// gets ``KeyNeededOutsideLock`` and makes the key after letting the lock go.
+    private func reloadIfChanged(locked: Bool, keyOutsideLock: Bool = false) throws {
         let token = try storage.changeToken()
         let needed = state.withLock { () -> Bool in
             guard hasLoaded, token == lastToken else { return true }
@@ -228,6 +261,7 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
             return modified + PersistentTokenCache.clockTick >= loadedAt
         }
         guard needed else { return }
+        if keyOutsideLock, storage.loadWouldDeriveKey() { throw KeyNeededOutsideLock() }
         let started = PersistentTokenCache.now()
         let data: Data?
         do {

@@ -116,4 +116,72 @@ struct EncryptedFileStorageTests {
             }
         }
     }
+
+    /// An encrypted store that, right after a writer's first lock-free read of the file, lets
+    /// another process's write land (a new file, so a new salt), and counts the loads that
+    /// derived a key while the lock file existed.
+    final class RacedStorage: CacheStorage, @unchecked Sendable {
+        // @unchecked: the fields are only touched under `guardLock`.
+        let inner: EncryptedFileStorage
+        let lockPath: String
+        let otherWrite: () throws -> Void
+        private let guardLock = NSLock()
+        private var raced = false
+        private var _lockedLoads = 0
+        private var _loads = 0
+
+        init(_ inner: EncryptedFileStorage, otherWrite: @escaping () throws -> Void) {
+            self.inner = inner
+            lockPath = inner.path + ".lockfile"
+            self.otherWrite = otherWrite
+        }
+
+        var loads: (all: Int, locked: Int) { guardLock.withLock { (_loads, _lockedLoads) } }
+        var location: String { inner.location }
+        var isEncrypted: Bool { true }
+        var answersLocally: Bool { true }
+        func load() throws -> Data? {
+            let locked = FileManager.default.fileExists(atPath: lockPath) && inner.loadWouldDeriveKey()
+            let first = guardLock.withLock { () -> Bool in
+                _loads += 1
+                if locked { _lockedLoads += 1 }
+                defer { raced = true }
+                return !raced
+            }
+            let data = try inner.load()
+            if first { try otherWrite() }
+            return data
+        }
+        func save(_ data: Data) throws { try inner.save(data) }
+        func changeToken() throws -> StorageChangeToken? { try inner.changeToken() }
+        func remove() throws { try inner.remove() }
+        func moveAside(reason: String) throws -> String { try inner.moveAside(reason: reason) }
+        func loadWouldDeriveKey() -> Bool { inner.loadWouldDeriveKey() }
+    }
+
+    @Test("A writer never stretches a passphrase while it holds the lock: a file created with a new salt after its first look is read without the lock, then written under it", arguments: [false, true])
+    func slowKeyOutsideLock(suspending: Bool) async throws {
+        try await withTemporaryDirectoryAsync { folder in
+            let path = folder.appendingPathComponent("c.bin").path
+            let source = EncryptionKeySource.passphraseEnvironment(EncryptedFileStorageTests.passphraseVariable)
+            let other = PersistentTokenCache(storage: EncryptedFileStorage(path: path, keySource: source), lock: FileLock(forCacheAt: path))
+            let storage = RacedStorage(EncryptedFileStorage(path: path, keySource: source)) {
+                _ = try other.add(response: PersistentTokenCacheTests.response("other"), context: PersistentTokenCacheTests.context())
+            }
+            let cache = PersistentTokenCache(storage: storage, lock: FileLock(forCacheAt: path))
+            #expect(!storage.inner.loadWouldDeriveKey(), "no file yet")
+            if suspending {
+                try await cache.perform(.write) {
+                    _ = try cache.add(response: PersistentTokenCacheTests.response("mine"), context: PersistentTokenCacheTests.context())
+                }
+            } else {
+                _ = try cache.add(response: PersistentTokenCacheTests.response("mine"), context: PersistentTokenCacheTests.context())
+            }
+            #expect(storage.loads.all >= 1)
+            #expect(storage.loads.locked == 0, "\(storage.loads.locked) keys were derived inside the lock")
+            #expect(!storage.inner.loadWouldDeriveKey(), "the key of the file as written is at hand")
+            let users = try EncryptedFileStorage(path: path, keySource: source).load().map { String(decoding: $0, as: UTF8.self) } ?? ""
+            #expect(users.contains("at-other") && users.contains("at-mine"))
+        }
+    }
 }

@@ -136,6 +136,46 @@ struct FileLockTests {
         }
     }
 
+    @Test("A waiter keeps waiting while the lock changes hands (many quick writers), past its timeout; one that every other overtakes stops at the busy limit with a message that says so")
+    func turnsTaken() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("c.lockfile").path
+            let owner = try BackgroundProcess("/bin/sleep", ["30"])
+            defer { owner.send(SIGKILL); owner.wait() }
+            /// Other processes' holds: a new lock file every 100 ms for `seconds`, then none.
+            func holders(for seconds: Double) -> Thread {
+                let thread = Thread {
+                    let end = Date().addingTimeInterval(seconds)
+                    while Date() < end {
+                        unlink(path)
+                        try? Data("\(owner.pid) python".utf8).write(to: URL(fileURLWithPath: path))
+                        Thread.sleep(forTimeInterval: 0.1)
+                    }
+                    unlink(path)
+                }
+                thread.start()
+                return thread
+            }
+            let lock = FileLock(path: path, timeout: .milliseconds(400))
+            _ = holders(for: 1.2)
+            Thread.sleep(forTimeInterval: 0.05)
+            var started = Date()
+            try lock.withLock {}
+            #expect(Date().timeIntervalSince(started) > 0.8, "it waited for the writers, beyond its 0.4 s timeout")
+
+            _ = holders(for: 4)
+            Thread.sleep(forTimeInterval: 0.05)
+            started = Date()
+            #expect { try lock.withLock {} } throws: { error in
+                guard let error = error as? CacheStorageError else { return false }
+                return error.code == .lockTimeout && error.description.contains("changed hands") && error.description.contains("\(owner.pid)")
+            }
+            let waited = Date().timeIntervalSince(started)
+            #expect(waited >= 1.5 && waited < 3.5, "the busy limit is 4 × 0.4 s; waited \(waited) s")
+            Thread.sleep(forTimeInterval: 2.5)
+        }
+    }
+
     @Test("A fresh empty lock file (its owner is still writing it) is waited for; an old one is abandoned")
     func emptyLockFiles() throws {
         try withTemporaryDirectory { folder in

@@ -8,6 +8,9 @@ $TOKENCACHE_TEST_KEY=kernel the key is a data key in the kernel keyring instead)
   encrypted_peer.py decrypt FILE (passphrase|key)    print the plaintext of a test vector
   encrypted_peer.py keydigest CACHE                  SHA-256 of the cache's kernel key, or "none"
   encrypted_peer.py makekey CACHE                    the same, making the key when there is none
+  encrypted_peer.py warmcheck CACHE                  "ok" when the key of CACHE is derived as the
+                                                     persistence is made (never in load(), under the
+                                                     lock) and a header asking for a huge scrypt is refused
 """
 import hashlib
 import json
@@ -18,7 +21,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import msal  # noqa: E402
+import tokencache_encrypted  # noqa: E402
 from msal_extensions import PersistedTokenCache  # noqa: E402
+from msal_extensions.persistence import PersistenceDecryptionError  # noqa: E402
 from tokencache_encrypted import EncryptedFilePersistence, _KernelKeyring  # noqa: E402
 from persisted_peer import sign_in_event  # noqa: E402
 
@@ -50,6 +55,27 @@ def main():
     elif command in ("keydigest", "makekey"):
         key = _KernelKeyring(os.path.expanduser(sys.argv[2])).key(command == "makekey")
         print(hashlib.sha256(key).hexdigest() if key else "none")
+    elif command == "warmcheck":
+        path = sys.argv[2]
+        made = persistence(path)
+        derive = tokencache_encrypted.Scrypt
+
+        def refused(*args, **kwargs):
+            raise AssertionError("scrypt ran inside load()")
+        tokencache_encrypted.Scrypt = refused
+        made.load()
+        tokencache_encrypted.Scrypt = derive
+        with open(path, "rb") as handle:
+            hostile = bytearray(handle.read())
+        hostile[7] = 40  # log2(N) = 40: a terabyte of memory
+        with open(path + ".hostile", "wb") as handle:
+            handle.write(hostile)
+        try:
+            persistence(path + ".hostile").load()
+            raise SystemExit("a header asking for log2(N) = 40 was accepted")
+        except PersistenceDecryptionError as error:
+            assert "scrypt" in str(error), str(error)
+        print("ok")
     else:
         raise SystemExit("unknown command " + command)
 

@@ -31,7 +31,7 @@ struct EncryptedInteropTests {
         }
     }
 
-    @Test("MSAL Python writes, we read; we write, MSAL Python reads; wrong passphrase 77, tampering 65")
+    @Test("MSAL Python writes, we read; we write, MSAL Python reads; the Python side derives the key before any lock and refuses a huge scrypt; wrong passphrase 77, tampering 65")
     func bothWays() throws {
         try withTemporaryDirectory { folder in
             let path = folder.appendingPathComponent("cache.bin").path
@@ -45,6 +45,8 @@ struct EncryptedInteropTests {
             let added = try EncryptedInteropTests.run(PersistenceInteropTests.addArguments(store: EncryptedInteropTests.store(path), response: response.path))
             #expect(added.status == 0, "\(added.stderr)")
             #expect(try EncryptedInteropTests.pythonAccounts(path) == ["epa-0.tenant", "epa-1.tenant", "swift-user.tenant"])
+            let warm = try PythonPeer.run([PythonPeer.script("encrypted_peer.py"), "warmcheck", path], environment: EncryptedInteropTests.environment)
+            #expect(warm.trimmingCharacters(in: .whitespacesAndNewlines) == "ok", "\(warm)")
 
             let wrong = try CLIProcess.runProcess(CLIProcess.executable, ["accounts", "--store", EncryptedInteropTests.store(path)], environment: ["TOKENCACHE_TEST_PASSPHRASE": "not it"])
             #expect(wrong.status == 77)
