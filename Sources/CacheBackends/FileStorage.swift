@@ -11,7 +11,7 @@ public import TokenCache
 /// written and synced, renamed over the cache, and the folder is synced. A missing folder
 /// is created 0700. A cache path that is a symbolic link, or owned by another user, is
 /// refused.
-public struct FileStorage: CacheStorage {
+public struct FileStorage: PiecewiseCacheStorage {
     /// The cache file's path.
     public let path: String
     public var location: String { path }
@@ -38,6 +38,14 @@ public struct FileStorage: CacheStorage {
         }
         defer { close(fd) }
         return try body(fd)
+    }
+
+    public func readInPieces<R>(_ body: (_ read: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) throws -> R) throws -> R? {
+        try withOpenFile { fd in
+            try body { buffer in
+                try POSIX.retrying(path, "read") { read(fd, buffer.baseAddress, buffer.count) }
+            }
+        }
     }
 
     /// The first `count` bytes of the file (fewer when it is shorter); `nil` when there is

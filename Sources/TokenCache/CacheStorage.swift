@@ -54,6 +54,16 @@ extension CacheStorage {
     public func loadWouldDeriveKey() -> Bool { false }
 }
 
+/// A storage whose content can be read in pieces, such as a plain file. A reload then
+/// compares the new content with the loaded cache piece by piece, keeping the entries that
+/// did not change, instead of reading all of it into new memory first.
+public protocol PiecewiseCacheStorage: CacheStorage {
+    /// Runs `body` with a function that reads the next bytes of the stored content into a
+    /// buffer and returns how many it read (0 at the end); `nil` when nothing is stored.
+    /// The function is valid only while `body` runs.
+    func readInPieces<R>(_ body: (_ read: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) throws -> R) throws -> R?
+}
+
 /// An opaque value that tells whether a store changed: equal tokens mean unchanged.
 public struct StorageChangeToken: Hashable, Sendable {
     /// The parts that identify one version of the content (for a file: device, inode, size

@@ -263,6 +263,18 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
         guard needed else { return }
         if keyOutsideLock, storage.loadWouldDeriveKey() { throw KeyNeededOutsideLock() }
         let started = PersistentTokenCache.now()
+        if let pieces = storage as? any PiecewiseCacheStorage,
+           (try? pieces.readInPieces({ read in cache.replaceByPatch(reading: read) })) == true {
+            // Only a few entries changed, and the cache was patched from the file read in
+            // pieces. Anything else (a torn or damaged file included) is read in full below.
+            let tokenAfter = try storage.changeToken()
+            state.withLock {
+                lastToken = tokenAfter == token ? token : nil
+                loadedAt = started
+                hasLoaded = true
+            }
+            return
+        }
         let data: Data?
         do {
             data = try storage.load()
@@ -400,6 +412,9 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
             }
         }
     }
+
+    /// How many reloads were patches rather than full parses (for tests).
+    var patchedReloadCount: Int { cache.patchedReloadCount }
 
     /// The store's location.
     public var location: String { storage.location }

@@ -31,6 +31,13 @@ public final class TokenCache: @unchecked Sendable {
     private var generation: UInt64 = 0
     /// The size of the last text read or written, to size the next output buffer.
     private var sizeHint = 0
+    /// How many bytes of entries reloads patched in since the last full parse (see
+    /// `DocumentPatch`): the loaded text they leave unused.
+    private var patchedBytes = 0
+    private var patchedReloads = 0
+
+    /// How many reloads were patches rather than full parses (for tests).
+    var patchedReloadCount: Int { lock.withLock { patchedReloads } }
 
     /// Creates an empty cache.
     public init() {
@@ -58,16 +65,57 @@ public final class TokenCache: @unchecked Sendable {
     ///
     /// - Throws: ``TokenCacheError`` naming `location` and the problem.
     public func replace(withSerialized serialized: some DataProtocol, location: String? = nil) throws(TokenCacheError) {
+        if replaceByPatch(serialized) { return }
         let parsed = try TokenCache.parse(serialized, location: location)
         let previous = lock.withLock { () -> CacheDocument in
             defer {
                 document = parsed
                 generation &+= 1
                 sizeHint = serialized.count
+                patchedBytes = 0
             }
             return document
         }
         TokenCache.release(previous)
+    }
+
+    /// Reloads by patching the loaded document where only a few entries changed (see
+    /// `DocumentPatch`); returns `false` when `serialized` must be parsed in full.
+    private func replaceByPatch(_ serialized: some DataProtocol) -> Bool {
+        let base = lock.withLock { document }
+        guard base.entryCount > 0 else { return false }
+        let result = try? JSONParser.withBytes(serialized) { bytes throws(JSONSyntaxError) in DocumentPatch.patch(base, with: bytes) }
+        return settle(result ?? nil, base: base)
+    }
+
+    /// Reloads by patching the loaded document, reading the new text in pieces from
+    /// `reader`, so that it is never all in memory; returns `false` when the text must be
+    /// read and parsed in full.
+    func replaceByPatch(reading reader: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) -> Bool {
+        let base = lock.withLock { document }
+        guard base.entryCount > 0 else { return false }
+        return settle(DocumentPatch.patch(base, reading: reader), base: base)
+    }
+
+    /// Takes a patched document unless the patches since the last full parse, this one
+    /// included, add up to more than a quarter of the text: a full parse then lets go of the
+    /// loaded text they replaced.
+    private func settle(_ patch: (document: CacheDocument, changedBytes: Int, length: Int)?, base: CacheDocument) -> Bool {
+        guard let patch else { return false }
+        let previous = lock.withLock { () -> CacheDocument? in
+            guard patchedBytes + patch.changedBytes <= patch.length / 4 else { return nil }
+            defer {
+                document = patch.document
+                generation &+= 1
+                sizeHint = patch.length
+                patchedBytes += patch.changedBytes
+                patchedReloads += 1
+            }
+            return document
+        }
+        guard let previous else { return false }
+        TokenCache.release(previous)
+        return true
     }
 
     static func parse(_ serialized: some DataProtocol, location: String?) throws(TokenCacheError) -> CacheDocument {

@@ -1,7 +1,7 @@
 import CacheBackends
 import Foundation
 import Testing
-import TokenCache
+@testable import TokenCache
 import TokenCacheTesting
 
 /// A store that counts loads and can be told to fail, to observe and inject faults around
@@ -186,6 +186,40 @@ struct PersistentTokenCacheTests {
             try garbage.write(to: URL(fileURLWithPath: path))
             try strict.clear()
             #expect(!FileManager.default.fileExists(atPath: path))
+        }
+    }
+}
+
+/// Reloads of a plain file read it in pieces and patch the loaded cache.
+@Suite("PersistentTokenCache reloads in pieces")
+struct PiecewiseReloadTests {
+    @Test("Another writer's changes to a file of entries from 1 KB to 3 MB (across the 1 MB window, larger than it): every reload is a patch read in pieces, and sees what a full parse of the file sees")
+    func largeEntries() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("cache.json").path
+            let writer = PersistentTokenCacheTests.open(path)
+            let reader = PersistentTokenCacheTests.open(path)
+            func signIn(_ user: Int, round: Int) throws {
+                let size = [1_000, 70_000, 900_000, 1_100_000, 3_000_000][user % 5]
+                var response = PersistentTokenCacheTests.response("u\(user)", rt: "rt-\(user)-\(round)")
+                response["access_token"] = .string(String(repeating: Character(UnicodeScalar(UInt8(97 + user % 8))), count: size) + "-\(round)")
+                _ = try writer.add(response: response, context: PersistentTokenCacheTests.context())
+            }
+            for user in 0..<12 { try signIn(user, round: 0) }
+            _ = try reader.snapshot()
+            var random = SeededGenerator(seed: 11)
+            for round in 1...12 {
+                if round % 4 == 0 {
+                    _ = try writer.removeAccount(homeAccountID: "u\(Int.random(in: 0..<12, using: &random)).t", environment: "login.microsoftonline.com", clientID: "app", now: PersistentTokenCacheTests.now)
+                } else {
+                    try signIn(Int.random(in: 0..<14, using: &random), round: round)
+                }
+                let seen = try reader.snapshot().serialize()
+                let file = try Data(contentsOf: URL(fileURLWithPath: path))
+                #expect(seen == Array(file), "round \(round)")
+                #expect(try TokenCache(serialized: file).serialize() == seen)
+            }
+            #expect(reader.patchedReloadCount >= 6, "\(reader.patchedReloadCount) of 12 reloads were patches")
         }
     }
 }
