@@ -63,6 +63,10 @@ public final class TokenCache: @unchecked Sendable {
     /// Replaces the whole content with `serialized` (a reload). On error the content is
     /// left as it was.
     ///
+    /// When the text is in MSAL Python's layout and most entries are those already loaded,
+    /// byte for byte, the loaded ones are kept and only the changed or new entries are
+    /// parsed; the result is the same as a full parse.
+    ///
     /// - Throws: ``TokenCacheError`` naming `location` and the problem.
     public func replace(withSerialized serialized: some DataProtocol, location: String? = nil) throws(TokenCacheError) {
         if replaceByPatch(serialized) { return }
