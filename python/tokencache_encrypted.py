@@ -170,7 +170,7 @@ class EncryptedFilePersistence(BasePersistence):
                 header = handle.read(17 + 255 + 8 + 12 + 16)
             salt, log_n, r, p = self._parse_header(header)[4:]
             self._key_for(salt, log_n, r, p)
-        except (OSError, ValueError, PersistenceDecryptionError):
+        except (OSError, ValueError, MemoryError, PersistenceDecryptionError):
             pass
 
     def _parse_header(self, data):
@@ -183,6 +183,8 @@ class EncryptedFilePersistence(BasePersistence):
             raise PersistenceDecryptionError("envelope version %d is not supported" % version)
         if source != self._source:
             raise PersistenceDecryptionError("the cache was encrypted with another key source")
+        if kdf not in (0, 1) or (kdf == 1) != (source == SOURCE_PASSPHRASE):
+            raise PersistenceDecryptionError("%s names an unknown key derivation; it was changed or damaged" % self._location)
         if kdf == 1 and not (10 <= log_n <= SCRYPT_LOG_N and 1 <= r <= SCRYPT_R and 1 <= p <= SCRYPT_P):
             raise PersistenceDecryptionError("%s asks for scrypt parameters beyond what this version writes; it was changed or damaged" % self._location)
         end_of_header = 17 + salt_length + 8 + 12

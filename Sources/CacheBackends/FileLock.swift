@@ -53,8 +53,9 @@ public struct FileLock: RefreshClaimingLock {
         var wait = Wait(timeout: timeout, busyLimit: busyLimit)
         let local = ProcessLocks.checkOut(path)
         defer { ProcessLocks.checkIn(path) }
-        guard local.lock(before: wait.deadline) else { throw busyInProcess() }
+        guard local.lock(timeout: timeout, latest: wait.latest) else { throw busyInProcess() }
         defer { local.unlock() }
+        wait.extend()
         var backoff = Backoff()
         while true {
             if let held = try attempt() {
@@ -76,11 +77,18 @@ public struct FileLock: RefreshClaimingLock {
         let local = ProcessLocks.checkOut(path)
         defer { ProcessLocks.checkIn(path) }
         var backoff = Backoff()
+        var turns = local.turns
         while !local.tryLock() {
+            if local.turns != turns {
+                // Other threads or tasks of this process take turns: keep waiting.
+                turns = local.turns
+                wait.handedOver()
+            }
             guard ContinuousClock.now < wait.deadline else { throw busyInProcess() }
             try await Task.sleep(for: backoff.next())
         }
         defer { local.unlock() }
+        wait.extend()
         while true {
             if let held = try attempt() {
                 defer { release(held) }
@@ -120,18 +128,29 @@ public struct FileLock: RefreshClaimingLock {
 
         /// Whether the wait is over, after noting whether the lock changed hands.
         mutating func isOver(_ path: String) -> Bool {
-            let now = ContinuousClock.now
             var info = stat()
             if lstat(path, &info) == 0 {
                 let seen = [Int(info.st_ino), info.st_mtim.tv_sec, info.st_mtim.tv_nsec]
-                if let holder, holder != seen {
-                    handovers += 1
-                    deadline = min(now + timeout, latest)
-                }
+                if let holder, holder != seen { handedOver() }
                 holder = seen
             }
-            return now >= deadline
+            return ContinuousClock.now >= deadline
         }
+
+        /// The lock changed hands: the next holder may keep it for ``timeout`` from now.
+        mutating func handedOver() {
+            handovers += 1
+            extend()
+        }
+
+        /// Gives the current holder ``timeout`` from now (also when this waiter's turn among
+        /// the threads of its process came), never past ``latest``.
+        mutating func extend() {
+            deadline = min(max(deadline, ContinuousClock.now + timeout), latest)
+        }
+
+        /// Whether the wait ended at ``busyLimit`` rather than at one holder's ``timeout``.
+        var endedBusy: Bool { handovers > 0 && deadline == latest }
     }
 
     private struct Held {
@@ -270,7 +289,7 @@ public struct FileLock: RefreshClaimingLock {
             let holder = LockOwner.load(path).map { ", naming process \($0.pid) (\($0.program))" } ?? ""
             return CacheStorageError(code: .permissionDenied, location: path, reason: "the lock file belongs to user \(POSIX.userName(info.st_uid)) (uid \(info.st_uid))\(holder), and this user can neither check nor remove its holder. If no process of that user is writing the cache, ask that user (or root) to remove it")
         }
-        if wait.handovers > 0 {
+        if wait.endedBusy {
             let holder = LockOwner.load(path).map { " (process \($0.pid), \($0.program), holds it now)" } ?? ""
             let waited = Int((ContinuousClock.now - wait.started).timeInterval.rounded())
             return CacheStorageError(code: .lockTimeout, location: path, reason: "the cache lock stayed busy for \(waited) s: it changed hands \(wait.handovers) times while this process waited\(holder), so many processes are writing the cache at once. Try again")
@@ -501,11 +520,27 @@ final class PathLock: @unchecked Sendable {
     private let condition = NSCondition()
     private var held = false
 
-    /// Takes the lock, waiting until `deadline`; `false` when it did not come free in time.
-    func lock(before deadline: ContinuousClock.Instant) -> Bool {
+    /// How many times the lock was given up: a waiter that sees it move knows the lock
+    /// changes hands.
+    var turns: Int {
         condition.lock()
         defer { condition.unlock() }
+        return released
+    }
+    private var released = 0
+
+    /// Takes the lock, waiting while other threads take turns: until `timeout` passes
+    /// without it changing hands, or until `latest`. `false` when it did not come free.
+    func lock(timeout: Duration, latest: ContinuousClock.Instant) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        var seen = released
+        var deadline = min(ContinuousClock.now + timeout, latest)
         while held {
+            if released != seen {
+                seen = released
+                deadline = min(ContinuousClock.now + timeout, latest)
+            }
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return false }
             _ = condition.wait(until: Date(timeIntervalSinceNow: left.timeInterval))
@@ -527,6 +562,7 @@ final class PathLock: @unchecked Sendable {
     func unlock() {
         condition.lock()
         held = false
+        released &+= 1
         condition.signal()
         condition.unlock()
     }

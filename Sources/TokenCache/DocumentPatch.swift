@@ -1,3 +1,4 @@
+import Foundation
 import OrderedCollections
 #if canImport(Glibc)
 import Glibc
@@ -35,6 +36,9 @@ struct DocumentPatch: ~Copyable {
     private var dropped = 0
     private var atEnd: Bool
     private var scratch: [CanonicalEntryScanner.Member] = []
+    /// The most ``changedBytes`` worth patching: past it, a full parse is cheaper and lets
+    /// go of the loaded text.
+    private let budget: Int
     /// The bytes of the entries parsed again and of the loaded entries they replaced or
     /// that went: how much text the patched document keeps that the file no longer has.
     private(set) var changedBytes = 0
@@ -48,14 +52,16 @@ struct DocumentPatch: ~Copyable {
     /// The largest entry a patch reads: a larger one is left to the full parse.
     static let largestEntry = 64 << 20
 
-    private init(bytes: UnsafeRawBufferPointer) {
+    private init(bytes: UnsafeRawBufferPointer, budget: Int) {
+        self.budget = budget
         self.bytes = bytes
         filled = bytes.count
         atEnd = true
         reader = nil
     }
 
-    private init(reader: @escaping Reader) {
+    private init(reader: @escaping Reader, budget: Int) {
+        self.budget = budget
         let memory = UnsafeMutableRawBufferPointer.allocate(byteCount: DocumentPatch.windowSize, alignment: 16)
         window = memory
         bytes = UnsafeRawBufferPointer(memory)
@@ -70,16 +76,17 @@ struct DocumentPatch: ~Copyable {
     private var length: Int { dropped + filled }
 
     /// `base` changed to what `bytes` hold, with how many bytes of entries changed and the
-    /// text's length; `nil` when only a full parse can tell.
-    static func patch(_ base: CacheDocument, with bytes: UnsafeRawBufferPointer) -> (document: CacheDocument, changedBytes: Int, length: Int)? {
-        var patch = DocumentPatch(bytes: bytes)
+    /// text's length; `nil` when only a full parse can tell, or when more than `budget`
+    /// bytes of entries changed.
+    static func patch(_ base: CacheDocument, with bytes: UnsafeRawBufferPointer, budget: Int) -> (document: CacheDocument, changedBytes: Int, length: Int)? {
+        var patch = DocumentPatch(bytes: bytes, budget: budget)
         return patch.patch(base)
     }
 
     /// The same, reading the new text in pieces from `reader` (the text is never all in
     /// memory: a reload of a large file then costs a comparison, not an allocation).
-    static func patch(_ base: CacheDocument, reading reader: @escaping Reader) -> (document: CacheDocument, changedBytes: Int, length: Int)? {
-        var patch = DocumentPatch(reader: reader)
+    static func patch(_ base: CacheDocument, reading reader: @escaping Reader, budget: Int) -> (document: CacheDocument, changedBytes: Int, length: Int)? {
+        var patch = DocumentPatch(reader: reader, budget: budget)
         return patch.patch(base)
     }
 
@@ -159,8 +166,11 @@ struct DocumentPatch: ~Copyable {
                     next += 1
                     continue
                 }
-                guard let key = parseKey(), expect(UInt8(ascii: ":")), expect(0x20) else { return nil }
+                guard changedBytes <= budget, let key = parseKey(), expect(UInt8(ascii: ":")), expect(0x20) else { return nil }
                 if let found = old.entries.index(forKey: key) {
+                    // Swift compares strings by canonical equivalence, Python by code points:
+                    // a key spelled another way is another key to MSAL.
+                    guard key.utf8.elementsEqual(keys[found].utf8) else { return nil }
                     // An entry met again later than its place, or before entries that are
                     // still to come: the order changed.
                     guard found >= next, changes.removed.count + (found - next) <= DocumentPatch.removalLimit else { return nil }
@@ -180,7 +190,7 @@ struct DocumentPatch: ~Copyable {
         }
         guard changes.removed.count + (keys.count - next) <= DocumentPatch.removalLimit else { return nil }
         for gone in next..<keys.count { remove(keys[gone], values[gone], into: &changes) }
-        return changes
+        return changedBytes <= budget ? changes : nil
     }
 
     private mutating func remove(_ key: String, _ entry: EntryStorage, into changes: inout SectionChanges) {
@@ -253,7 +263,8 @@ struct DocumentPatch: ~Copyable {
         return key
     }
 
-    /// The entry at the position, in MSAL Python's layout, parsed and checked.
+    /// The entry at the position, in MSAL Python's layout, loaded as the full parse loads it:
+    /// its text (copied out of the window) with the summary queries read.
     private mutating func parseEntry(key: String, type: CredentialType) -> EntryStorage? {
         // The entry's end is known once it is scanned: read more until it is in hand.
         var wanted = 64 << 10
@@ -263,15 +274,35 @@ struct DocumentPatch: ~Copyable {
             guard position < filled, bytes[position] == UInt8(ascii: "{") else { return nil }
             let inHand = UnsafeRawBufferPointer(rebasing: bytes[..<filled])
             scanned = CanonicalEntryScanner.scan(inHand, at: position, level: 2, members: &scratch)
-            if scanned == nil && (whole || wanted >= DocumentPatch.largestEntry) { return nil }
+            // An entry in hand to its closing line that does not scan is in another layout.
+            if scanned == nil && (whole || wanted >= DocumentPatch.largestEntry || containsEntryEnd()) { return nil }
             wanted *= 4
         }
-        guard let end = scanned, let value = try? JSONParser.parse(UnsafeRawBufferPointer(rebasing: bytes[position..<end])) else { return nil }
-        var loader = EntryLoader(source: nil, bytes: bytes)
-        guard let entry = try? loader.load(.value(value), type: type, key: key) else { return nil }
+        guard let end = scanned else { return nil }
+        let source = SourceText(Data(UnsafeRawBufferPointer(rebasing: bytes[position..<end])))
+        let entry = source.data.withUnsafeBytes { text -> EntryStorage? in
+            guard CanonicalEntryScanner.scan(text, at: 0, level: 2, members: &scratch) == text.count else { return nil }
+            var loader = EntryLoader(source: source, bytes: text)
+            // `nil` for a container where a string belongs, and a schema error: the full
+            // parse reports both as it should.
+            return (try? loader.summarize(section: type.rawValue, key: key, range: 0..<text.count, members: scratch)) ?? nil
+        }
+        guard let entry else { return nil }
         changedBytes += end - position
         position = end
         return entry
+    }
+
+    /// Whether the bytes in hand hold the line that closes an entry (`\n` and 8 spaces,
+    /// then `}`).
+    private func containsEntryEnd() -> Bool {
+        var offset = position + 9
+        while offset < filled, let found = memchr(bytes.baseAddress! + offset, Int32(UInt8(ascii: "}")), filled - offset) {
+            let index = UnsafeRawPointer(bytes.baseAddress!).distance(to: UnsafeRawPointer(found))
+            if bytes[index - 9] == 0x0A, (index - 8..<index).allSatisfy({ bytes[$0] == 0x20 }) { return true }
+            offset = index + 1
+        }
+        return false
     }
 
     // MARK: - Layout

@@ -63,6 +63,8 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     private var lastToken: StorageChangeToken?
     private var loadedAt: Int64 = 0
     private var hasLoaded = false
+    /// Writes of this process inside the lock (see ``writing(_:)``).
+    private var activeWriters = 0
 
     private var movedAside: String?
 
@@ -161,14 +163,17 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
             return try operation()
         case .write:
             var turn = 0
+            var readable = true
             while true {
                 turn += 1
-                warmUp(afterSlowKey: turn > 1)
+                if !warmUp(afterSlowKey: turn > 1) { readable = false }
                 do {
-                    let keyOutsideLock = turn < PersistentTokenCache.slowKeyTurns
+                    let keyOutsideLock = readable && turn < PersistentTokenCache.slowKeyTurns
                     return try await lock.withLockSuspending {
-                        try self.reloadIfChanged(locked: true, keyOutsideLock: keyOutsideLock)
-                        return try operation()
+                        try self.writing {
+                            try self.reloadIfChanged(locked: true, keyOutsideLock: keyOutsideLock)
+                            return try operation()
+                        }
                     }
                 } catch is KeyNeededOutsideLock {
                     continue
@@ -187,12 +192,15 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     ///   corrupt store, the storage's error, or what `body` throws (then nothing is saved).
     public func write<R>(_ body: (TokenCache) throws -> R) throws -> R {
         var turn = 0
+        var keyOutsideLock = true
         while true {
             turn += 1
-            warmUp(afterSlowKey: turn > 1)
+            // A store that cannot be read without the lock (a wrong key, damage) is read
+            // inside it at once, where its error is reported.
+            if !warmUp(afterSlowKey: turn > 1) { keyOutsideLock = false }
             do {
-                return try lock.withLock {
-                    try reloadIfChanged(locked: true, keyOutsideLock: turn < PersistentTokenCache.slowKeyTurns)
+                return try lock.withLock { try writing {
+                    try reloadIfChanged(locked: true, keyOutsideLock: keyOutsideLock && turn < PersistentTokenCache.slowKeyTurns)
                     let before = cache.changeCount
                     let result: R
                     do {
@@ -204,11 +212,20 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
                         throw error
                     }
                     return result
-                }
+                } }
             } catch is KeyNeededOutsideLock {
                 continue
             }
         }
+    }
+
+    /// Runs `body`, a write inside the lock, counted as in progress: meanwhile a lock-free
+    /// reload of another thread does not install what it read, which could undo the write
+    /// before it is saved.
+    private func writing<R>(_ body: () throws -> R) rethrows -> R {
+        state.withLock { activeWriters += 1 }
+        defer { state.withLock { activeWriters -= 1 } }
+        return try body()
     }
 
     /// Reads the store without the lock before a process's first write, and again after a
@@ -217,9 +234,11 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     /// a keyring's answer) is then not paid while every other writer waits for the lock:
     /// inside it, the store is read again only if it changed, with the key at hand. A
     /// failure here is left to the locked read.
-    private func warmUp(afterSlowKey: Bool) {
-        guard afterSlowKey || !state.withLock({ hasLoaded }) else { return }
-        try? reloadIfChanged(locked: false)
+    /// Returns `false` when the read failed.
+    @discardableResult
+    private func warmUp(afterSlowKey: Bool) -> Bool {
+        guard afterSlowKey || !state.withLock({ hasLoaded }) else { return true }
+        return (try? reloadIfChanged(locked: false)) != nil
     }
 
     /// How many times a writer lets the lock go to make a slow key without it before it
@@ -263,17 +282,29 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
         guard needed else { return }
         if keyOutsideLock, storage.loadWouldDeriveKey() { throw KeyNeededOutsideLock() }
         let started = PersistentTokenCache.now()
-        if let pieces = storage as? any PiecewiseCacheStorage,
-           (try? pieces.readInPieces({ read in cache.replaceByPatch(reading: read) })) == true {
-            // Only a few entries changed, and the cache was patched from the file read in
-            // pieces. Anything else (a torn or damaged file included) is read in full below.
-            let tokenAfter = try storage.changeToken()
-            state.withLock {
-                lastToken = tokenAfter == token ? token : nil
-                loadedAt = started
-                hasLoaded = true
+        // A lock-free reload installs what it read only if nothing changed the cache since
+        // it began and no write of this process is inside the lock: else it could undo a
+        // write that is not saved yet. It then leaves the state as it was, to look again.
+        let condition = locked ? nil : TokenCache.ReloadCondition(changeCount: cache.changeCount) { [self] in
+            state.withLock { activeWriters == 0 }
+        }
+        var patchTried = false
+        if let pieces = storage as? any PiecewiseCacheStorage {
+            // Only a few entries changed: the cache is patched from the file read in pieces,
+            // unless it was rewritten meanwhile. Anything else (a torn or damaged file
+            // included) is read in full below.
+            patchTried = true
+            if let pending = patch(reading: pieces), try storage.changeToken() == token {
+                if cache.install(pending, when: condition) {
+                    state.withLock {
+                        lastToken = token
+                        loadedAt = started
+                        hasLoaded = true
+                    }
+                    return
+                }
+                if let condition, !cache.holds(condition) { return }
             }
-            return
         }
         let data: Data?
         do {
@@ -296,16 +327,18 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
             // truncates first (msal-extensions does): look again before believing it.
             throw TokenCacheError(code: .malformedJSON, reason: "the store was empty while being rewritten", location: storage.location)
         }
+        var installed = true
         if let data {
             do {
-                try cache.replace(withSerialized: data, location: storage.location)
+                installed = try cache.reload(withSerialized: data, location: storage.location, patching: !patchTried, when: condition)
             } catch {
                 failure = error
             }
         } else {
             // A missing store is an empty cache (it was removed, or never written).
-            cache.replace(with: TokenCache())
+            installed = try cache.reload(withSerialized: Data(), location: storage.location, patching: false, when: condition)
         }
+        guard installed else { return }
         if let failure {
             guard locked, options.recoverCorruptStore else { throw failure }
             // Only a lock holder may move the file: nobody is writing it now.
@@ -320,6 +353,12 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
             loadedAt = started
             hasLoaded = true
         }
+    }
+
+    /// The cache patched from `storage` read in pieces, or `nil`.
+    private func patch(reading storage: any PiecewiseCacheStorage) -> TokenCache.PendingPatch? {
+        guard let made = try? storage.readInPieces({ read in cache.patch(reading: read) }) else { return nil }
+        return made
     }
 
     /// A lock-free reload found what only a lock holder may repair.
@@ -402,7 +441,7 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     /// Deletes the whole store, inside the lock, without reading it: this works on a
     /// corrupt store too.
     public func clear() throws {
-        try lock.withLock {
+        try lock.withLock { try writing {
             try storage.remove()
             cache.replace(with: TokenCache())
             state.withLock {
@@ -410,7 +449,7 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
                 hasLoaded = true
                 loadedAt = PersistentTokenCache.now()
             }
-        }
+        } }
     }
 
     /// How many reloads were patches rather than full parses (for tests).
@@ -428,7 +467,7 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
 
     /// Replaces the whole content with `cache`'s, inside the lock, saved once.
     public func replaceContents(with other: TokenCache) throws {
-        try lock.withLock {
+        try lock.withLock { try writing {
             cache.replace(with: other)
             do {
                 try save()
@@ -436,7 +475,7 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
                 state.withLock { hasLoaded = false }
                 throw error
             }
-        }
+        } }
     }
 
     /// Takes the refresh claim for `subject` if no thread of this process and, when the

@@ -69,9 +69,27 @@ public final class TokenCache: @unchecked Sendable {
     ///
     /// - Throws: ``TokenCacheError`` naming `location` and the problem.
     public func replace(withSerialized serialized: some DataProtocol, location: String? = nil) throws(TokenCacheError) {
-        if replaceByPatch(serialized) { return }
+        _ = try reload(withSerialized: serialized, location: location, patching: true, when: nil)
+    }
+
+    /// What a reload may require before it installs its document.
+    struct ReloadCondition {
+        /// The ``changeCount`` the cache must still have: nothing changed it meanwhile.
+        let changeCount: UInt64
+        /// Checked while the cache's lock is held, just before installing.
+        let allowed: () -> Bool
+    }
+
+    /// ``replace(withSerialized:location:)``, patching only when `patching`, and installing
+    /// only when `condition` (if any) holds; returns whether the content was replaced.
+    func reload(withSerialized serialized: some DataProtocol, location: String?, patching: Bool, when condition: ReloadCondition?) throws(TokenCacheError) -> Bool {
+        if patching, let pending = patch(serialized) {
+            if install(pending, when: condition) { return true }
+            if let condition, !holds(condition) { return false }
+        }
         let parsed = try TokenCache.parse(serialized, location: location)
-        let previous = lock.withLock { () -> CacheDocument in
+        let previous = lock.withLock { () -> CacheDocument? in
+            if let condition, !(generation == condition.changeCount && condition.allowed()) { return nil }
             defer {
                 document = parsed
                 generation &+= 1
@@ -80,34 +98,54 @@ public final class TokenCache: @unchecked Sendable {
             }
             return document
         }
+        guard let previous else { return false }
         TokenCache.release(previous)
+        return true
     }
 
-    /// Reloads by patching the loaded document where only a few entries changed (see
-    /// `DocumentPatch`); returns `false` when `serialized` must be parsed in full.
-    private func replaceByPatch(_ serialized: some DataProtocol) -> Bool {
-        let base = lock.withLock { document }
-        guard base.entryCount > 0 else { return false }
-        let result = try? JSONParser.withBytes(serialized) { bytes throws(JSONSyntaxError) in DocumentPatch.patch(base, with: bytes) }
-        return settle(result ?? nil, base: base)
+    /// Whether `condition` holds now.
+    func holds(_ condition: ReloadCondition) -> Bool {
+        lock.withLock { generation == condition.changeCount && condition.allowed() }
     }
 
-    /// Reloads by patching the loaded document, reading the new text in pieces from
-    /// `reader`, so that it is never all in memory; returns `false` when the text must be
-    /// read and parsed in full.
-    func replaceByPatch(reading reader: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) -> Bool {
-        let base = lock.withLock { document }
-        guard base.entryCount > 0 else { return false }
-        return settle(DocumentPatch.patch(base, reading: reader), base: base)
+    /// A document patched from the loaded one (see `DocumentPatch`), not installed yet.
+    struct PendingPatch {
+        let document: CacheDocument
+        let changedBytes: Int
+        let length: Int
+        /// The ``changeCount`` of the document it was patched from.
+        let base: UInt64
     }
 
-    /// Takes a patched document unless the patches since the last full parse, this one
-    /// included, add up to more than a quarter of the text: a full parse then lets go of the
-    /// loaded text they replaced.
-    private func settle(_ patch: (document: CacheDocument, changedBytes: Int, length: Int)?, base: CacheDocument) -> Bool {
-        guard let patch else { return false }
+    /// The loaded document patched to `serialized`, when only a few entries changed;
+    /// `nil` when it must be parsed in full.
+    private func patch(_ serialized: some DataProtocol) -> PendingPatch? {
+        patch { base, budget in
+            (try? JSONParser.withBytes(serialized) { bytes throws(JSONSyntaxError) in DocumentPatch.patch(base, with: bytes, budget: budget) }) ?? nil
+        }
+    }
+
+    /// The same, reading the new text in pieces from `reader`, so that it is never all in
+    /// memory.
+    func patch(reading reader: @escaping (UnsafeMutableRawBufferPointer) throws -> Int) -> PendingPatch? {
+        patch { base, budget in DocumentPatch.patch(base, reading: reader, budget: budget) }
+    }
+
+    /// Runs `make` on the loaded document and the bytes of changed entries a patch may
+    /// still add: once the patches since the last full parse add up to a quarter of the
+    /// text, a full parse lets go of the loaded text they replaced.
+    private func patch(_ make: (CacheDocument, Int) -> (document: CacheDocument, changedBytes: Int, length: Int)?) -> PendingPatch? {
+        let (base, generationOfBase, budget) = lock.withLock { (document, generation, sizeHint / 4 - patchedBytes) }
+        guard base.entryCount > 0, budget > 0, let made = make(base, budget) else { return nil }
+        return PendingPatch(document: made.document, changedBytes: made.changedBytes, length: made.length, base: generationOfBase)
+    }
+
+    /// Installs `patch` unless the cache changed since its document was read, `condition`
+    /// does not hold, or the patches would add up to more than a quarter of the text.
+    func install(_ patch: PendingPatch, when condition: ReloadCondition?) -> Bool {
         let previous = lock.withLock { () -> CacheDocument? in
-            guard patchedBytes + patch.changedBytes <= patch.length / 4 else { return nil }
+            guard generation == patch.base, patchedBytes + patch.changedBytes <= patch.length / 4 else { return nil }
+            if let condition, !(generation == condition.changeCount && condition.allowed()) { return nil }
             defer {
                 document = patch.document
                 generation &+= 1
@@ -210,10 +248,12 @@ public final class TokenCache: @unchecked Sendable {
     /// Copies every section, entry and field of `other` into this cache, replacing what it
     /// held (a lossless copy).
     public func replace(with other: TokenCache) {
-        let copy = other.lock.withLock { other.document }
+        let (copy, size, patched) = other.lock.withLock { (other.document, other.sizeHint, other.patchedBytes) }
         lock.withLock {
             document = copy
             generation &+= 1
+            sizeHint = size
+            patchedBytes = patched
         }
     }
 }

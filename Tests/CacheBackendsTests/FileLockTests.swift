@@ -176,6 +176,25 @@ struct FileLockTests {
         }
     }
 
+    @Test("Threads of one process taking turns keep each other waiting past the timeout, not failing: 8 holds of 150 ms under a 300 ms timeout all succeed")
+    func threadsTakeTurnsPastTimeout() async throws {
+        try await withTemporaryDirectoryAsync { folder in
+            let lock = FileLock(path: folder.appendingPathComponent("c.lockfile").path, timeout: .milliseconds(300))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<8 {
+                    group.addTask {
+                        if index.isMultiple(of: 2) {
+                            try await Task.detached { try lock.withLock { Thread.sleep(forTimeInterval: 0.15) } }.value
+                        } else {
+                            try await lock.withLockSuspending { Thread.sleep(forTimeInterval: 0.15) }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
     @Test("A fresh empty lock file (its owner is still writing it) is waited for; an old one is abandoned")
     func emptyLockFiles() throws {
         try withTemporaryDirectory { folder in
@@ -217,7 +236,8 @@ struct FileLockTests {
 final class Counter: @unchecked Sendable {
     // @unchecked: every access holds `lock`.
     private let lock = NSLock()
-    private var value = 0
-    func increment() -> Int { lock.withLock { value += 1; return value } }
-    func decrement() { lock.withLock { value -= 1 } }
+    private var count = 0
+    var value: Int { lock.withLock { count } }
+    func increment() -> Int { lock.withLock { count += 1; return count } }
+    func decrement() { lock.withLock { count -= 1 } }
 }

@@ -75,6 +75,39 @@ struct PersistentTokenCacheTests {
         }
     }
 
+    @Test("Lock-free reads reloading on other threads never undo a write in progress: two instances write 150 sign-ins each while three threads read through one of them, and the file keeps all 300")
+    func readersNeverUndoWrites() async throws {
+        try await withTemporaryDirectoryAsync { folder in
+            let path = folder.appendingPathComponent("cache.json").path
+            let mine = PersistentTokenCacheTests.open(path)
+            let other = PersistentTokenCacheTests.open(path)
+            let done = Counter()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (name, cache) in [("a", mine), ("b", other)] {
+                    group.addTask {
+                        try await Task.detached {
+                            defer { _ = done.increment() }
+                            for index in 0..<150 { _ = try cache.add(response: PersistentTokenCacheTests.response("\(name)\(index)"), context: PersistentTokenCacheTests.context()) }
+                        }.value
+                    }
+                }
+                for reader in 0..<3 {
+                    group.addTask {
+                        try await Task.detached {
+                            while done.value < 2 {
+                                let query = AccessTokenQuery(clientID: "app", environment: "login.microsoftonline.com", realm: "t", homeAccountID: "a\(reader).t", scopes: ["User.Read"], now: PersistentTokenCacheTests.now)
+                                _ = try mine.lookupAccessToken(query)
+                            }
+                        }.value
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let saved = try TokenCache(serialized: try Data(contentsOf: URL(fileURLWithPath: path)))
+            #expect(saved.accounts(environment: "login.microsoftonline.com").count == 300)
+        }
+    }
+
     @Test("A silent refresh saved after another process signed the account out does not bring it back")
     func signOutWins() throws {
         try withTemporaryDirectory { folder in
@@ -186,6 +219,78 @@ struct PersistentTokenCacheTests {
             try garbage.write(to: URL(fileURLWithPath: path))
             try strict.clear()
             #expect(!FileManager.default.fileExists(atPath: path))
+        }
+    }
+}
+
+/// A file store that can hold one lock-free load until a write of the same instance is
+/// saving, to put a reload of another thread exactly inside that write.
+final class GatedStorage: CacheStorage, @unchecked Sendable {
+    // @unchecked: the switches are only touched under `lock`; the semaphores are thread-safe.
+    let inner: FileStorage
+    private let lock = NSLock()
+    private var holdNextLoad = false
+    private var releaseOnNextSave = false
+    let loaded = DispatchSemaphore(value: 0)
+    let go = DispatchSemaphore(value: 0)
+    let readerDone = DispatchSemaphore(value: 0)
+
+    init(path: String) { inner = FileStorage(path: path) }
+
+    func holdLoadThenReleaseOnSave() { lock.withLock { holdNextLoad = true; releaseOnNextSave = true } }
+
+    var location: String { inner.location }
+    var isEncrypted: Bool { false }
+    var answersLocally: Bool { true }
+    func load() throws -> Data? {
+        let hold = lock.withLock { () -> Bool in defer { holdNextLoad = false }; return holdNextLoad }
+        let data = try inner.load()
+        if hold {
+            loaded.signal()
+            _ = go.wait(timeout: .now() + 10)
+        }
+        return data
+    }
+    func save(_ data: Data) throws {
+        if lock.withLock({ () -> Bool in defer { releaseOnNextSave = false }; return releaseOnNextSave }) {
+            go.signal()
+            _ = readerDone.wait(timeout: .now() + 10)
+        }
+        try inner.save(data)
+    }
+    func changeToken() throws -> StorageChangeToken? { try inner.changeToken() }
+    func remove() throws { try inner.remove() }
+    func moveAside(reason: String) throws -> String { try inner.moveAside(reason: reason) }
+}
+
+@Suite("PersistentTokenCache reloads beside writes")
+struct ReloadBesideWriteTests {
+    @Test("A lock-free reload that ends while a write of the same instance is being saved does not install the older file: the write stays in memory, and the file keeps it")
+    func reloadInsideWrite() throws {
+        try withTemporaryDirectory { folder in
+            let path = folder.appendingPathComponent("cache.json").path
+            let other = PersistentTokenCacheTests.open(path)
+            _ = try other.add(response: PersistentTokenCacheTests.response("x"), context: PersistentTokenCacheTests.context())
+            let storage = GatedStorage(path: path)
+            let cache = PersistentTokenCache(storage: storage, lock: FileLock(forCacheAt: path, timeout: .seconds(30)))
+            _ = try cache.snapshot()
+            _ = try other.add(response: PersistentTokenCacheTests.response("y"), context: PersistentTokenCacheTests.context())
+            storage.holdLoadThenReleaseOnSave()
+            let reader = Thread {
+                let query = AccessTokenQuery(clientID: "app", environment: "login.microsoftonline.com", realm: "t", homeAccountID: "x.t", scopes: ["User.Read"], now: PersistentTokenCacheTests.now)
+                _ = try? cache.lookupAccessToken(query)
+                storage.readerDone.signal()
+            }
+            reader.start()
+            #expect(storage.loaded.wait(timeout: .now() + 10) == .success, "the reader's reload began")
+            _ = try cache.add(response: PersistentTokenCacheTests.response("z"), context: PersistentTokenCacheTests.context())
+            // What this instance holds now, without the reload its next call makes.
+            let held = Set(cache.cache.accounts(environment: "login.microsoftonline.com").compactMap(\.homeAccountID))
+            #expect(held == ["x.t", "y.t", "z.t"], "the write is in memory, not undone by the reload")
+            _ = try cache.add(response: PersistentTokenCacheTests.response("w"), context: PersistentTokenCacheTests.context())
+            let saved = try TokenCache(serialized: try Data(contentsOf: URL(fileURLWithPath: path)))
+            let users = Set(saved.accounts(environment: "login.microsoftonline.com").compactMap(\.homeAccountID))
+            #expect(users == ["x.t", "y.t", "z.t", "w.t"])
         }
     }
 }

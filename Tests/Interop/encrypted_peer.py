@@ -75,6 +75,14 @@ def main():
             raise SystemExit("a header asking for log2(N) = 40 was accepted")
         except PersistenceDecryptionError as error:
             assert "scrypt" in str(error), str(error)
+        hostile[6], hostile[7] = 2, 22  # an unknown derivation naming log2(N) = 22
+        with open(path + ".hostile", "wb") as handle:
+            handle.write(hostile)
+        try:
+            persistence(path + ".hostile").load()
+            raise SystemExit("a header naming an unknown key derivation was accepted")
+        except PersistenceDecryptionError as error:
+            assert "derivation" in str(error), str(error)
         print("ok")
     else:
         raise SystemExit("unknown command " + command)

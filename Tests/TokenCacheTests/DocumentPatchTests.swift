@@ -130,4 +130,28 @@ struct DocumentPatchTests {
         }
         return zip(starts, starts.dropFirst()).map { $0..<$1 }
     }
+
+    @Test("Keys and field names that Swift holds equal but Python keeps apart (k\\u00e9, ke\\u0301) are kept by a patch as a full parse keeps them")
+    func canonicallyEquivalentNames() throws {
+        func document(_ entries: [String]) -> [UInt8] {
+            let body = entries.joined(separator: ",\n")
+            return Array("{\n    \"AccessToken\": {},\n    \"Account\": {\n\(body)\n    }\n}".utf8)
+        }
+        func account(_ key: String, _ fields: String) -> String {
+            "        \"\(key)\": {\n            \"environment\": \"login.microsoftonline.com\",\n            \"home_account_id\": \"u.t\",\n\(fields)            \"realm\": \"t\"\n        }"
+        }
+        let plain = account("a", "")
+        let base = document([plain, account("k\\u00e9", "")])
+        let cases = [
+            document([plain, account("ke\\u0301", "")]),
+            document([plain, account("k\\u00e9", ""), account("ke\\u0301", "")]),
+            document([plain, account("k\\u00e9", "            \"x\\u00e9\": \"1\",\n            \"xe\\u0301\": \"2\",\n")]),
+        ]
+        for text in cases {
+            let reloaded = try TokenCache(serialized: base)
+            try reloaded.replace(withSerialized: text)
+            let full = try TokenCache(serialized: text)
+            #expect(reloaded.serialize() == full.serialize(), "\(String(decoding: text, as: UTF8.self))")
+        }
+    }
 }
