@@ -14,7 +14,20 @@ final class InstrumentedStorage: CacheStorage, @unchecked Sendable {
     private var _tornLoads = 0
     private var _failSaves = false
 
+    private var holdNextLoad = false
+    private var releaseOnNextSave = false
+    /// Signalled when a held load has read the file.
+    let loaded = DispatchSemaphore(value: 0)
+    let go = DispatchSemaphore(value: 0)
+    /// Signal it when what a held load was for is done: the save it waits for goes on.
+    let readerDone = DispatchSemaphore(value: 0)
+
     init(path: String) { inner = FileStorage(path: path) }
+
+    /// Holds the next load after it read the file until the next save begins, and holds
+    /// that save until ``readerDone`` is signalled: a lock-free reload of another thread
+    /// then ends inside a write.
+    func holdLoadThenReleaseOnSave() { lock.withLock { holdNextLoad = true; releaseOnNextSave = true } }
 
     var loads: Int { lock.withLock { _loads } }
     func tearNextLoads(_ count: Int) { lock.withLock { _tornLoads = count } }
@@ -23,17 +36,27 @@ final class InstrumentedStorage: CacheStorage, @unchecked Sendable {
     var location: String { inner.location }
     var isEncrypted: Bool { false }
     func load() throws -> Data? {
-        let torn = lock.withLock { () -> Bool in
+        let (torn, hold) = lock.withLock { () -> (Bool, Bool) in
             _loads += 1
-            guard _tornLoads > 0 else { return false }
+            defer { holdNextLoad = false }
+            guard _tornLoads > 0 else { return (false, holdNextLoad) }
             _tornLoads -= 1
-            return true
+            return (true, holdNextLoad)
         }
-        guard let data = try inner.load() else { return nil }
+        let data = try inner.load()
+        if hold {
+            loaded.signal()
+            _ = go.wait(timeout: .now() + 10)
+        }
+        guard let data else { return nil }
         return torn ? data.prefix(data.count / 2) : data
     }
     func save(_ data: Data) throws {
         if lock.withLock({ _failSaves }) { throw CacheStorageError(code: .unavailable, location: location, reason: "injected failure") }
+        if lock.withLock({ () -> Bool in defer { releaseOnNextSave = false }; return releaseOnNextSave }) {
+            go.signal()
+            _ = readerDone.wait(timeout: .now() + 10)
+        }
         try inner.save(data)
     }
     func changeToken() throws -> StorageChangeToken? { try inner.changeToken() }
@@ -223,46 +246,6 @@ struct PersistentTokenCacheTests {
     }
 }
 
-/// A file store that can hold one lock-free load until a write of the same instance is
-/// saving, to put a reload of another thread exactly inside that write.
-final class GatedStorage: CacheStorage, @unchecked Sendable {
-    // @unchecked: the switches are only touched under `lock`; the semaphores are thread-safe.
-    let inner: FileStorage
-    private let lock = NSLock()
-    private var holdNextLoad = false
-    private var releaseOnNextSave = false
-    let loaded = DispatchSemaphore(value: 0)
-    let go = DispatchSemaphore(value: 0)
-    let readerDone = DispatchSemaphore(value: 0)
-
-    init(path: String) { inner = FileStorage(path: path) }
-
-    func holdLoadThenReleaseOnSave() { lock.withLock { holdNextLoad = true; releaseOnNextSave = true } }
-
-    var location: String { inner.location }
-    var isEncrypted: Bool { false }
-    var answersLocally: Bool { true }
-    func load() throws -> Data? {
-        let hold = lock.withLock { () -> Bool in defer { holdNextLoad = false }; return holdNextLoad }
-        let data = try inner.load()
-        if hold {
-            loaded.signal()
-            _ = go.wait(timeout: .now() + 10)
-        }
-        return data
-    }
-    func save(_ data: Data) throws {
-        if lock.withLock({ () -> Bool in defer { releaseOnNextSave = false }; return releaseOnNextSave }) {
-            go.signal()
-            _ = readerDone.wait(timeout: .now() + 10)
-        }
-        try inner.save(data)
-    }
-    func changeToken() throws -> StorageChangeToken? { try inner.changeToken() }
-    func remove() throws { try inner.remove() }
-    func moveAside(reason: String) throws -> String { try inner.moveAside(reason: reason) }
-}
-
 @Suite("PersistentTokenCache reloads beside writes")
 struct ReloadBesideWriteTests {
     @Test("A lock-free reload that ends while a write of the same instance is being saved does not install the older file: the write stays in memory, and the file keeps it")
@@ -271,7 +254,7 @@ struct ReloadBesideWriteTests {
             let path = folder.appendingPathComponent("cache.json").path
             let other = PersistentTokenCacheTests.open(path)
             _ = try other.add(response: PersistentTokenCacheTests.response("x"), context: PersistentTokenCacheTests.context())
-            let storage = GatedStorage(path: path)
+            let storage = InstrumentedStorage(path: path)
             let cache = PersistentTokenCache(storage: storage, lock: FileLock(forCacheAt: path, timeout: .seconds(30)))
             _ = try cache.snapshot()
             _ = try other.add(response: PersistentTokenCacheTests.response("y"), context: PersistentTokenCacheTests.context())

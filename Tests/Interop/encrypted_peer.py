@@ -66,23 +66,18 @@ def main():
         made.load()
         tokencache_encrypted.Scrypt = derive
         with open(path, "rb") as handle:
-            hostile = bytearray(handle.read())
-        hostile[7] = 40  # log2(N) = 40: a terabyte of memory
-        with open(path + ".hostile", "wb") as handle:
-            handle.write(hostile)
-        try:
-            persistence(path + ".hostile").load()
-            raise SystemExit("a header asking for log2(N) = 40 was accepted")
-        except PersistenceDecryptionError as error:
-            assert "scrypt" in str(error), str(error)
-        hostile[6], hostile[7] = 2, 22  # an unknown derivation naming log2(N) = 22
-        with open(path + ".hostile", "wb") as handle:
-            handle.write(hostile)
-        try:
-            persistence(path + ".hostile").load()
-            raise SystemExit("a header naming an unknown key derivation was accepted")
-        except PersistenceDecryptionError as error:
-            assert "derivation" in str(error), str(error)
+            original = bytes(handle.read())
+        # log2(N) = 40 (a terabyte of memory); an unknown derivation naming log2(N) = 22.
+        for (offset, values, word) in ((7, [40], "scrypt"), (6, [2, 22], "derivation")):
+            hostile = bytearray(original)
+            hostile[offset:offset + len(values)] = bytes(values)
+            with open(path + ".hostile", "wb") as handle:
+                handle.write(hostile)
+            try:
+                persistence(path + ".hostile").load()
+                raise SystemExit("a header with %r at %d was accepted" % (values, offset))
+            except PersistenceDecryptionError as error:
+                assert word in str(error), str(error)
         print("ok")
     else:
         raise SystemExit("unknown command " + command)
