@@ -156,14 +156,14 @@ struct FileLockTests {
                 thread.start()
                 return thread
             }
-            let lock = FileLock(path: path, timeout: .milliseconds(400))
-            _ = holders(for: 1.2)
+            let lock = FileLock(path: path, timeout: .seconds(1))
+            _ = holders(for: 2.5)
             Thread.sleep(forTimeInterval: 0.05)
             var started = Date()
             try lock.withLock {}
-            #expect(Date().timeIntervalSince(started) > 0.8, "it waited for the writers, beyond its 0.4 s timeout")
+            #expect(Date().timeIntervalSince(started) > 2, "it waited for the writers, beyond its 1 s timeout")
 
-            _ = holders(for: 4)
+            _ = holders(for: 7)
             Thread.sleep(forTimeInterval: 0.05)
             started = Date()
             #expect { try lock.withLock {} } throws: { error in
@@ -171,15 +171,15 @@ struct FileLockTests {
                 return error.code == .lockTimeout && error.description.contains("changed hands") && error.description.contains("\(owner.pid)")
             }
             let waited = Date().timeIntervalSince(started)
-            #expect(waited >= 1.5 && waited < 3.5, "the busy limit is 4 × 0.4 s; waited \(waited) s")
-            Thread.sleep(forTimeInterval: 2.5)
+            #expect(waited >= 3.8 && waited < 6.5, "the busy limit is 4 × 1 s; waited \(waited) s")
+            Thread.sleep(forTimeInterval: 3.5)
         }
     }
 
-    @Test("Threads of one process taking turns keep each other waiting past the timeout, not failing: 8 holds of 150 ms under a 300 ms timeout all succeed")
+    @Test("Threads of one process taking turns keep each other waiting past the timeout, not failing: 8 holds of 150 ms (1.2 s in all) under a 1 s timeout all succeed")
     func threadsTakeTurnsPastTimeout() async throws {
         try await withTemporaryDirectoryAsync { folder in
-            let lock = FileLock(path: folder.appendingPathComponent("c.lockfile").path, timeout: .milliseconds(300))
+            let lock = FileLock(path: folder.appendingPathComponent("c.lockfile").path, timeout: .seconds(1))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<8 {
                     group.addTask {
