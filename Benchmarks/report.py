@@ -1,14 +1,15 @@
 """The benchmarks' tables and plots, from the JSON lines Benchmarks/run.sh, postgres.sh,
-silent.sh and refresh.sh write (one line per size, or per number of processes).
+silent.sh, refresh.sh and callgrind.sh write (one line per size, or per number of processes).
 
 Usage: python report.py run RESULTS        print run.sh's tables
        python report.py postgres RESULTS   print postgres.sh's table
        python report.py silent RESULTS     print silent.sh's table
        python report.py refresh RESULTS    print refresh.sh's table
+       python report.py callgrind RESULTS  print callgrind.sh's table
        python report.py machine STARTED SECONDS   the machine, date and versions (JSON), for doc
        python report.py doc FOLDER MARKDOWN       write MARKDOWN (docs/benchmarks.md) from
                                                   FOLDER/{machine.json,run.jsonl,postgres.jsonl,
-                                                  silent.jsonl,refresh.jsonl}, its plots next to it in a
+                                                  silent.jsonl,refresh.jsonl,callgrind.jsonl}, its plots next to it in a
                                                   folder of its name (docs/benchmarks/*.png)
 
 Only doc needs matplotlib (Benchmarks/requirements.txt); the tables need the standard library.
@@ -506,6 +507,17 @@ def summary(run, postgres, costs):
     return out
 
 
+def callgrind_table(rows):
+    """Instruction counts of load, lookup and reload (callgrind.sh)."""
+    out = ["| users | load (read and parse) | one silent lookup | reload after one response written elsewhere | commit |",
+           "|---:|---:|---:|---:|---|"]
+    for row in rows:
+        out.append("| %s | %.1f M | %s | %.1f M | %s |" % (
+            users(row["users"]), row["load_instructions"] / 1e6, "{:,}".format(row["lookup_instructions"]),
+            row["reload_instructions"] / 1e6, row.get("commit", "")))
+    return out
+
+
 def doc(folder, markdown):
     import matplotlib
     matplotlib.use("Agg")
@@ -514,6 +526,7 @@ def doc(folder, markdown):
     postgres = load(os.path.join(folder, "postgres.jsonl"))
     silent = load(os.path.join(folder, "silent.jsonl"))
     refresh = load(os.path.join(folder, "refresh.jsonl"))
+    callgrind = load(os.path.join(folder, "callgrind.jsonl"))
     images = os.path.splitext(markdown)[0]
     os.makedirs(images, exist_ok=True)
     link = os.path.basename(images)
@@ -579,6 +592,14 @@ def doc(folder, markdown):
                     " Measured on %s." % refresh[0]["measured"] if refresh[0].get("measured") else ""), ""]
         out += refresh_summary(refresh) + [""]
         out += refresh_table(refresh) + [""]
+    if callgrind:
+        out += ["## Instruction counts", "",
+                "`Benchmarks/callgrind.sh`: valgrind's callgrind counts the instructions of loading the cache file, "
+                "of one silent lookup and of a reload after another process added one token response. Unlike the "
+                "timings above they repeat from run to run on this shared machine, so a change that makes one grow is "
+                "a regression whatever the clock says. Each figure is the difference of two whole processes, so "
+                "process start-up cancels out.", ""]
+        out += callgrind_table(callgrind) + [""]
     out += ["## Reproducing", "",
             "`Benchmarks/report.sh [USERS ...]` (default `1 100 1000 10000`) runs the scripts above and writes "
             "this page, its plots (matplotlib %s, from `Benchmarks/requirements.txt`) and the raw results "
@@ -612,6 +633,8 @@ def main(argv):
         print("\n".join(refresh_summary(rows)))
         print()
         print("\n".join(refresh_table(rows)))
+    elif command == "callgrind":
+        print("\n".join(callgrind_table(load(argv[2]))))
     elif command == "machine":
         print(json.dumps(machine(argv[2], float(argv[3]))))
     elif command == "doc":

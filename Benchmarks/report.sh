@@ -9,7 +9,8 @@
 # there). PostgreSQL runs at the sizes from 10,000 users on, acquireTokenSilent at those from
 # 1,000 on, unless TOKENCACHE_BENCH_POSTGRES_USERS or TOKENCACHE_BENCH_SILENT_USERS list
 # others ("" skips that part). The refresh benchmark runs at 1, 10 and 50 processes, unless
-# TOKENCACHE_BENCH_REFRESH_PROCESSES lists others ("" skips it). The plots need matplotlib
+# TOKENCACHE_BENCH_REFRESH_PROCESSES lists others ("" skips it). Instruction counts
+# (callgrind.sh) at 1,000 users, unless TOKENCACHE_BENCH_CALLGRIND_USERS lists others. The plots need matplotlib
 # (Benchmarks/requirements.txt), installed into the project's .venv when missing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,6 +50,11 @@ if [ "${#silent_sizes[@]}" -gt 0 ]; then
 fi
 if [ "${#refresh_processes[@]}" -gt 0 ]; then
   TOKENCACHE_BENCH_RESULTS="$results/refresh.jsonl" Benchmarks/refresh.sh "${refresh_processes[@]}"
+fi
+callgrind_sizes=(1000)
+if [ -n "${TOKENCACHE_BENCH_CALLGRIND_USERS+set}" ]; then read -ra callgrind_sizes <<< "$TOKENCACHE_BENCH_CALLGRIND_USERS"; fi
+if [ "${#callgrind_sizes[@]}" -gt 0 ]; then
+  TOKENCACHE_BENCH_RESULTS="$results/callgrind.jsonl" Benchmarks/callgrind.sh "${callgrind_sizes[@]}"
 fi
 "$python" Benchmarks/report.py machine "$started" "$SECONDS" > "$results/machine.json"
 # The previous report's files go: a part not run this time leaves no stale results behind.

@@ -13,6 +13,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 packages=(python3 python3-venv python3-pip ca-certificates openssl pkg-config libssl-dev libsqlite3-dev
   dbus-daemon dbus-bin libglib2.0-bin gnome-keyring libsecret-1-0 libsecret-tools gir1.2-secret-1 python3-gi
   postgresql-15 postgresql-client-15 keyutils)
+# A benchmark script names what it needs on top (callgrind.sh: valgrind and binutils).
+read -ra extra <<< "${TOKENCACHE_SETUP_PACKAGES:-}"
+packages+=("${extra[@]}")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

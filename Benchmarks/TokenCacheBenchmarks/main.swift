@@ -24,6 +24,12 @@
 //                                              have been generated with NOW = the current time
 //   TokenCacheBenchmarks first-lookup SPEC USERS   open a store in this fresh process and answer one
 //                                              lookup (JSON)
+//   TokenCacheBenchmarks load PATH [USERS COUNT [lookup]]  load PATH (read and parse), make COUNT
+//                                              queries of its USERS' tokens and, with "lookup", answer
+//                                              them (for Benchmarks/callgrind.sh)
+//   TokenCacheBenchmarks add-one PATH OUT      write PATH with one more sign-in to OUT, as another
+//                                              process's write (for callgrind.sh)
+//   TokenCacheBenchmarks reload PATH OTHER     load PATH, then reload it from OTHER (for callgrind.sh)
 import CacheBackends
 import CachePostgres
 import Foundation
@@ -499,6 +505,34 @@ case "load-memory":
     let after = memoryFigure("VmRSS")
     let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     printJSON(["file_bytes": Double(size), "peak_bytes": Double(peak - before), "retained_bytes": Double(after - before), "entries": Double(cache.entryCounts.values.reduce(0, +))])
+case "load":
+    let path = arguments[2]
+    let cache = try TokenCache(serialized: try FileStorage(path: path).load()!, location: path)
+    if arguments.count > 4, let users = Int(arguments[3]), let count = Int(arguments[4]) {
+        // The queries are made whether or not they are asked, so that the difference of two
+        // runs is the lookups alone.
+        let queries = (0..<count).map { call in
+            AccessTokenQuery(clientID: clientID, environment: environment, realm: tenant, homeAccountID: "\(uid((call &* 7919) % users)).\(tenant)", scopes: ["User.Read"], now: baseNow + 60)
+        }
+        if arguments.count > 5, arguments[5] == "lookup" {
+            var hits = 0
+            for query in queries {
+                if case .hit = cache.lookupAccessToken(query) { hits += 1 }
+            }
+            precondition(hits == count, "every lookup must hit")
+        }
+    }
+case "add-one":
+    let cache = try TokenCache(serialized: try FileStorage(path: arguments[2]).load()!)
+    let response: JSONObject = [
+        "token_type": "Bearer", "expires_in": 3599, "access_token": .string(fakeToken(1, length: 1500)), "refresh_token": .string(fakeToken(2, length: 900)),
+        "client_info": .string(base64url(Data("{\"uid\":\"another\",\"utid\":\"\(tenant)\"}".utf8))),
+    ]
+    try cache.add(response: response, context: TokenResponseContext(clientID: clientID, requestedScopes: scopeSets[0], tokenEndpoint: tokenEndpoint, environment: environment, grantType: "authorization_code", now: baseNow))
+    try FileStorage(path: arguments[3]).save(Data(cache.serialize()))
+case "reload":
+    let cache = try TokenCache(serialized: try FileStorage(path: arguments[2]).load()!)
+    try cache.replace(withSerialized: try FileStorage(path: arguments[3]).load()!)
 default:
     exit(64)
 }
