@@ -606,7 +606,8 @@ def doc(folder, markdown):
             "(`%s/*.jsonl`, one JSON line per size). PostgreSQL runs at the sizes from 10,000 users on, "
             "acquireTokenSilent at those from 1,000 on, unless `TOKENCACHE_BENCH_POSTGRES_USERS` or "
             "`TOKENCACHE_BENCH_SILENT_USERS` name others; the refresh runs at 1, 10 and 50 processes, unless "
-            "`TOKENCACHE_BENCH_REFRESH_PROCESSES` names others. `.venv/bin/python Benchmarks/report.py doc %s %s` rewrites "
+            "`TOKENCACHE_BENCH_REFRESH_PROCESSES` names others; the instruction counts at 1,000 users, unless "
+            "`TOKENCACHE_BENCH_CALLGRIND_USERS` names others. `.venv/bin/python Benchmarks/report.py doc %s %s` rewrites "
             "the page from the raw results." % (meta["matplotlib"], "docs/" + link, "docs/" + link, "docs/" + link + ".md"), ""]
     with open(markdown, "w", encoding="utf-8") as handle:
         handle.write("\n".join(out))
