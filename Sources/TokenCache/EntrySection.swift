@@ -1,4 +1,5 @@
 import OrderedCollections
+import Synchronization
 
 /// Who owns an entry: its environment and home account (nil for app-only tokens).
 struct OwnerKey: Hashable, Sendable {
@@ -40,9 +41,20 @@ struct EntrySection: Sendable {
     private(set) var entries: OrderedDictionary<String, EntryStorage> = [:]
     private var owners: [OwnerKey: IndexBucket] = [:]
     private var slots: [AccessTokenSlot: IndexBucket] = [:]
+    /// For the Account section, a number no other content of any section has had: it
+    /// changes with every change, so an answer computed from the section (the accounts a
+    /// `get_accounts()` lists) holds while it stays. 0 for an empty section never changed.
+    private(set) var revision: UInt64 = 0
+    private static let revisions = Atomic<UInt64>(0)
 
     init(type: CredentialType) {
         self.type = type
+    }
+
+    /// Marks a change of the Account section's content.
+    private mutating func changed() {
+        guard type == .account else { return }
+        revision = EntrySection.revisions.add(1, ordering: .relaxed).newValue
     }
 
     var count: Int { entries.count }
@@ -63,6 +75,7 @@ struct EntrySection: Sendable {
 
     /// Stores `entry` under `key`: in place when the key exists, else at the end.
     mutating func upsert(_ fields: EntryStorage, forKey key: String) {
+        changed()
         let old = entries.updateValue(fields, forKey: key)
         guard old != nil else {
             // A new key goes at the end of the section, so at the end of its buckets.
@@ -81,6 +94,7 @@ struct EntrySection: Sendable {
     @discardableResult
     mutating func remove(forKey key: String) -> Bool {
         guard let old = entries.removeValue(forKey: key) else { return false }
+        changed()
         if type == .refreshToken {
             EntrySection.refile(key, from: EntrySection.owner(of: old), to: nil, fields: old, entries: entries, in: &owners)
         }
@@ -95,6 +109,7 @@ struct EntrySection: Sendable {
         var removed: [String] = []
         for (key, fields) in entries where shouldRemove(key, fields) { removed.append(key) }
         guard !removed.isEmpty else { return [] }
+        changed()
         let doomed = Set(removed)
         entries.removeAll { doomed.contains($0.key) }
         owners = [:]

@@ -26,9 +26,15 @@ extension TokenCache {
     }
 
     /// The same, with Azure Cloud Shell's accounts when `includeCloudShell`.
+    ///
+    /// The answer is kept until the Account section changes, so asking again (an app that
+    /// lists its accounts on each request) costs a comparison, not a pass over every account.
     public func accounts(environment: String, aliases: [String], username: String?, includeCloudShell: Bool) -> [Account] {
-        read { document in
-            CacheQueries.accounts(environment: environment, aliases: aliases, username: username, includeCloudShell: includeCloudShell, in: document)
+        let question = AccountsQuestion(environment: environment, aliases: aliases, username: username, includeCloudShell: includeCloudShell)
+        return read { document in
+            answeredAccounts(question, revision: document.accounts.revision) {
+                CacheQueries.accounts(environment: environment, aliases: aliases, username: username, includeCloudShell: includeCloudShell, in: document)
+            }
         }
     }
 

@@ -35,6 +35,9 @@ public final class TokenCache: @unchecked Sendable {
     /// `DocumentPatch`): the loaded text they leave unused.
     private var patchedBytes = 0
     private var patchedReloads = 0
+    /// The last accounts question, the Account section's revision it was answered at, and
+    /// the answer.
+    private var lastAccounts: (question: AccountsQuestion, revision: UInt64, answer: [Account])?
 
     /// How many reloads were patches rather than full parses (for tests).
     var patchedReloadCount: Int { lock.withLock { patchedReloads } }
@@ -237,6 +240,15 @@ public final class TokenCache: @unchecked Sendable {
         return try withUnsafeMutablePointer(to: &document) { pointer throws(E) in try body(pointer.pointee) }
     }
 
+    /// The answer to `question` at the Account section's `revision`: the one kept, when it
+    /// was asked at that revision, else `answer()`, kept. Called under the lock.
+    func answeredAccounts(_ question: AccountsQuestion, revision: UInt64, _ answer: () -> [Account]) -> [Account] {
+        if let last = lastAccounts, last.revision == revision, last.question == question { return last.answer }
+        let found = answer()
+        lastAccounts = (question, revision, found)
+        return found
+    }
+
     /// Lets go of a replaced document. Freeing tens of thousands of entries takes tens of
     /// milliseconds, so a large one is freed on a background thread instead of delaying the
     /// lookup that triggered the reload.
@@ -256,4 +268,12 @@ public final class TokenCache: @unchecked Sendable {
             patchedBytes = patched
         }
     }
+}
+
+/// What an `accounts` call asks.
+struct AccountsQuestion: Equatable {
+    let environment: String
+    let aliases: [String]
+    let username: String?
+    let includeCloudShell: Bool
 }
