@@ -48,6 +48,8 @@ SOURCE_PASSPHRASE = 2
 SOURCE_KEY_FILE = 3
 SOURCE_KERNEL = 4
 SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P = 15, 8, 1
+# The longest header (the fixed part, a salt of up to 255 bytes, key check, nonce) and the tag.
+LONGEST_HEADER_AND_TAG = 17 + 255 + 8 + 12 + 16
 
 
 def _key_check(key):
@@ -167,7 +169,7 @@ class EncryptedFilePersistence(BasePersistence):
             return
         try:
             with open(self._location, "rb") as handle:
-                header = handle.read(17 + 255 + 8 + 12 + 16)
+                header = handle.read(LONGEST_HEADER_AND_TAG)
             salt, log_n, r, p = self._parse_header(header)[4:]
             self._key_for(salt, log_n, r, p)
         except (OSError, ValueError, MemoryError, PersistenceDecryptionError):

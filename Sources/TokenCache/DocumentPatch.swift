@@ -51,6 +51,8 @@ struct DocumentPatch: ~Copyable {
     static let windowSize = 1 << 20
     /// The largest entry a patch reads: a larger one is left to the full parse.
     static let largestEntry = 64 << 20
+    /// How much text is first brought into the window for a key or a changed entry.
+    static let firstLook = 64 << 10
 
     private init(bytes: UnsafeRawBufferPointer, budget: Int) {
         self.budget = budget
@@ -251,8 +253,8 @@ struct DocumentPatch: ~Copyable {
 
     /// The key at the position, decoded (with its escapes).
     private mutating func parseKey() -> String? {
-        // Keys are short: one longer than the window's first size is left to the full parse.
-        _ = ensure(min(DocumentPatch.windowSize / 2, 64 << 10))
+        // Keys are short: one longer than the first look is left to the full parse.
+        _ = ensure(DocumentPatch.firstLook)
         guard position < filled, bytes[position] == UInt8(ascii: "\"") else { return nil }
         var end = position + 1
         while end < filled, bytes[end] != UInt8(ascii: "\"") {
@@ -267,7 +269,7 @@ struct DocumentPatch: ~Copyable {
     /// its text (copied out of the window) with the summary queries read.
     private mutating func parseEntry(key: String, type: CredentialType) -> EntryStorage? {
         // The entry's end is known once it is scanned: read more until it is in hand.
-        var wanted = 64 << 10
+        var wanted = DocumentPatch.firstLook
         var scanned: Int?
         while scanned == nil {
             let whole = !ensure(wanted)
@@ -322,14 +324,10 @@ struct DocumentPatch: ~Copyable {
         return true
     }
 
-    /// `"name"`, for a section name (plain ASCII).
+    /// `"name"`, for a section name (plain ASCII). A mismatch ends the patch.
     private mutating func expectQuoted(_ name: String) -> Bool {
-        let start = position
         guard expect(UInt8(ascii: "\"")) else { return false }
-        for byte in name.utf8 where !expect(byte) {
-            position = start
-            return false
-        }
+        for byte in name.utf8 where !expect(byte) { return false }
         return expect(UInt8(ascii: "\""))
     }
 }

@@ -162,13 +162,10 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
             try await reloadSuspending()
             return try operation()
         case .write:
-            var turn = 0
-            var readable = true
+            var turns = WriteTurns()
             while true {
-                turn += 1
-                if !warmUp(afterSlowKey: turn > 1) { readable = false }
+                let keyOutsideLock = turns.next(self)
                 do {
-                    let keyOutsideLock = readable && turn < PersistentTokenCache.slowKeyTurns
                     return try await lock.withLockSuspending {
                         try self.writing {
                             try self.reloadIfChanged(locked: true, keyOutsideLock: keyOutsideLock)
@@ -191,16 +188,12 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     /// - Throws: the lock's error (for example a timeout), ``TokenCacheError`` for a
     ///   corrupt store, the storage's error, or what `body` throws (then nothing is saved).
     public func write<R>(_ body: (TokenCache) throws -> R) throws -> R {
-        var turn = 0
-        var keyOutsideLock = true
+        var turns = WriteTurns()
         while true {
-            turn += 1
-            // A store that cannot be read without the lock (a wrong key, damage) is read
-            // inside it at once, where its error is reported.
-            if !warmUp(afterSlowKey: turn > 1) { keyOutsideLock = false }
+            let keyOutsideLock = turns.next(self)
             do {
                 return try lock.withLock { try writing {
-                    try reloadIfChanged(locked: true, keyOutsideLock: keyOutsideLock && turn < PersistentTokenCache.slowKeyTurns)
+                    try reloadIfChanged(locked: true, keyOutsideLock: keyOutsideLock)
                     let before = cache.changeCount
                     let result: R
                     do {
@@ -233,9 +226,7 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     /// new passphrase salt meanwhile). What such a read costs (a passphrase's key derivation,
     /// a keyring's answer) is then not paid while every other writer waits for the lock:
     /// inside it, the store is read again only if it changed, with the key at hand. A
-    /// failure here is left to the locked read.
-    /// Returns `false` when the read failed.
-    @discardableResult
+    /// failure here is left to the locked read; it returns `false` then.
     private func warmUp(afterSlowKey: Bool) -> Bool {
         guard afterSlowKey || !state.withLock({ hasLoaded }) else { return true }
         return (try? reloadIfChanged(locked: false)) != nil
@@ -244,6 +235,22 @@ public final class PersistentTokenCache: TokenCacheStore, @unchecked Sendable {
     /// How many times a writer lets the lock go to make a slow key without it before it
     /// makes the key inside (the file's salt changing under it each time).
     static let slowKeyTurns = 3
+
+    /// A writer's turns at the lock, for ``write(_:)`` and ``perform(_:_:)`` alike.
+    private struct WriteTurns {
+        private var turn = 0
+        private var readable = true
+
+        /// Starts the next turn: reads the store without the lock when that spares the lock
+        /// a slow key (see `warmUp`), and returns whether a slow key met inside the lock is
+        /// to be made outside it. A store that cannot be read without the lock (a wrong
+        /// key, damage) is read inside it at once, where its error is reported.
+        mutating func next(_ cache: PersistentTokenCache) -> Bool {
+            turn += 1
+            if !cache.warmUp(afterSlowKey: turn > 1) { readable = false }
+            return readable && turn < PersistentTokenCache.slowKeyTurns
+        }
+    }
 
     /// A locked read found content whose key is slow to make: the writer lets the lock go,
     /// makes the key without it, and takes the lock again.

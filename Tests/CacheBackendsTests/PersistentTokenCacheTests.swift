@@ -250,6 +250,9 @@ struct PersistentTokenCacheTests {
 struct ReloadBesideWriteTests {
     @Test("A lock-free reload that ends while a write of the same instance is being saved does not install the older file: the write stays in memory, and the file keeps it")
     func reloadInsideWrite() throws {
+        func users(_ cache: TokenCache) -> Set<String> {
+            Set(cache.accounts(environment: "login.microsoftonline.com").compactMap(\.homeAccountID))
+        }
         try withTemporaryDirectory { folder in
             let path = folder.appendingPathComponent("cache.json").path
             let other = PersistentTokenCacheTests.open(path)
@@ -268,12 +271,9 @@ struct ReloadBesideWriteTests {
             #expect(storage.loaded.wait(timeout: .now() + 10) == .success, "the reader's reload began")
             _ = try cache.add(response: PersistentTokenCacheTests.response("z"), context: PersistentTokenCacheTests.context())
             // What this instance holds now, without the reload its next call makes.
-            let held = Set(cache.cache.accounts(environment: "login.microsoftonline.com").compactMap(\.homeAccountID))
-            #expect(held == ["x.t", "y.t", "z.t"], "the write is in memory, not undone by the reload")
+            #expect(users(cache.cache) == ["x.t", "y.t", "z.t"], "the write is in memory, not undone by the reload")
             _ = try cache.add(response: PersistentTokenCacheTests.response("w"), context: PersistentTokenCacheTests.context())
-            let saved = try TokenCache(serialized: try Data(contentsOf: URL(fileURLWithPath: path)))
-            let users = Set(saved.accounts(environment: "login.microsoftonline.com").compactMap(\.homeAccountID))
-            #expect(users == ["x.t", "y.t", "z.t", "w.t"])
+            #expect(users(try TokenCache(serialized: try Data(contentsOf: URL(fileURLWithPath: path)))) == ["x.t", "y.t", "z.t", "w.t"])
         }
     }
 }

@@ -53,11 +53,17 @@ struct DocumentPatchTests {
         return lines
     }
 
-    @Test("Sign-ins, refreshes, new scopes, sign-outs and clean-ups by another writer: each reload is a patch and sees exactly what a full parse sees")
-    func writersChanges() throws {
+    /// A writer's cache with `count` users signed in, and that count.
+    static func signedIn(_ count: Int) throws -> (TokenCache, Int) {
         let writer = TokenCache()
         var users = 0
-        for _ in 0..<40 { try DocumentPatchTests.change(writer, choice: 0, users: &users, round: 0) }
+        for _ in 0..<count { try change(writer, choice: 0, users: &users, round: 0) }
+        return (writer, users)
+    }
+
+    @Test("Sign-ins, refreshes, new scopes, sign-outs and clean-ups by another writer: each reload is a patch and sees exactly what a full parse sees")
+    func writersChanges() throws {
+        var (writer, users) = try DocumentPatchTests.signedIn(40)
         let reader = try TokenCache(serialized: writer.serialize())
         var random = SeededGenerator(seed: 20261203)
         for round in 1...150 {
@@ -73,9 +79,7 @@ struct DocumentPatchTests {
 
     @Test("Damaged, truncated, reordered or duplicated text: the patched reload fails as a full parse fails, or gives what it gives")
     func damagedText() throws {
-        let writer = TokenCache()
-        var users = 0
-        for _ in 0..<30 { try DocumentPatchTests.change(writer, choice: 0, users: &users, round: 0) }
+        var (writer, users) = try DocumentPatchTests.signedIn(30)
         let base = try TokenCache(serialized: writer.serialize())
         try DocumentPatchTests.change(writer, choice: 1, users: &users, round: 1)
         try DocumentPatchTests.change(writer, choice: 0, users: &users, round: 1)
