@@ -142,13 +142,15 @@ struct FileLockTests {
             let path = folder.appendingPathComponent("c.lockfile").path
             let owner = try BackgroundProcess("/bin/sleep", ["30"])
             defer { owner.send(SIGKILL); owner.wait() }
-            /// Other processes' holds: a new lock file every 100 ms for `seconds`, then none.
+            /// Other processes' holds: a new lock file (a new inode) every 100 ms for `seconds`,
+            /// then none.
             func holders(for seconds: Double) -> Thread {
                 let thread = Thread {
                     let end = Date().addingTimeInterval(seconds)
                     while Date() < end {
-                        unlink(path)
-                        try? Data("\(owner.pid) python".utf8).write(to: URL(fileURLWithPath: path))
+                        // Renamed over the last holder's file, so the path is never free
+                        // between two holders (the waiter must not slip in there).
+                        try? Data("\(owner.pid) python".utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
                         Thread.sleep(forTimeInterval: 0.1)
                     }
                     unlink(path)
