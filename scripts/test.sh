@@ -33,7 +33,19 @@ if [ "$status" -ne 0 ] || [ -z "$passed" ]; then
 fi
 
 echo "== thread sanitizer: the concurrency tests of the cache, the persistent cache, the lock, the SQLite store and the shared refresh"
-swift test --scratch-path .build/tsan --sanitize=thread --filter "Concurrency|hundredTasks|threadsTakeTurns|concurrentTasks|twentyTasks" 2>&1 | tail -n 3
+set +e
+swift test --scratch-path .build/tsan --sanitize=thread --no-parallel --filter "Concurrency|hundredTasks|threadsTakeTurns|concurrentTasks|twentyTasks" > "$log" 2>&1
+status=$?
+set -e
+if [ "$status" -ne 0 ]; then
+  # The failing tests, their recorded issues and any sanitizer report.
+  grep -E "^(✘|error:)|recorded an issue|WARNING: ThreadSanitizer|SUMMARY: ThreadSanitizer" "$log" | head -n 40
+  grep -A 30 -m 1 "WARNING: ThreadSanitizer" "$log" || true
+  tail -n 20 "$log"
+  echo "thread-sanitizer run failed (exit $status)"
+  exit 1
+fi
+tail -n 3 "$log"
 
 echo "== DocC: swift package generate-documentation for every library module"
 "$root/scripts/docs.sh"

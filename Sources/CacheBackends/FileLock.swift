@@ -53,7 +53,7 @@ public struct FileLock: RefreshClaimingLock {
         var wait = Wait(timeout: timeout, busyLimit: busyLimit)
         let local = ProcessLocks.checkOut(path)
         defer { ProcessLocks.checkIn(path) }
-        guard local.lock(timeout: timeout, latest: wait.latest) else { throw busyInProcess() }
+        guard local.lock(timeout: timeout, latest: wait.latest) else { throw busyInProcess(wait) }
         defer { local.unlock() }
         wait.extend()
         var backoff = Backoff()
@@ -84,7 +84,7 @@ public struct FileLock: RefreshClaimingLock {
                 turns = local.turns
                 wait.handedOver()
             }
-            guard ContinuousClock.now < wait.deadline else { throw busyInProcess() }
+            guard ContinuousClock.now < wait.deadline else { throw busyInProcess(wait) }
             try await Task.sleep(for: backoff.next())
         }
         defer { local.unlock() }
@@ -102,8 +102,12 @@ public struct FileLock: RefreshClaimingLock {
     /// The lock paths the current task holds through ``withLockSuspending(_:)``.
     @TaskLocal static var heldByTask: Set<String> = []
 
-    private func busyInProcess() -> CacheStorageError {
-        CacheStorageError(code: .lockTimeout, location: path, reason: "other threads of this process held the lock for \(timeout); try again")
+    private func busyInProcess(_ wait: Wait) -> CacheStorageError {
+        guard ContinuousClock.now >= wait.latest else {
+            return CacheStorageError(code: .lockTimeout, location: path, reason: "another thread of this process held the lock for more than \(timeout); try again")
+        }
+        let waited = Int((ContinuousClock.now - wait.started).timeInterval.rounded())
+        return CacheStorageError(code: .lockTimeout, location: path, reason: "the cache lock stayed busy for \(waited) s while other threads of this process took turns with it; try again")
     }
 
     // MARK: - Acquiring
