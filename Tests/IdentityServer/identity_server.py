@@ -285,7 +285,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            if presented != "Basic " + getattr(STATE, "arc_secret", ""):
+            if STATE.config.get("arc_reject") or presented != "Basic " + getattr(STATE, "arc_secret", ""):
                 return self.send_json(401, {"error": "invalid_client", "error_description": "the key is wrong"})
         version, header, secret, expiry = {
             "mi-appservice": ("2019-08-01", "X-IDENTITY-HEADER", STATE.config.get("identity_header", "identity-header-secret"), "expires_on"),

@@ -5,7 +5,8 @@ Usage: python managed_identity_peer.py IDENTITY RESOURCE
   IDENTITY: system, client:ID, resource:ID or object:ID
 The platform's variables (IDENTITY_ENDPOINT, MSI_ENDPOINT, AZURE_POD_IDENTITY_AUTHORITY_HOST,
 ...) come from the environment. Asks twice; prints one JSON object: the token source of
-each answer (or the error), and the cache with secrets and times replaced by "*".
+each answer (or the error), each error with its description, and the cache with secrets and
+times replaced by "*".
 """
 import json
 import os
@@ -28,11 +29,14 @@ def main():
     cache = msal.SerializableTokenCache()
     client = msal.ManagedIdentityClient(identity, http_client=requests.Session(), token_cache=cache)
     sources = []
+    errors = []
     for _ in range(2):
         result = client.acquire_token_for_client(resource=resource)
         sources.append(result.get("token_source") or "error:" + str(result.get("error")))
+        if "error" in result:
+            errors.append([result.get("error"), result.get("error_description")])
     entries = masked_entries(cache)
-    print(json.dumps({"sources": sources, "cache": entries}, sort_keys=True))
+    print(json.dumps({"sources": sources, "errors": errors, "cache": entries}, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -109,6 +109,31 @@ struct ClaimsTests {
         #expect(try await Self.lastClaims(server, grantType: "urn:ietf:params:oauth:grant-type:jwt-bearer") == Self.merged)
     }
 
+    @Test("cp1 and a claims challenge reach the provider through the browser sign-in (the authorization request and the code's redemption) and through a web app's authorization code flow")
+    func browserAndWebAppFlows() async throws {
+        let server = try IdentityServer()
+        let desktop = try PublicClientApplication(clientID: "desktop-app", authority: server.authority("organizations"), cache: TokenCache(), options: Self.options())
+        let signedIn = try await desktop.acquireTokenInteractive(scopes: Self.scopes, claimsChallenge: Self.challenge, timeout: .seconds(30), openBrowser: { url throws(MSALError) in
+            do { _ = try await InteractiveSignInTests.browse(url) } catch { throw MSALError(code: .noBrowser, reason: "the test browser failed") }
+        })
+        #expect(signedIn.tokenSource == .identityProvider)
+        #expect(try await Self.lastClaims(server, endpoint: "authorize") == Self.merged)
+        #expect(try await Self.lastClaims(server, grantType: "authorization_code") == Self.merged)
+
+        try await server.control("reset")
+        try await server.control("client", ["client_id": "web-app", "secret": "web-secret-value"])
+        let web = try ConfidentialClientApplication(clientID: "web-app", authority: server.authority("organizations"), credential: .secret("web-secret-value"),
+                                                    cache: TokenCache(), options: Self.options())
+        let plain = try await web.initiateAuthCodeFlow(scopes: Self.scopes, redirectURI: "https://app.example/callback")
+        _ = try await web.acquireToken(byAuthCodeFlow: plain, response: try await server.signIn(at: plain.authorizationURL))
+        #expect(try await Self.lastClaims(server, endpoint: "authorize") == Self.capabilitiesOnly)
+        #expect(try await Self.lastClaims(server, grantType: "authorization_code") == Self.capabilitiesOnly)
+        let challenged = try await web.initiateAuthCodeFlow(scopes: Self.scopes, redirectURI: "https://app.example/callback", claimsChallenge: Self.challenge)
+        _ = try await web.acquireToken(byAuthCodeFlow: challenged, response: try await server.signIn(at: challenged.authorizationURL))
+        #expect(try await Self.lastClaims(server, endpoint: "authorize") == Self.merged)
+        #expect(try await Self.lastClaims(server, grantType: "authorization_code") == Self.merged)
+    }
+
     @Test("MSAL Python with client_capabilities=[\"cp1\"] sends the same claims parameter on the same flows",
           .enabled(if: PythonPeer.shouldRun, "MSAL Python venv missing: run the README's test command"))
     func sameAsMSALPython() async throws {

@@ -123,6 +123,53 @@ struct ManagedIdentityTests {
         }
     }
 
+    @Test("Each source's own error shape is a typed server error carrying the endpoint's words, never a request to sign in again: App Service's and Machine Learning's statusCode and message (App Service's as MSAL Python words it), Azure Arc's refused key",
+          .enabled(if: PythonPeer.shouldRun, "MSAL Python venv missing: run the README's test command"))
+    func errorShapes() async throws {
+        let server = try IdentityServer()
+        try await withTemporaryDirectoryAsync { arcFolder in
+            try await server.control("config", ["arc_folder": arcFolder.path])
+            var wrongSecret = Self.environment(.machineLearning, server)
+            wrongSecret["MSI_SECRET"] = "not-the-secret"
+            let cases: [(String, ManagedIdentityClient, String)] = [
+                ("App Service, an identity it does not have", ManagedIdentityClient(.clientID("nobody"), environment: Self.environment(.appService, server)), "No managed identity found"),
+                ("Machine Learning, a wrong secret", ManagedIdentityClient(.systemAssigned, environment: wrongSecret), "identity header is missing or wrong"),
+            ]
+            for (name, client, words) in cases {
+                do {
+                    _ = try await client.acquireToken(resource: Self.resource)
+                    Issue.record("\(name): a token was given")
+                } catch let error as MSALError {
+                    #expect(error.code == .serverError, "\(name): \(error.code)")
+                    #expect(error.server?.errorDescription?.contains(words) == true || error.reason.contains(words), "\(name): \(error.reason)")
+                    #expect(!error.reason.contains("not-the-secret"), "\(name)")
+                }
+            }
+            // MSAL Python's words for App Service's refusal are the same (it prints Machine
+            // Learning's answer as a Python dict, which this library does not copy).
+            let output = try PythonPeer.run([PythonPeer.script("managed_identity_peer.py"), "client:nobody", Self.resource], environment: Self.environment(.appService, server))
+            let theirs = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+            let theirError = (theirs["errors"] as? [[String]])?.first
+            #expect(theirError == ["invalid_scope", "400, No managed identity found for the given id."], "\(output.prefix(300))")
+            do {
+                _ = try await cases[0].1.acquireToken(resource: Self.resource)
+            } catch let error as MSALError {
+                #expect([error.server?.error ?? "", error.server?.errorDescription ?? ""] == theirError)
+            }
+
+            try await server.control("config", ["arc_reject": true])
+            let arc = ManagedIdentityClient(.systemAssigned, cache: TokenCache(), options: ApplicationOptions(),
+                                            environment: Self.environment(.azureArc, server), arcTokensFolder: arcFolder.path)
+            do {
+                _ = try await arc.acquireToken(resource: Self.resource)
+                Issue.record("Azure Arc: a refused key gave a token")
+            } catch let error as MSALError {
+                #expect(error.code != .interactionRequired && error.server?.error == "invalid_client", "\(error.code): \(error.reason)")
+                #expect(error.server?.errorDescription == "the key is wrong")
+            }
+        }
+    }
+
     @Test("Azure Arc: an agent that does not confirm the user-assigned identity asked for gets no token cached (fail closed, as MSAL Python)")
     func arcFailsClosed() async throws {
         let server = try IdentityServer()

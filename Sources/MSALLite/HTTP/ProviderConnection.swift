@@ -322,6 +322,13 @@ struct ProviderConnection: Sendable {
         if let server {
             throw MSALError(code: .serverError, reason: "\(what) refused the request (HTTP \(response.status)). \(ProviderConnection.advice(for: server))", server: server)
         }
+        if let status = object["statusCode"], let message = object.string("message") {
+            // App Service and Machine Learning answer {"statusCode": N, "message": ...};
+            // MSAL Python reports it as invalid_scope with "N, message".
+            let code = status.wholeNumber.map { String($0) } ?? status.stringValue ?? "\(response.status)"
+            let platform = MSALError.ServerError(error: "invalid_scope", errorDescription: "\(code), \(message)", suberror: nil, correlationID: nil, httpStatus: response.status)
+            throw MSALError(code: .serverError, reason: "\(what) refused the request (HTTP \(response.status)). Check the resource, that the identity is assigned to this resource, and the platform's variables", server: platform)
+        }
         guard (200...299).contains(response.status) else {
             throw MSALError(code: .invalidResponse, reason: "\(what) answered HTTP \(response.status) without an OAuth error. Retry later; if it persists, check the authority URL")
         }
