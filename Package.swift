@@ -28,8 +28,10 @@ let package = Package(
         // Pure Swift: the MSAL schema, the byte-exact JSON codec and the indexed queries.
         .target(
             name: "TokenCache",
-            dependencies: [.product(name: "OrderedCollections", package: "swift-collections"), .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CTextScan", .product(name: "OrderedCollections", package: "swift-collections"), .product(name: "Crypto", package: "swift-crypto")]
         ),
+        // Wide (SIMD) scans of the cache's JSON text.
+        .target(name: "CTextScan"),
         // Where a cache lives: plain and encrypted files, the keyring, SQLite.
         .target(name: "CacheBackends", dependencies: ["TokenCache", "COpenSSL", "CSQLite", "CKeyctl"]),
         // keyctl(2) and add_key(2), for data keys in the kernel keyring (no libkeyutils).
@@ -72,7 +74,7 @@ let package = Package(
         ),
         // Helpers for this package's tests: the real Python peers, temporary folders.
         .target(name: "TokenCacheTesting", dependencies: ["TokenCache"]),
-        .testTarget(name: "TokenCacheTests", dependencies: ["TokenCache", "TokenCacheTesting"]),
+        .testTarget(name: "TokenCacheTests", dependencies: ["TokenCache", "TokenCacheTesting", "CTextScan"]),
         .testTarget(name: "CacheBackendsTests", dependencies: ["CacheBackends", "TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "CachePostgresTests", dependencies: ["CachePostgres", "CacheBackends", "TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "MSALLiteTests", dependencies: ["MSALLite", "TokenCache", "CacheBackends", "CachePostgres", "TokenCacheTesting", .product(name: "Logging", package: "swift-log")]),

@@ -1,3 +1,4 @@
+import CTextScan
 import Foundation
 import OrderedCollections
 #if canImport(Glibc)
@@ -235,18 +236,7 @@ struct DocumentPatch: ~Copyable {
 
     /// Whether `key` is printable ASCII without a quote or backslash: JSON writes it as is.
     private static func isPlain(_ key: UnsafeRawBufferPointer) -> Bool {
-        var offset = 0
-        while offset + 8 <= key.count {
-            let word = key.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-            if JSONParser.hasSpecialByte(word) || CanonicalEntryScanner.hasDelete(word) { return false }
-            offset += 8
-        }
-        while offset < key.count {
-            let byte = key[offset]
-            guard byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\") else { return false }
-            offset += 1
-        }
-        return true
+        key.isEmpty || ctextscan_plain_prefix(key.baseAddress!, key.count) == key.count
     }
 
     // MARK: - Changed entries

@@ -14,6 +14,8 @@ struct EntryLoader {
     /// The last value seen for each shared field: consecutive entries usually repeat it,
     /// and then share one string.
     private var lastShared = [(text: Range<Int>, value: JSONValue)?](repeating: nil, count: FieldName.table.count)
+    /// The summary being built, reused from entry to entry.
+    private var summary: [EntryStorage.SummaryField] = []
 
     init(source: SourceText?, bytes: UnsafeRawBufferPointer) {
         self.source = source
@@ -51,8 +53,7 @@ struct EntryLoader {
     /// Decodes the checked and summarised fields of a canonical entry; `nil` when one of
     /// them holds a container, so that the full parse reports it.
     private mutating func summarize(range: Range<Int>, members: [CanonicalEntryScanner.Member], source: SourceText, type: CredentialType, key: String) throws(TokenCacheError) -> EntryStorage? {
-        var summary: [EntryStorage.SummaryField] = []
-        summary.reserveCapacity(members.count / 2)
+        summary.removeAll(keepingCapacity: true)
         var secret: Range<Int>?
         var expiresOn: JSONValue?
         var target: JSONValue?

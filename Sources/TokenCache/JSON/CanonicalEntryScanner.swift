@@ -1,3 +1,5 @@
+import CTextScan
+
 /// Recognises an entry object written exactly as MSAL Python's `json.dumps(indent=4)`
 /// writes entries (nested two levels deep), and records where its members are.
 ///
@@ -52,10 +54,15 @@ struct CanonicalEntryScanner {
     /// A newline and `level * 4` spaces.
     private mutating func expectIndent(_ level: Int) -> Bool {
         guard expect(0x0A) else { return false }
-        let count = level * 4
+        var count = level * 4
         guard position + count <= bytes.count else { return false }
-        for offset in 0..<count where bytes[position + offset] != 0x20 { return false }
-        position += count
+        // Four spaces at a time: an indent is a multiple of four.
+        let spaces: UInt32 = 0x2020_2020
+        while count > 0 {
+            guard bytes.loadUnaligned(fromByteOffset: position, as: UInt32.self) == spaces else { return false }
+            position += 4
+            count -= 4
+        }
         return true
     }
 
@@ -76,6 +83,8 @@ struct CanonicalEntryScanner {
     private mutating func scanObject(level: Int, recording: Bool) -> Bool {
         position += 1
         if expect(UInt8(ascii: "}")) { return true }
+        // The entry's own names are checked against its recorded members (no array to
+        // grow per entry); a nested object, which entries seldom hold, keeps its own.
         var names: [Range<Int>] = []
         while true {
             guard expectIndent(level + 1) else { return false }
@@ -83,8 +92,12 @@ struct CanonicalEntryScanner {
             guard byte == UInt8(ascii: "\""), scanString() else { return false }
             let name = nameStart..<position
             // Python writes each name once; a repeated one must go through the parser.
-            guard names.count < 64, !names.contains(where: { sameBytes($0, name) }) else { return false }
-            names.append(name)
+            if recording {
+                guard members.count < 64, !members.contains(where: { sameBytes($0.name, name) }) else { return false }
+            } else {
+                guard names.count < 64, !names.contains(where: { sameBytes($0, name) }) else { return false }
+                names.append(name)
+            }
             guard expect(UInt8(ascii: ":")), expect(0x20) else { return false }
             let valueStart = position
             guard let kind = scanValue(level: level + 1) else { return false }
@@ -113,11 +126,8 @@ struct CanonicalEntryScanner {
     private mutating func scanString() -> Bool {
         position += 1
         while true {
-            while position + 8 <= bytes.count {
-                let word = bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self)
-                if JSONParser.hasSpecialByte(word) || CanonicalEntryScanner.hasDelete(word) { break }
-                position += 8
-            }
+            // Most of a cache is long strings of printable ASCII: pass them 16 bytes a step.
+            position += ctextscan_plain_prefix(bytes.baseAddress! + position, bytes.count - position)
             guard position < bytes.count else { return false }
             switch bytes[position] {
             case UInt8(ascii: "\""):
@@ -125,8 +135,6 @@ struct CanonicalEntryScanner {
                 return true
             case UInt8(ascii: "\\"):
                 guard scanEscape() else { return false }
-            case 0x20...0x7E:
-                position += 1
             default:
                 return false  // a raw control character, DEL or non-ASCII byte
             }
@@ -193,13 +201,5 @@ struct CanonicalEntryScanner {
         for index in 0..<count where bytes[position + index] != literal.utf8Start[index] { return false }
         position += count
         return true
-    }
-
-    /// Whether any byte of `word` is DEL (0x7F), which Python writes as `\u007f`.
-    @inline(__always)
-    static func hasDelete(_ word: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let x = word ^ (ones &* 0x7F)
-        return (x &- ones) & ~x & (ones &* 0x80) != 0
     }
 }

@@ -1,3 +1,5 @@
+import CTextScan
+
 /// Writes JSON exactly as MSAL Python's `json.dumps(value, indent=4)` does, or, not
 /// `indented`, as `json.dumps(value)` does.
 ///
@@ -96,9 +98,18 @@ struct PythonJSONWriter {
 
     private mutating func newline(level: Int) {
         guard indented else { return }
-        output.append(0x0A)
-        for _ in 0..<(level * 4) { output.append(0x20) }
+        let count = level * 4 + 1
+        guard count <= PythonJSONWriter.indents.count else {
+            output.append(0x0A)
+            output.append(contentsOf: repeatElement(0x20, count: count - 1))
+            return
+        }
+        // A newline and the indent in one copy.
+        PythonJSONWriter.indents.withUnsafeBufferPointer { output.append(contentsOf: UnsafeBufferPointer(rebasing: $0[..<count])) }
     }
+
+    /// A newline followed by the spaces of the deepest indent most documents reach.
+    private static let indents: [UInt8] = [0x0A] + [UInt8](repeating: 0x20, count: 32)
 
     private mutating func append(_ text: String) {
         output.append(contentsOf: text.utf8)
@@ -107,9 +118,7 @@ struct PythonJSONWriter {
     mutating func writeString(_ string: String) {
         output.append(UInt8(ascii: "\""))
         let plain = string.utf8.withContiguousStorageIfAvailable { buffer -> Bool in
-            for byte in buffer where byte < 0x20 || byte > 0x7E || byte == 0x22 || byte == 0x5C {
-                return false
-            }
+            guard buffer.isEmpty || ctextscan_plain_prefix(buffer.baseAddress!, buffer.count) == buffer.count else { return false }
             output.append(contentsOf: buffer)
             return true
         }
