@@ -1,3 +1,4 @@
+import OrderedCollections
 /// The point lookups a cache store answers. The query semantics in ``CacheQueries`` are
 /// written against this protocol, so an in-memory cache and a row store (SQLite,
 /// PostgreSQL) give the same answers while each fetches only the entries involved.
@@ -81,8 +82,11 @@ extension CacheDocument: CacheEntryReader {
     }
 
     func accounts(environment: String) -> [Account] {
-        accounts.entries.compactMap { key, entry in
-            entry.string(FieldName.environmentField) == environment ? Account(key: key, storage: entry) : nil
+        var found: [Account] = []
+        found.reserveCapacity(accounts.count)
+        for (key, entry) in accounts.entries where entry.string(FieldName.environmentField) == environment {
+            found.append(Account(key: key, storage: entry))
         }
+        return found
     }
 }

@@ -10,13 +10,13 @@ public struct Account: CacheEntry {
     }
 
     /// The tenant (`realm`) of the authority the account signed in through.
-    public var realm: String? { string(FieldName.realm) }
+    public var realm: String? { storage.string(FieldName.realmField) }
     /// `local_account_id`: the object id in the tenant (or `sub`).
-    public var localAccountID: String? { string(FieldName.localAccountID) }
+    public var localAccountID: String? { storage.string(FieldName.localAccountIDField) }
     /// `username`, often the UPN; empty when unknown.
-    public var username: String? { string(FieldName.username) }
+    public var username: String? { storage.string(FieldName.usernameField) }
     /// `authority_type`: `MSSTS`, `ADFS` or `CLOUDSHELL`.
-    public var authorityType: String? { string(FieldName.authorityType) }
+    public var authorityType: String? { storage.string(FieldName.authorityTypeField) }
     /// `account_source`: the grant type that created the account.
-    public var accountSource: String? { string(FieldName.accountSource) }
+    public var accountSource: String? { storage.string(FieldName.accountSourceField) }
 }

@@ -102,6 +102,10 @@ package enum FieldName {
     static let extCacheKeyField = info(named: extCacheKey)!
     static let familyIDField = info(named: familyID)!
     static let lastModificationTimeField = info(named: lastModificationTime)!
+    static let localAccountIDField = info(named: localAccountID)!
+    static let usernameField = info(named: username)!
+    static let authorityTypeField = info(named: authorityType)!
+    static let accountSourceField = info(named: accountSource)!
 
     /// The shared literal for a known name spelled by `bytes`, or `nil`.
     static func intern(_ bytes: UnsafeRawBufferPointer) -> String? {
