@@ -94,7 +94,9 @@ def machine_line():
 # encrypted and keyring stores; the SQLite store.
 
 LOOKUP_NOTE = ("Lookup: median of 400 batches of 256 silent lookups of random users (ours, p99 of batches: %s at the largest "
-               "size); MSAL Python: median of its own acquire_token_silent().")
+               "size); MSAL Python: median of its own acquire_token_silent(). Accounts: ours keeps its answer until the Account "
+               "section changes, so asking again is one comparison; the first call after loading passes over the section, "
+               "as each of MSAL Python's get_accounts() calls does.")
 PERSISTENT_INTRO = ("Through the file store, shared with msal-extensions %s (FilePersistence + PersistedTokenCache) on copies "
                     "of the same file:")
 PERSISTENT_NOTE = ("Ours: a locked write saves once, atomically (temporary file, fsync, rename); a hit checks the file's change "
@@ -122,13 +124,18 @@ def run_tables(every, extensions_version):
     rows = [r for r in every if not r.get("sqlite_only")]
     out = []
     if rows:
-        out += ["| users | file | lookup (ours / MSAL Python) | ratio | accounts | ratio | deserialize | ratio | serialize | ratio | peak memory loading (× file) |",
-                "|---:|---:|---|---:|---|---:|---|---:|---|---:|---|"]
+        out += ["| users | file | lookup (ours / MSAL Python) | ratio | accounts | ratio | accounts, first call after loading | ratio | deserialize | ratio | serialize | ratio | peak memory loading (× file) |",
+                "|---:|---:|---|---:|---|---:|---|---:|---|---:|---|---:|---|"]
         for r in rows:
             o, m = r["ours"], r["msal"]
             size = r["ours_memory"]["file_bytes"]
             cells = []
-            for key in ("lookup_median_s", "accounts_s", "deserialize_s", "serialize_s"):
+            for key in ("lookup_median_s", "accounts_s", "accounts_first_s", "deserialize_s", "serialize_s"):
+                if key == "accounts_first_s":
+                    # MSAL Python keeps no answer: each of its calls is a first call.
+                    first = o.get(key)
+                    cells += ["%s / %s" % (t(first), t(m["accounts_s"])), ratio(m["accounts_s"], first)] if first else ["–", "–"]
+                    continue
                 cells += ["%s / %s" % (t(o[key]), t(m[key])), ratio(m[key], o[key])]
             memory = "%s (%.2f×) / %s (%.2f×)" % (mb(r["ours_memory"]["peak_bytes"]), r["ours_memory"]["peak_bytes"] / size,
                                                  mb(r["msal_memory"]["peak_bytes"]), r["msal_memory"]["peak_bytes"] / size)
