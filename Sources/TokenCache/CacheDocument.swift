@@ -68,7 +68,7 @@ struct CacheDocument: Sendable {
                 guard CacheDocument.isKnown(name) else {
                     var object = JSONObject()
                     for (key, entry) in entries {
-                        if case .value(let value) = entry { object[key] = value }
+                        if case .value(let value) = entry { object[key.string(in: loader.bytes)] = value }
                     }
                     opaque[name] = .object(object)
                     continue
@@ -77,7 +77,7 @@ struct CacheDocument: Sendable {
                 var section = EntrySection(type: type)
                 section.reserveCapacity(entries.count)
                 for (key, entry) in entries {
-                    section.upsert(try loader.load(entry, type: type, key: key), forKey: key)
+                    section.upsert(try loader.load(entry, type: type, key: key), forKey: loader.key(key))
                 }
                 opaque[name] = nil
                 switch type {
@@ -135,16 +135,16 @@ enum SchemaRules {
         FieldName.lastModificationTime,
     ]
 
-    static func check(_ fields: JSONObject, type: CredentialType, key: String) throws(TokenCacheError) {
+    static func check(_ fields: JSONObject, type: CredentialType, key: @autoclosure () -> String) throws(TokenCacheError) {
         for (name, value) in fields.storage {
-            try checkField(name, value, isString: stringFields.contains(name), isTime: timeFields.contains(name), type: type, key: key)
+            try checkField(name, value, isString: stringFields.contains(name), isTime: timeFields.contains(name), type: type, key: key())
         }
-        try checkEntry(type: type, key: key, expiresOn: fields[FieldName.expiresOn], target: fields[FieldName.target])
+        try checkEntry(type: type, key: key(), expiresOn: fields[FieldName.expiresOn], target: fields[FieldName.target])
     }
 
     /// Checks one field's type.
     @inline(__always)
-    static func checkField(_ name: String, _ value: JSONValue, isString: Bool, isTime: Bool, type: CredentialType, key: String) throws(TokenCacheError) {
+    static func checkField(_ name: String, _ value: JSONValue, isString: Bool, isTime: Bool, type: CredentialType, key: @autoclosure () -> String) throws(TokenCacheError) {
         if isString {
             switch value {
             case .string, .null: return
@@ -157,7 +157,7 @@ enum SchemaRules {
     }
 
     /// Checks what an entry as a whole must have.
-    static func checkEntry(type: CredentialType, key: String, expiresOn: JSONValue?, target: JSONValue?) throws(TokenCacheError) {
+    static func checkEntry(type: CredentialType, key: @autoclosure () -> String, expiresOn: JSONValue?, target: JSONValue?) throws(TokenCacheError) {
         guard type == .accessToken else { return }
         if expiresOn == nil {
             throw failure(type, key, "the access token has no \"expires_on\", which MSAL Python requires")
@@ -167,7 +167,7 @@ enum SchemaRules {
         }
     }
 
-    private static func failure(_ type: CredentialType, _ key: String, _ problem: String) -> TokenCacheError {
-        TokenCacheError(code: .invalidSchema, reason: "entry \"\(key)\" in section \"\(type)\": \(problem)")
+    private static func failure(_ type: CredentialType, _ key: () -> String, _ problem: String) -> TokenCacheError {
+        TokenCacheError(code: .invalidSchema, reason: "entry \"\(key())\" in section \"\(type)\": \(problem)")
     }
 }

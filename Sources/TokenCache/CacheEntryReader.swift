@@ -64,7 +64,7 @@ extension CacheDocument: CacheEntryReader {
 
     func accessTokens(homeAccountID: String?, environment: String, clientID: String, realm: String) -> [AccessToken] {
         let slot = AccessTokenSlot(homeAccountID: homeAccountID, environment: environment, clientID: clientID, realm: realm)
-        return accessTokens.entries(in: slot).map { AccessToken(key: $0.key, storage: $0.entry) }
+        return accessTokens.entries(in: slot).map { AccessToken(entryKey: $0.key, storage: $0.entry) }
     }
 
     func accessToken(key: String) -> AccessToken? {
@@ -74,7 +74,7 @@ extension CacheDocument: CacheEntryReader {
     func entries<Entry: CacheEntry>(_ type: Entry.Type, homeAccountID: String?, environment: String) -> [Entry] {
         let section = section(Entry.credentialType)
         let owner = OwnerKey(environment: environment, homeAccountID: homeAccountID)
-        return section.entries(ownedBy: owner).map { Entry(key: $0.key, storage: $0.entry) }
+        return section.entries(ownedBy: owner).map { Entry.stored($0.key, $0.entry) }
     }
 
     func appMetadata(key: String) -> AppMetadata? {
@@ -85,7 +85,7 @@ extension CacheDocument: CacheEntryReader {
         var found: [Account] = []
         found.reserveCapacity(accounts.count)
         for (key, entry) in accounts.entries where entry.string(FieldName.environmentField) == environment {
-            found.append(Account(key: key, storage: entry))
+            found.append(Account(entryKey: key, storage: entry))
         }
         return found
     }

@@ -36,7 +36,7 @@ extension CacheDocument {
         order.map { name in
             if let value = opaque[name] { return .value(name, value) }
             let section = section(CredentialType(rawValue: name))
-            return .entries(section.type, section.entries.map { ($0.key, $0.value.fields) })
+            return .entries(section.type, section.entries.map { ($0.key.string, $0.value.fields) })
         }
     }
 }

@@ -149,9 +149,9 @@ struct DocumentPatch: ~Copyable {
     /// What a section's new text changes.
     private struct SectionChanges {
         /// Keys of loaded entries that are gone.
-        var removed: [String] = []
+        var removed: [EntryKey] = []
         /// Changed and new entries, in file order.
-        var upserts: [(String, EntryStorage)] = []
+        var upserts: [(EntryKey, EntryStorage)] = []
     }
 
     /// Walks one section's object in the new text against the loaded section `old`.
@@ -169,11 +169,10 @@ struct DocumentPatch: ~Copyable {
                     next += 1
                     continue
                 }
-                guard changedBytes <= budget, let key = parseKey(), expect(UInt8(ascii: ":")), expect(0x20) else { return nil }
+                guard changedBytes <= budget, let decoded = parseKey(), expect(UInt8(ascii: ":")), expect(0x20) else { return nil }
+                // Keys compare by code points (their bytes), as in Python.
+                let key = EntryKey(decoded)
                 if let found = old.entries.index(forKey: key) {
-                    // Swift compares strings by canonical equivalence, Python by code points:
-                    // a key spelled another way is another key to MSAL.
-                    guard key.utf8.elementsEqual(keys[found].utf8) else { return nil }
                     // An entry met again later than its place, or before entries that are
                     // still to come: the order changed.
                     guard found >= next, changes.removed.count + (found - next) <= DocumentPatch.removalLimit else { return nil }
@@ -186,7 +185,7 @@ struct DocumentPatch: ~Copyable {
                     // another writer's order.
                     guard next == keys.count else { return nil }
                 }
-                guard let entry = parseEntry(key: key, type: old.type) else { return nil }
+                guard let entry = parseEntry(key: decoded, type: old.type) else { return nil }
                 changes.upserts.append((key, entry))
             } while expect(UInt8(ascii: ","))
             guard expectIndent(1), expect(UInt8(ascii: "}")) else { return nil }
@@ -196,7 +195,7 @@ struct DocumentPatch: ~Copyable {
         return changedBytes <= budget ? changes : nil
     }
 
-    private mutating func remove(_ key: String, _ entry: EntryStorage, into changes: inout SectionChanges) {
+    private mutating func remove(_ key: EntryKey, _ entry: EntryStorage, into changes: inout SectionChanges) {
         changes.removed.append(key)
         if let text = entry.text { changedBytes += text.1.count }
     }
@@ -205,19 +204,19 @@ struct DocumentPatch: ~Copyable {
 
     /// Moves past `"key": TEXT` when the new text holds exactly that, with the key written
     /// as plain ASCII (so its bytes are the key itself) and TEXT the loaded entry's text.
-    private mutating func skipUnchanged(key: String, entry: EntryStorage) -> Bool {
+    private mutating func skipUnchanged(key: EntryKey, entry: EntryStorage) -> Bool {
         guard let text = entry.text else { return false }
-        let keyLength = key.utf8.count
+        let keyLength = key.withUTF8 { $0.count }
         // The whole of `"key": TEXT` is in hand at once, so a mismatch can go back to its start.
-        guard ensure(keyLength + 4 + text.1.count) else { return false }
+        guard ensure(keyLength + 4 + text.1.count), bytes[position] == UInt8(ascii: "\"") else { return false }
         let start = position
-        let keyMatches = key.utf8.withContiguousStorageIfAvailable { utf8 -> Bool in
-            let keyBytes = UnsafeRawBufferPointer(utf8)
-            guard bytes[position] == UInt8(ascii: "\""), DocumentPatch.isPlain(keyBytes),
-                  memcmp(bytes.baseAddress! + position + 1, keyBytes.baseAddress!, keyBytes.count) == 0 else { return false }
-            position += 1 + keyBytes.count
-            return true
-        } ?? false
+        let here = bytes.baseAddress! + position + 1
+        // A key loaded as a slice of a file is plain text already.
+        let checked = key.isText
+        let keyMatches = key.withUTF8 { keyBytes -> Bool in
+            (checked || DocumentPatch.isPlain(keyBytes)) && (keyBytes.isEmpty || memcmp(here, keyBytes.baseAddress!, keyBytes.count) == 0)
+        }
+        if keyMatches { position += 1 + keyLength }
         guard keyMatches, expect(UInt8(ascii: "\"")), expect(UInt8(ascii: ":")), expect(0x20), skipText(text) else {
             position = start
             return false
@@ -277,7 +276,7 @@ struct DocumentPatch: ~Copyable {
             var loader = EntryLoader(source: source, bytes: text)
             // `nil` for a container where a string belongs, and a schema error: the full
             // parse reports both as it should.
-            return (try? loader.summarize(section: type.rawValue, key: key, range: 0..<text.count, members: scratch)) ?? nil
+            return (try? loader.summarize(section: type.rawValue, key: .decoded(key), range: 0..<text.count, members: scratch)) ?? nil
         }
         guard let entry else { return nil }
         changedBytes += end - position

@@ -22,13 +22,25 @@ struct EntryLoader {
         self.bytes = bytes
     }
 
-    mutating func load(_ entry: JSONParser.ParsedEntry, type: CredentialType, key: String) throws(TokenCacheError) -> EntryStorage {
+    /// The key an entry named `name` is stored under: a slice of the source when the name
+    /// is plain text there.
+    func key(_ name: JSONParser.EntryName) -> EntryKey {
+        switch name {
+        case .plain(let range):
+            guard let source else { return EntryKey(name.string(in: bytes)) }
+            return EntryKey(text: source, range: range)
+        case .decoded(let string):
+            return EntryKey(string)
+        }
+    }
+
+    mutating func load(_ entry: JSONParser.ParsedEntry, type: CredentialType, key: JSONParser.EntryName) throws(TokenCacheError) -> EntryStorage {
         switch entry {
         case .value(let value):
             guard case .object(let fields) = value else {
-                throw TokenCacheError(code: .invalidSchema, reason: "entry \"\(key)\" in section \"\(type)\" is \(value.typeName), but it must be an object")
+                throw TokenCacheError(code: .invalidSchema, reason: "entry \"\(key.string(in: bytes))\" in section \"\(type)\" is \(value.typeName), but it must be an object")
             }
-            try SchemaRules.check(fields, type: type, key: key)
+            try SchemaRules.check(fields, type: type, key: key.string(in: bytes))
             return EntryStorage(fields: fields)
         case .stored(let entry):
             return entry
@@ -40,7 +52,7 @@ struct EntryLoader {
 
     /// The summariser the parser calls for canonical entries: a stored entry, `nil` for a
     /// full parse, or a stop after recording a schema error in ``failure``.
-    mutating func summarize(section: String, key: String, range: Range<Int>, members: [CanonicalEntryScanner.Member]) throws(JSONSyntaxError) -> EntryStorage? {
+    mutating func summarize(section: String, key: JSONParser.EntryName, range: Range<Int>, members: [CanonicalEntryScanner.Member]) throws(JSONSyntaxError) -> EntryStorage? {
         guard let source else { return nil }
         do {
             return try summarize(range: range, members: members, source: source, type: CredentialType(rawValue: section), key: key)
@@ -52,7 +64,7 @@ struct EntryLoader {
 
     /// Decodes the checked and summarised fields of a canonical entry; `nil` when one of
     /// them holds a container, so that the full parse reports it.
-    private mutating func summarize(range: Range<Int>, members: [CanonicalEntryScanner.Member], source: SourceText, type: CredentialType, key: String) throws(TokenCacheError) -> EntryStorage? {
+    private mutating func summarize(range: Range<Int>, members: [CanonicalEntryScanner.Member], source: SourceText, type: CredentialType, key: JSONParser.EntryName) throws(TokenCacheError) -> EntryStorage? {
         summary.removeAll(keepingCapacity: true)
         var secret: Range<Int>?
         var expiresOn: JSONValue?
@@ -75,13 +87,13 @@ struct EntryLoader {
                 value = decoded
                 if info.isShared { lastShared[info.ordinal] = (member.value, decoded) }
             }
-            try SchemaRules.checkField(info.name, value, isString: info.isString, isTime: info.isTime, type: type, key: key)
+            try SchemaRules.checkField(info.name, value, isString: info.isString, isTime: info.isTime, type: type, key: key.string(in: bytes))
             if info.name == FieldName.expiresOn { expiresOn = value }
             if info.name == FieldName.target { target = value }
             guard info.isSummarised else { continue }
             summary.append(EntryStorage.SummaryField(ordinal: UInt8(info.ordinal), value: value))
         }
-        try SchemaRules.checkEntry(type: type, key: key, expiresOn: expiresOn, target: target)
+        try SchemaRules.checkEntry(type: type, key: key.string(in: bytes), expiresOn: expiresOn, target: target)
         return EntryStorage(text: source, range: range, secret: secret, summary: summary)
     }
 

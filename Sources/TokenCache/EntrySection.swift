@@ -26,7 +26,7 @@ struct AccessTokenSlot: Hashable, Sendable {
 
 /// The entries filed under one index value, in file order, with their fields, so a query
 /// reads them without looking each key up again.
-typealias IndexBucket = [(key: String, entry: EntryStorage)]
+typealias IndexBucket = [(key: EntryKey, entry: EntryStorage)]
 
 /// One of the five known sections: its entries in file order plus the indexes that let
 /// queries touch only the entries of one account or one app.
@@ -38,7 +38,7 @@ typealias IndexBucket = [(key: String, entry: EntryStorage)]
 /// nothing else. Each bucket lists its entries in file order, so queries never sort.
 struct EntrySection: Sendable {
     let type: CredentialType
-    private(set) var entries: OrderedDictionary<String, EntryStorage> = [:]
+    private(set) var entries: OrderedDictionary<EntryKey, EntryStorage> = [:]
     private var owners: [OwnerKey: IndexBucket] = [:]
     private var slots: [AccessTokenSlot: IndexBucket] = [:]
     /// For the Account section, a number no other content of any section has had: it
@@ -62,7 +62,7 @@ struct EntrySection: Sendable {
     /// How many entries are held as the text they were loaded from.
     var textCount: Int { entries.values.reduce(0) { $0 + ($1.text == nil ? 0 : 1) } }
 
-    subscript(key: String) -> EntryStorage? { entries[key] }
+    subscript(key: String) -> EntryStorage? { entries[EntryKey(key)] }
 
     mutating func reserveCapacity(_ count: Int) {
         entries.reserveCapacity(count)
@@ -70,11 +70,16 @@ struct EntrySection: Sendable {
 
     /// Stores `fields` under `key`: in place when the key exists, else at the end.
     mutating func upsert(_ fields: JSONObject, forKey key: String) {
-        upsert(EntryStorage(fields: fields), forKey: key)
+        upsert(EntryStorage(fields: fields), forKey: EntryKey(key))
     }
 
     /// Stores `entry` under `key`: in place when the key exists, else at the end.
-    mutating func upsert(_ fields: EntryStorage, forKey key: String) {
+    mutating func upsert(_ entry: EntryStorage, forKey key: String) {
+        upsert(entry, forKey: EntryKey(key))
+    }
+
+    /// Stores `entry` under `key`: in place when the key exists, else at the end.
+    mutating func upsert(_ fields: EntryStorage, forKey key: EntryKey) {
         changed()
         let old = entries.updateValue(fields, forKey: key)
         guard old != nil else {
@@ -93,6 +98,12 @@ struct EntrySection: Sendable {
     /// Removes the entry stored under `key`; returns whether there was one.
     @discardableResult
     mutating func remove(forKey key: String) -> Bool {
+        remove(forKey: EntryKey(key))
+    }
+
+    /// Removes the entry stored under `key`; returns whether there was one.
+    @discardableResult
+    mutating func remove(forKey key: EntryKey) -> Bool {
         guard let old = entries.removeValue(forKey: key) else { return false }
         changed()
         if type == .refreshToken {
@@ -105,8 +116,8 @@ struct EntrySection: Sendable {
     }
 
     /// Removes every entry `shouldRemove` accepts, in one pass; returns their keys.
-    mutating func removeAll(where shouldRemove: (String, EntryStorage) -> Bool) -> [String] {
-        var removed: [String] = []
+    mutating func removeAll(where shouldRemove: (EntryKey, EntryStorage) -> Bool) -> [EntryKey] {
+        var removed: [EntryKey] = []
         for (key, fields) in entries where shouldRemove(key, fields) { removed.append(key) }
         guard !removed.isEmpty else { return [] }
         changed()
@@ -134,7 +145,7 @@ struct EntrySection: Sendable {
 
     /// Moves `key` from the bucket `old` to the bucket `new` (either may be nil), keeping
     /// every bucket in file order and its copy of the fields current.
-    private static func refile<K: Hashable>(_ key: String, from old: K?, to new: K?, fields: EntryStorage, entries: OrderedDictionary<String, EntryStorage>, in index: inout [K: IndexBucket]) {
+    private static func refile<K: Hashable>(_ key: EntryKey, from old: K?, to new: K?, fields: EntryStorage, entries: OrderedDictionary<EntryKey, EntryStorage>, in index: inout [K: IndexBucket]) {
         if let old, old == new, var bucket = index[old], let position = bucket.firstIndex(where: { $0.key == key }) {
             index[old] = nil
             bucket[position].entry = fields

@@ -91,7 +91,7 @@ extension TokenCache {
         document.accessTokens.removeAll { _, entry in
             guard let expiresOn = entry.value(FieldName.expiresOnField).flatMap(PythonText.int) else { return false }
             return expiresOn < now
-        }.map { EntryReference(type: .accessToken, key: $0) }
+        }.map { EntryReference(type: .accessToken, key: $0.string) }
     }
 
     /// Replaces a refresh token's secret after a refresh-token grant rotated it, as MSAL

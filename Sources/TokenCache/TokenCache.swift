@@ -219,7 +219,7 @@ public final class TokenCache: @unchecked Sendable {
     /// Every entry of one section, in file order.
     public func entries<Entry: CacheEntry>(_ type: Entry.Type) -> [Entry] {
         let section = lock.withLock { document.section(Entry.credentialType) }
-        return section.entries.map { Entry(key: $0.key, storage: $0.value) }
+        return section.entries.map { Entry.stored($0.key, $0.value) }
     }
 
     /// Runs `body` on the document under the lock; counts a change when `body` reports one.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TokenCache
+@testable import TokenCache
 import TokenCacheTesting
 
 /// Files written by MSAL Python, carrying what other SDKs write, load and save back byte
@@ -35,6 +35,25 @@ struct RoundTripTests {
             #expect(Data(ours.serialize()) == updated)
             #expect(ours.sectionNames.contains("UnknownSection"))
         }
+    }
+
+    @Test("Keys that Swift's String holds equal but Python keeps apart (k\\u00e9, ke\\u0301, raw or escaped) stay apart, in MSAL Python's bytes; a plain key is held as a slice of the file")
+    func keysCompareByCodePoints() throws {
+        func account(_ key: String) -> String {
+            "        \"\(key)\": {\n            \"environment\": \"login.microsoftonline.com\",\n            \"home_account_id\": \"u.t\",\n            \"realm\": \"t\"\n        }"
+        }
+        let text = "{\n    \"Account\": {\n" + [account("plain-key"), account("k\\u00e9"), account("ke\\u0301"), account("k\u{00E9}x"), account("ke\u{0301}x")].joined(separator: ",\n") + "\n    }\n}"
+        try withTemporaryDirectory { folder in
+            let file = folder.appendingPathComponent("keys.json")
+            try Data(text.utf8).write(to: file)
+            let theirs = try PythonPeer.run(["-c", "import sys, msal; c = msal.SerializableTokenCache(); c.deserialize(open(sys.argv[1], encoding='utf-8').read()); sys.stdout.write(c.serialize())", file.path])
+            let ours = try TokenCache(serialized: Data(text.utf8))
+            #expect(ours.entries(Account.self).count == 5)
+            #expect(String(decoding: ours.serialize(), as: UTF8.self) == theirs)
+            #expect(ours.entries(Account.self).map(\.key) == ["plain-key", "k\u{00E9}", "ke\u{0301}", "k\u{00E9}x", "ke\u{0301}x"])
+        }
+        let loaded = try TokenCache(serialized: Data(text.utf8))
+        #expect(loaded.entries(Account.self).first?.entryKey.isText == true)
     }
 
     @Test("Lookups see .NET-keyed entries and removal deletes them under their own keys")

@@ -1,3 +1,4 @@
+import CTextScan
 import OrderedCollections
 
 /// Why a JSON text could not be read, with the byte offset of the problem.
@@ -87,8 +88,23 @@ struct JSONParser {
     /// A member of a document's top-level object. Object values come as their members in
     /// order (repeated names included), so a caller that indexes them hashes each name once.
     enum TopLevelMember {
-        case object(name: String, members: [(String, ParsedEntry)])
+        case object(name: String, members: [(EntryName, ParsedEntry)])
         case other(name: String, value: JSONValue)
+    }
+
+    /// The name of a member of a section as read: where it is in the text when it is
+    /// printable ASCII without a quote or backslash (so the text is its UTF-8), or decoded.
+    enum EntryName {
+        case plain(Range<Int>)
+        case decoded(String)
+
+        /// The name as a string.
+        func string(in bytes: UnsafeRawBufferPointer) -> String {
+            switch self {
+            case .plain(let range): return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+            case .decoded(let string): return string
+            }
+        }
     }
 
     /// A member of a known section: parsed, or left as text written exactly as MSAL
@@ -100,7 +116,7 @@ struct JSONParser {
 
     /// Turns canonical entry text (its range and members) of a known section into a
     /// stored entry; `nil` asks for a full parse instead.
-    typealias EntrySummarizer = (_ section: String, _ key: String, _ range: Range<Int>, _ members: [CanonicalEntryScanner.Member]) throws(JSONSyntaxError) -> EntryStorage?
+    typealias EntrySummarizer = (_ section: String, _ key: EntryName, _ range: Range<Int>, _ members: [CanonicalEntryScanner.Member]) throws(JSONSyntaxError) -> EntryStorage?
 
     /// A parsed document: the members of a top-level object, or any other value.
     enum Document {
@@ -183,8 +199,8 @@ struct JSONParser {
                 return
             }
             let known = CacheDocument.isKnown(name)
-            var entries: [(String, ParsedEntry)] = []
-            try parser.parseMembers(depth: 2) { parser, key throws(JSONSyntaxError) in
+            var entries: [(EntryName, ParsedEntry)] = []
+            try parser.parseMembers(depth: 2, name: { parser throws(JSONSyntaxError) in try parser.parseEntryName() }) { parser, key throws(JSONSyntaxError) in
                 if known, try parser.peek() == UInt8(ascii: "{"),
                    let end = CanonicalEntryScanner.scan(parser.bytes, at: parser.position, level: 2, members: &scratch),
                    let stored = try summarize(name, key, parser.position..<end, scratch) {
@@ -203,6 +219,13 @@ struct JSONParser {
     /// must consume the member's value (the parser is positioned at it).
     @inline(__always)
     private mutating func parseMembers(depth: Int, _ handle: (inout JSONParser, String) throws(JSONSyntaxError) -> Void) throws(JSONSyntaxError) {
+        try parseMembers(depth: depth, name: { parser throws(JSONSyntaxError) in try parser.parseString(interning: true) }, handle)
+    }
+
+    /// The same, reading each name with `name`.
+    @inline(__always)
+    private mutating func parseMembers<Name>(depth: Int, name: (inout JSONParser) throws(JSONSyntaxError) -> Name,
+                                             _ handle: (inout JSONParser, Name) throws(JSONSyntaxError) -> Void) throws(JSONSyntaxError) {
         guard depth <= JSONParser.maximumDepth else { throw JSONSyntaxError(kind: .nestingTooDeep, offset: position) }
         position += 1
         skipWhitespace()
@@ -215,7 +238,7 @@ struct JSONParser {
             guard try peek() == UInt8(ascii: "\"") else {
                 throw JSONSyntaxError(kind: .unexpectedCharacter(bytes[position]), offset: position)
             }
-            let key = try parseString(interning: true)
+            let key = try name(&self)
             skipWhitespace()
             guard try peek() == UInt8(ascii: ":") else {
                 throw JSONSyntaxError(kind: .unexpectedCharacter(bytes[position]), offset: position)
@@ -254,6 +277,17 @@ struct JSONParser {
     }
 
     // MARK: - Strings
+
+    /// Reads an entry's name: its place in the text when it is plain, else decoded.
+    private mutating func parseEntryName() throws(JSONSyntaxError) -> EntryName {
+        let start = position + 1
+        let plain = ctextscan_plain_prefix(bytes.baseAddress! + start, bytes.count - start)
+        if start + plain < bytes.count, bytes[start + plain] == UInt8(ascii: "\"") {
+            position = start + plain + 1
+            return .plain(start..<(start + plain))
+        }
+        return .decoded(try parseString())
+    }
 
     private mutating func parseString(interning: Bool = false) throws(JSONSyntaxError) -> String {
         position += 1

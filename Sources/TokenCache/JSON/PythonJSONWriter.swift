@@ -69,6 +69,24 @@ struct PythonJSONWriter {
         body(&self)
     }
 
+    /// Writes one member named by an entry key whose value is produced by `body`.
+    mutating func appendMember(_ key: EntryKey, level: Int, body: (inout PythonJSONWriter) -> Void) {
+        if memberCount > 0 { separate() }
+        memberCount += 1
+        newline(level: level)
+        let plain = key.withUTF8 { bytes -> Bool in
+            guard bytes.isEmpty || ctextscan_plain_prefix(bytes.baseAddress!, bytes.count) == bytes.count else { return false }
+            output.append(UInt8(ascii: "\""))
+            appendRaw(bytes)
+            output.append(UInt8(ascii: "\""))
+            return true
+        }
+        if !plain { writeString(key.string) }
+        output.append(UInt8(ascii: ":"))
+        output.append(UInt8(ascii: " "))
+        body(&self)
+    }
+
     /// Appends text that is already in the writer's exact format.
     mutating func appendRaw(_ bytes: UnsafeRawBufferPointer) {
         // A typed buffer lets the array copy in one block.

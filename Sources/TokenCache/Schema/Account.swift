@@ -1,11 +1,16 @@
 /// An `Account` entry.
-public struct Account: CacheEntry {
+public struct Account: CacheEntry, KeyedCacheEntry {
     public static let credentialType = CredentialType.account
-    public let key: String
+    public var key: String { entryKey.string }
     public let storage: EntryStorage
+    let entryKey: EntryKey
 
     public init(key: String, storage: EntryStorage) {
-        self.key = key
+        self.init(entryKey: EntryKey(key), storage: storage)
+    }
+
+    init(entryKey: EntryKey, storage: EntryStorage) {
+        self.entryKey = entryKey
         self.storage = storage
     }
 

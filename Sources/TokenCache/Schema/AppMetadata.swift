@@ -1,11 +1,16 @@
 /// An `AppMetadata` entry: which family (FOCI) an app belongs to.
-public struct AppMetadata: CacheEntry {
+public struct AppMetadata: CacheEntry, KeyedCacheEntry {
     public static let credentialType = CredentialType.appMetadata
-    public let key: String
+    public var key: String { entryKey.string }
     public let storage: EntryStorage
+    let entryKey: EntryKey
 
     public init(key: String, storage: EntryStorage) {
-        self.key = key
+        self.init(entryKey: EntryKey(key), storage: storage)
+    }
+
+    init(entryKey: EntryKey, storage: EntryStorage) {
+        self.entryKey = entryKey
         self.storage = storage
     }
 

@@ -41,6 +41,22 @@ extension CacheEntry {
     }
 }
 
+/// An entry type of this module, made from its stored key without turning the key into a
+/// string (most keys are slices of the loaded file).
+protocol KeyedCacheEntry: CacheEntry {
+    init(entryKey: EntryKey, storage: EntryStorage)
+}
+
+extension CacheEntry {
+    /// The entry stored under `key`.
+    static func stored(_ key: EntryKey, _ storage: EntryStorage) -> Self {
+        if let keyed = Self.self as? any KeyedCacheEntry.Type, let entry = keyed.init(entryKey: key, storage: storage) as? Self {
+            return entry
+        }
+        return Self(key: key.string, storage: storage)
+    }
+}
+
 /// The secret of the three credential entries.
 extension CacheEntry where Self: CredentialEntry {
     /// The `secret`: the token itself. Never log it.
