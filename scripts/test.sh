@@ -39,7 +39,7 @@ status=$?
 set -e
 if [ "$status" -ne 0 ]; then
   # The failing tests, their recorded issues and any sanitizer report.
-  grep -E "^(✘|error:)|recorded an issue|WARNING: ThreadSanitizer|SUMMARY: ThreadSanitizer" "$log" | head -n 40
+  { grep -E "^(✘|error:)|error:|recorded an issue|ThreadSanitizer" "$log" || true; } | head -n 40 || true
   grep -A 30 -m 1 "WARNING: ThreadSanitizer" "$log" || true
   tail -n 20 "$log"
   echo "thread-sanitizer run failed (exit $status)"

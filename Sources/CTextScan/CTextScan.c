@@ -2,7 +2,7 @@
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
-#elif defined(__ARM_NEON)
+#elif defined(__aarch64__)
 #include <arm_neon.h>
 #endif
 
@@ -27,7 +27,7 @@ size_t ctextscan_plain_prefix(const uint8_t *bytes, size_t count) {
         int mask = _mm_movemask_epi8(special);
         if (mask != 0) return position + (size_t)__builtin_ctz((unsigned)mask);
     }
-#elif defined(__ARM_NEON)
+#elif defined(__aarch64__)
     const uint8x16_t space = vdupq_n_u8(0x20);
     const uint8x16_t tilde = vdupq_n_u8(0x7E);
     const uint8x16_t quote = vdupq_n_u8('"');

@@ -103,11 +103,10 @@ public struct FileLock: RefreshClaimingLock {
     @TaskLocal static var heldByTask: Set<String> = []
 
     private func busyInProcess(_ wait: Wait) -> CacheStorageError {
-        guard ContinuousClock.now >= wait.latest else {
+        guard busyLimit > timeout, ContinuousClock.now >= wait.latest else {
             return CacheStorageError(code: .lockTimeout, location: path, reason: "another thread of this process held the lock for more than \(timeout); try again")
         }
-        let waited = Int((ContinuousClock.now - wait.started).timeInterval.rounded())
-        return CacheStorageError(code: .lockTimeout, location: path, reason: "the cache lock stayed busy for \(waited) s while other threads of this process took turns with it; try again")
+        return CacheStorageError(code: .lockTimeout, location: path, reason: "the cache lock stayed busy for \(ContinuousClock.now - wait.started) while other threads of this process took turns with it; try again")
     }
 
     // MARK: - Acquiring

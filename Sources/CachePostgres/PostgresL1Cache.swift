@@ -211,7 +211,7 @@ struct PostgresL1Reader: CacheEntryReader {
     }
 
     func appMetadata(key: String) throws(CacheStorageError) -> AppMetadata? {
-        if let row = try partition(RowSQL.partition(homeAccountID: nil, clientID: clientID)).first(where: { $0.type == .appMetadata && $0.key == key }) {
+        if let row = try partition(RowSQL.partition(homeAccountID: nil, clientID: clientID)).first(where: { $0.type == .appMetadata && $0.key.utf8.elementsEqual(key.utf8) }) {
             return AppMetadata(key: row.key, fields: row.fields)
         }
         return try store.reading(nil) { reader throws(CacheStorageError) in try reader.appMetadata(key: key) }

@@ -548,7 +548,8 @@ final class ClientCore: Sendable {
         }
 
         var queue = try await candidates()
-        var retried: Set<String> = []
+        // Keys by their bytes, as the stores compare them.
+        var retried: Set<[UInt8]> = []
         var lastFailure: MSALError?
         var familyRefused = false
         while !queue.isEmpty {
@@ -568,10 +569,10 @@ final class ClientCore: Sendable {
                     logger.info("silent: another app refreshed meanwhile; served from the cache")
                     return .token(Self.result(cached: token, account: request.account))
                 }
-                if !retried.contains(candidate.key), let rotated = try await candidates().first(where: { $0.key == candidate.key }),
+                if !retried.contains(Array(candidate.key.utf8)), let rotated = try await candidates().first(where: { $0.key.utf8.elementsEqual(candidate.key.utf8) }),
                    let newSecret = rotated.secret, newSecret != secret {
                     logger.info("silent: the refresh token was rotated by another app meanwhile; trying the new one")
-                    retried.insert(candidate.key)
+                    retried.insert(Array(candidate.key.utf8))
                     queue.insert(rotated, at: 0)
                 }
             } catch {

@@ -77,7 +77,10 @@ struct CacheDocument: Sendable {
                 var section = EntrySection(type: type)
                 section.reserveCapacity(entries.count)
                 for (key, entry) in entries {
-                    section.upsert(try loader.load(entry, type: type, key: key), forKey: loader.key(key))
+                    let stored = try loader.load(entry, type: type, key: key)
+                    // Only an entry held as text keeps its key as text: a parsed one must not
+                    // keep the file alive.
+                    section.upsert(stored, forKey: stored.text == nil ? EntryKey(key.string(in: loader.bytes)) : loader.key(key))
                 }
                 opaque[name] = nil
                 switch type {

@@ -87,7 +87,8 @@ public enum CacheQueries {
         // order only matters when several tokens match.
         if candidates.count > 1, !query.scopes.isEmpty {
             let key = CacheKey.accessToken(homeAccountID: query.homeAccountID, environment: environment, clientID: query.clientID, realm: query.realm, target: CacheKey.target(scopes: query.scopes), extCacheKey: extKey)
-            if let exact = candidates.firstIndex(where: { $0.key == key }) {
+            let exactKey = EntryKey(key)
+            if let exact = candidates.firstIndex(where: { $0.entryKey == exactKey }) {
                 candidates.insert(candidates.remove(at: exact), at: 0)
             }
         }
@@ -129,10 +130,10 @@ public enum CacheQueries {
             groups.append(owned.filter { $0.field(FieldName.familyID) == metadataFamily })
         }
         groups.append(owned.filter { $0.field(FieldName.clientID) == .string(clientID) })
-        var seen = Set<String>()
+        var seen = Set<EntryKey>()
         var ordered: [RefreshToken] = []
         for group in groups {
-            for token in newestFirst(group) where seen.insert(token.key).inserted {
+            for token in newestFirst(group) where seen.insert(token.entryKey).inserted {
                 ordered.append(token)
             }
         }

@@ -79,9 +79,20 @@ struct EntrySection: Sendable {
     }
 
     /// Stores `entry` under `key`: in place when the key exists, else at the end.
-    mutating func upsert(_ fields: EntryStorage, forKey key: EntryKey) {
+    mutating func upsert(_ fields: EntryStorage, forKey given: EntryKey) {
         changed()
-        let old = entries.updateValue(fields, forKey: key)
+        var key = given
+        let old: EntryStorage?
+        if fields.text == nil, let index = entries.index(forKey: key), entries.keys[index].isText {
+            // The stored key is a slice of a loaded file, and the entry that replaces it is
+            // not: the key becomes a string of its own, in the same place, so that the file's
+            // text (with the secrets it held) is let go once no entry needs it.
+            old = entries.remove(at: index).value
+            key = EntryKey(key.string)
+            entries.updateValue(fields, forKey: key, insertingAt: index)
+        } else {
+            old = entries.updateValue(fields, forKey: key)
+        }
         guard old != nil else {
             // A new key goes at the end of the section, so at the end of its buckets.
             if type == .refreshToken, let owner = EntrySection.owner(of: fields) { owners[owner, default: []].append((key, fields)) }
@@ -148,7 +159,7 @@ struct EntrySection: Sendable {
     private static func refile<K: Hashable>(_ key: EntryKey, from old: K?, to new: K?, fields: EntryStorage, entries: OrderedDictionary<EntryKey, EntryStorage>, in index: inout [K: IndexBucket]) {
         if let old, old == new, var bucket = index[old], let position = bucket.firstIndex(where: { $0.key == key }) {
             index[old] = nil
-            bucket[position].entry = fields
+            bucket[position] = (key, fields)
             index[old] = bucket
             return
         }

@@ -28,6 +28,17 @@ public struct EntryReference: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(type)/\(key)" }
+
+    /// Keys compare by their UTF-8 bytes (code points), as MSAL Python's dictionaries
+    /// compare them and as the stores hold them, not by Swift's canonical equivalence.
+    public static func == (lhs: EntryReference, rhs: EntryReference) -> Bool {
+        lhs.type == rhs.type && lhs.key.utf8.elementsEqual(rhs.key.utf8)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(type)
+        hasher.combine(EntryKey(key))
+    }
 }
 
 extension TokenCache {

@@ -269,4 +269,19 @@ struct SQLiteTokenCacheTests {
             #expect(try second.health(full: true).isOK)
         }
     }
+
+    @Test("Keys Swift holds equal but Python keeps apart (k\\u00e9, ke\\u0301) are two rows, as they are two entries of the file: a copy into the store keeps both")
+    func keysCompareByCodePoints() throws {
+        func account(_ key: String, _ user: String) -> String {
+            "        \"\(key)\": {\n            \"environment\": \"login.microsoftonline.com\",\n            \"home_account_id\": \"\(user).t\",\n            \"realm\": \"t\"\n        }"
+        }
+        let text = "{\n    \"Account\": {\n" + [account("k\\u00e9", "a"), account("ke\\u0301", "b")].joined(separator: ",\n") + "\n    }\n}"
+        let file = try TokenCache(serialized: Data(text.utf8))
+        #expect(file.entries(Account.self).count == 2)
+        try withTemporaryDirectory { folder in
+            let store = SQLiteTokenCache(path: folder.appendingPathComponent("c.db").path)
+            try store.replaceContents(with: file)
+            #expect(try store.snapshot().serialize() == file.serialize())
+        }
+    }
 }

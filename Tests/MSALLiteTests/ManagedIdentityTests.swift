@@ -153,9 +153,17 @@ struct ManagedIdentityTests {
             #expect(theirError == ["invalid_scope", "400, No managed identity found for the given id."], "\(output.prefix(300))")
             do {
                 _ = try await cases[0].1.acquireToken(resource: Self.resource)
+                Issue.record("App Service: a token was given for an identity it does not have")
             } catch let error as MSALError {
                 #expect([error.server?.error ?? "", error.server?.errorDescription ?? ""] == theirError)
             }
+            // A token answer that also says statusCode and message is a token answer.
+            let expiry = Int(Date().timeIntervalSince1970) + 3600
+            try await server.control("fail", ["endpoint": "mi-appservice", "status": 200,
+                                              "raw": #"{"access_token": "a-token", "expires_on": "\#(expiry)", "token_type": "Bearer", "statusCode": 200, "message": "OK"}"#])
+            let answered = try await ManagedIdentityClient(.systemAssigned, environment: Self.environment(.appService, server)).acquireToken(resource: "https://status.example")
+            #expect(answered.accessToken == "a-token")
+            try await server.control("clear")
 
             try await server.control("config", ["arc_reject": true])
             let arc = ManagedIdentityClient(.systemAssigned, cache: TokenCache(), options: ApplicationOptions(),

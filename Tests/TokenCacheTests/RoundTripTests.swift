@@ -56,6 +56,17 @@ struct RoundTripTests {
         #expect(loaded.entries(Account.self).first?.entryKey.isText == true)
     }
 
+    @Test("A loaded entry replaced in place by a parsed one keeps its place and no longer holds the file's text for its key")
+    func replacedEntriesLetTheTextGo() throws {
+        let text = "{\n    \"Account\": {\n        \"a\": {\n            \"environment\": \"e\",\n            \"home_account_id\": \"u.t\"\n        },\n        \"b\": {\n            \"environment\": \"e\",\n            \"home_account_id\": \"v.t\"\n        }\n    }\n}"
+        var document = try TokenCache.parse(Data(text.utf8), location: nil)
+        #expect(document.accounts.entries.map(\.key.isText) == [true, true])
+        let replacement: JSONObject = ["environment": "e", "home_account_id": "u.t", "username": "x"]
+        document.withSection(.account) { (section: inout EntrySection) -> Void in section.upsert(replacement, forKey: "a") }
+        #expect(document.accounts.entries.map(\.key.string) == ["a", "b"])
+        #expect(document.accounts.entries.map(\.key.isText) == [false, true])
+    }
+
     @Test("Lookups see .NET-keyed entries and removal deletes them under their own keys")
     func foreignKeysAreMatchedByValue() throws {
         try withTemporaryDirectory { folder in

@@ -1,5 +1,5 @@
 // Wide (SIMD) scans of JSON text that Swift's generic SIMD types do not compile to vector
-// instructions: each call looks at 16 bytes per step (SSE2 on x86-64, NEON on arm64).
+// instructions: each call looks at 16 bytes per step (SSE2 on x86-64, NEON on arm64; a byte at a time elsewhere).
 #ifndef CTEXTSCAN_H
 #define CTEXTSCAN_H
 

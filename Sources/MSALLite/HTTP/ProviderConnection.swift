@@ -115,7 +115,8 @@ struct ProviderConnection: Sendable {
         allHeaders["Accept"] = "application/json"
         logger.debug("GET \(what)", metadata: ["url": "\(ProviderConnection.redacted(url))"])
         return try await exchange(HTTPRequest(method: "GET", url: url, headers: allHeaders), what: what, repeatable: false,
-                                  throttleKey: ProviderThrottle.key(url: url, form: []), grant: nil, defaultRetryAfter: .seconds(5), followsRedirects: false).object
+                                  throttleKey: ProviderThrottle.key(url: url, form: []), grant: nil, defaultRetryAfter: .seconds(5), followsRedirects: false,
+                                  platformErrors: true).object
     }
 
     /// POSTs a form to an endpoint of the platform the process runs on (Cloud Shell's
@@ -192,14 +193,15 @@ struct ProviderConnection: Sendable {
     /// as allowed, and returns its JSON object, or the typed error it stands for. The
     /// failures MSAL Python throttles are remembered under `throttleKey`.
     private func exchange(_ request: HTTPRequest, what: String, repeatable: Bool, throttleKey: String?,
-                          grant: String?, defaultRetryAfter: Duration? = nil, followsRedirects: Bool = true) async throws(MSALError) -> (object: JSONObject, response: HTTPResponse) {
+                          grant: String?, defaultRetryAfter: Duration? = nil, followsRedirects: Bool = true,
+                          platformErrors: Bool = false) async throws(MSALError) -> (object: JSONObject, response: HTTPResponse) {
         if let throttleKey, let remembered = throttle.remembered(throttleKey) {
             logger.info("\(what): not sent, the same request failed moments ago", metadata: ["error": "\(remembered.code)"])
             throw remembered
         }
         let response = try await send(request, what: what, repeatable: repeatable, followsRedirects: followsRedirects)
         do {
-            return (try object(response, what: what, url: request.url), response)
+            return (try object(response, what: what, url: request.url, platformErrors: platformErrors), response)
         } catch {
             if let throttleKey { throttle.remember(error, response: response, key: throttleKey, grant: grant, defaultRetryAfter: defaultRetryAfter) }
             throw error
@@ -297,8 +299,9 @@ struct ProviderConnection: Sendable {
 
     /// The JSON object of `response`, or the typed error it stands for: a failing or
     /// throttling provider (5xx, 429) whatever its body, an OAuth error, or an answer that is
-    /// not a JSON object.
-    private func object(_ response: HTTPResponse, what: String, url: URL) throws(MSALError) -> JSONObject {
+    /// not a JSON object. With `platformErrors` (a managed identity endpoint), a refusal in
+    /// App Service's and Machine Learning's own shape is a server error too.
+    private func object(_ response: HTTPResponse, what: String, url: URL, platformErrors: Bool = false) throws(MSALError) -> JSONObject {
         let object = (try? JSONValue(parsing: response.body))?.objectValue
         // Service Fabric and Cloud Shell nest theirs: {"error": {"code": ..., "message": ...}}.
         let nested = object?["error"]?.objectValue.flatMap { error in
@@ -322,7 +325,7 @@ struct ProviderConnection: Sendable {
         if let server {
             throw MSALError(code: .serverError, reason: "\(what) refused the request (HTTP \(response.status)). \(ProviderConnection.advice(for: server))", server: server)
         }
-        if let status = object["statusCode"], let message = object.string("message") {
+        if platformErrors, !(200...299).contains(response.status), let status = object["statusCode"], let message = object.string("message") {
             // App Service and Machine Learning answer {"statusCode": N, "message": ...};
             // MSAL Python reports it as invalid_scope with "N, message".
             let code = status.wholeNumber.map { String($0) } ?? status.stringValue ?? "\(response.status)"

@@ -27,7 +27,8 @@ struct EntryKey: Hashable, Sendable, CustomStringConvertible {
     /// The key spelled by `range` of `source`, which must be printable ASCII without a quote
     /// or backslash (so the text is the key's UTF-8).
     init(text source: SourceText, range: Range<Int>) {
-        if let start = UInt32(exactly: range.lowerBound), let count = UInt32(exactly: range.count) {
+        // Offsets in 32 bits: a key that ends past 4 GiB holds a string of its own.
+        if let start = UInt32(exactly: range.lowerBound), let count = UInt32(exactly: range.count), UInt32(exactly: range.upperBound) != nil {
             storage = .text(source, start: start, count: count)
         } else {
             storage = .string(source.withBytes(range) { String(decoding: $0, as: UTF8.self) })
