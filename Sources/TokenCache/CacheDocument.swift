@@ -78,9 +78,7 @@ struct CacheDocument: Sendable {
                 section.reserveCapacity(entries.count)
                 for (key, entry) in entries {
                     let stored = try loader.load(entry, type: type, key: key)
-                    // Only an entry held as text keeps its key as text: a parsed one must not
-                    // keep the file alive.
-                    section.upsert(stored, forKey: stored.text == nil ? EntryKey(key.string(in: loader.bytes)) : loader.key(key))
+                    section.upsert(stored, forKey: loader.key(key, for: stored))
                 }
                 opaque[name] = nil
                 switch type {

@@ -1,4 +1,3 @@
-import CTextScan
 import Foundation
 import OrderedCollections
 #if canImport(Glibc)
@@ -214,7 +213,7 @@ struct DocumentPatch: ~Copyable {
         // A key loaded as a slice of a file is plain text already.
         let checked = key.isText
         let keyMatches = key.withUTF8 { keyBytes -> Bool in
-            (checked || DocumentPatch.isPlain(keyBytes)) && (keyBytes.isEmpty || memcmp(here, keyBytes.baseAddress!, keyBytes.count) == 0)
+            (checked || PlainText.isPlain(keyBytes)) && (keyBytes.isEmpty || memcmp(here, keyBytes.baseAddress!, keyBytes.count) == 0)
         }
         if keyMatches { position += 1 + keyLength }
         guard keyMatches, expect(UInt8(ascii: "\"")), expect(UInt8(ascii: ":")), expect(0x20), skipText(text) else {
@@ -231,11 +230,6 @@ struct DocumentPatch: ~Copyable {
         let same = source.withBytes(range) { old in memcmp(bytes.baseAddress! + position, old.baseAddress!, old.count) == 0 }
         if same { position += range.count }
         return same
-    }
-
-    /// Whether `key` is printable ASCII without a quote or backslash: JSON writes it as is.
-    private static func isPlain(_ key: UnsafeRawBufferPointer) -> Bool {
-        key.isEmpty || ctextscan_plain_prefix(key.baseAddress!, key.count) == key.count
     }
 
     // MARK: - Changed entries

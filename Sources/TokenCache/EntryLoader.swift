@@ -22,12 +22,13 @@ struct EntryLoader {
         self.bytes = bytes
     }
 
-    /// The key an entry named `name` is stored under: a slice of the source when the name
-    /// is plain text there.
-    func key(_ name: JSONParser.EntryName) -> EntryKey {
+    /// The key `entry`, named `name`, is stored under: a slice of the source when the name
+    /// is plain text there and the entry is held as text too (a parsed entry must not keep
+    /// the file alive for its key alone).
+    func key(_ name: JSONParser.EntryName, for entry: EntryStorage) -> EntryKey {
         switch name {
         case .plain(let range):
-            guard let source else { return EntryKey(name.string(in: bytes)) }
+            guard let source, entry.text != nil else { return EntryKey(name.string(in: bytes)) }
             return EntryKey(text: source, range: range)
         case .decoded(let string):
             return EntryKey(string)

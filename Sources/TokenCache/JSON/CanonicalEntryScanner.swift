@@ -1,5 +1,3 @@
-import CTextScan
-
 /// Recognises an entry object written exactly as MSAL Python's `json.dumps(indent=4)`
 /// writes entries (nested two levels deep), and records where its members are.
 ///
@@ -127,7 +125,7 @@ struct CanonicalEntryScanner {
         position += 1
         while true {
             // Most of a cache is long strings of printable ASCII: pass them 16 bytes a step.
-            position += ctextscan_plain_prefix(bytes.baseAddress! + position, bytes.count - position)
+            position += PlainText.prefix(bytes, from: position)
             guard position < bytes.count else { return false }
             switch bytes[position] {
             case UInt8(ascii: "\""):

@@ -1,4 +1,3 @@
-import CTextScan
 import OrderedCollections
 
 /// Why a JSON text could not be read, with the byte offset of the problem.
@@ -281,7 +280,7 @@ struct JSONParser {
     /// Reads an entry's name: its place in the text when it is plain, else decoded.
     private mutating func parseEntryName() throws(JSONSyntaxError) -> EntryName {
         let start = position + 1
-        let plain = ctextscan_plain_prefix(bytes.baseAddress! + start, bytes.count - start)
+        let plain = PlainText.prefix(bytes, from: start)
         if start + plain < bytes.count, bytes[start + plain] == UInt8(ascii: "\"") {
             position = start + plain + 1
             return .plain(start..<(start + plain))

@@ -1,5 +1,3 @@
-import CTextScan
-
 /// Writes JSON exactly as MSAL Python's `json.dumps(value, indent=4)` does, or, not
 /// `indented`, as `json.dumps(value)` does.
 ///
@@ -60,13 +58,7 @@ struct PythonJSONWriter {
 
     /// Writes one member whose value is produced by `body`.
     mutating func appendMember(_ key: String, level: Int, body: (inout PythonJSONWriter) -> Void) {
-        if memberCount > 0 { separate() }
-        memberCount += 1
-        newline(level: level)
-        writeString(key)
-        output.append(UInt8(ascii: ":"))
-        output.append(UInt8(ascii: " "))
-        body(&self)
+        appendMember(EntryKey(key), level: level, body: body)
     }
 
     /// Writes one member named by an entry key whose value is produced by `body`.
@@ -74,14 +66,7 @@ struct PythonJSONWriter {
         if memberCount > 0 { separate() }
         memberCount += 1
         newline(level: level)
-        let plain = key.withUTF8 { bytes -> Bool in
-            guard bytes.isEmpty || ctextscan_plain_prefix(bytes.baseAddress!, bytes.count) == bytes.count else { return false }
-            output.append(UInt8(ascii: "\""))
-            appendRaw(bytes)
-            output.append(UInt8(ascii: "\""))
-            return true
-        }
-        if !plain { writeString(key.string) }
+        if !key.withUTF8({ writePlainString($0) }) { writeString(key.string) }
         output.append(UInt8(ascii: ":"))
         output.append(UInt8(ascii: " "))
         body(&self)
@@ -134,14 +119,20 @@ struct PythonJSONWriter {
     }
 
     mutating func writeString(_ string: String) {
+        guard string.utf8.withContiguousStorageIfAvailable({ writePlainString(UnsafeRawBufferPointer($0)) }) != true else { return }
         output.append(UInt8(ascii: "\""))
-        let plain = string.utf8.withContiguousStorageIfAvailable { buffer -> Bool in
-            guard buffer.isEmpty || ctextscan_plain_prefix(buffer.baseAddress!, buffer.count) == buffer.count else { return false }
-            output.append(contentsOf: buffer)
-            return true
-        }
-        if plain != true { writeEscaped(string) }
+        writeEscaped(string)
         output.append(UInt8(ascii: "\""))
+    }
+
+    /// Writes `utf8` in quotes when it is plain text (JSON holds it as it is); otherwise
+    /// writes nothing and returns `false`.
+    private mutating func writePlainString(_ utf8: UnsafeRawBufferPointer) -> Bool {
+        guard PlainText.isPlain(utf8) else { return false }
+        output.append(UInt8(ascii: "\""))
+        appendRaw(utf8)
+        output.append(UInt8(ascii: "\""))
+        return true
     }
 
     private mutating func writeEscaped(_ string: String) {
