@@ -15,12 +15,7 @@
 set -euo pipefail
 export TOKENCACHE_SETUP_PACKAGES="valgrind binutils"
 source "$(dirname "$0")/harness.sh"
-sizes=("$@")
-[ "${#sizes[@]}" -gt 0 ] || sizes=(1000)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-results=${TOKENCACHE_BENCH_RESULTS:-$work/results.jsonl}
-: > "$results"
+bench_start 1000 -- "$@"
 objcopy --strip-debug "$bench" "$work/harness"
 count() {
   valgrind --tool=callgrind --callgrind-out-file="$work/out" "$work/harness" "$@" 2>&1 >/dev/null |

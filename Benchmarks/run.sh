@@ -11,12 +11,7 @@
 # the tables from them.
 set -euo pipefail
 source "$(dirname "$0")/harness.sh"
-sizes=("$@")
-[ "${#sizes[@]}" -gt 0 ] || sizes=(1 100 1000 10000 100000 1000000s)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-results=${TOKENCACHE_BENCH_RESULTS:-$work/results.jsonl}
-: > "$results"
+bench_start 1 100 1000 10000 100000 1000000s -- "$@"
 head -c 32 /dev/urandom > "$work/key" && chmod 600 "$work/key"
 for size in "${sizes[@]}"; do
   users=${size%s}

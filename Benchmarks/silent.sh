@@ -9,12 +9,7 @@
 # TOKENCACHE_BENCH_RESULTS set, the results (one JSON line per size) are kept in that file.
 set -euo pipefail
 source "$(dirname "$0")/harness.sh"
-sizes=("$@")
-[ "${#sizes[@]}" -gt 0 ] || sizes=(10000)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-results=${TOKENCACHE_BENCH_RESULTS:-$work/results.jsonl}
-: > "$results"
+bench_start 10000 -- "$@"
 for users in "${sizes[@]}"; do
   echo "benchmark: acquireTokenSilent, $users users" >&2
   "$bench" generate "$users" "$work/cache.json" "$(date +%s)"
