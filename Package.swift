@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "CacheBackends", targets: ["CacheBackends"]),
         .library(name: "CachePostgres", targets: ["CachePostgres"]),
         .library(name: "MSALLite", targets: ["MSALLite"]),
+        .library(name: "MSALHummingbird", targets: ["MSALHummingbird"]),
         .executable(name: "tokencache", targets: ["tokencache"]),
     ],
     dependencies: [
@@ -21,6 +22,8 @@ let package = Package(
         // TLS with a pinned server certificate (Service Fabric's managed identity endpoint);
         // PostgresNIO builds it already.
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
+        // The web-app integration (MSALHummingbird) and its example; no other target uses it.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         // `swift package generate-documentation` (scripts/docs.sh).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -59,6 +62,16 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // Web apps and web APIs on Hummingbird 2: sign-in, sign-out, tokens for the signed-in
+        // user, bearer-token validation and on-behalf-of calls. Its own module, so the
+        // libraries never depend on a web framework.
+        .target(
+            name: "MSALHummingbird",
+            dependencies: [
+                "MSALLite", "TokenCache", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "tokencache",
             dependencies: [
@@ -72,12 +85,21 @@ let package = Package(
             dependencies: ["TokenCache", "CacheBackends", "CachePostgres", "MSALLite"],
             path: "Examples/ReadmeExamples"
         ),
+        // The web app example: a page, a protected API and the API it calls for the user.
+        .executableTarget(
+            name: "WebAppExample",
+            dependencies: ["MSALHummingbird", "MSALLite", "TokenCache", "CacheBackends", "CachePostgres",
+                           .product(name: "Hummingbird", package: "hummingbird"), .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Logging", package: "swift-log")],
+            path: "Examples/WebApp"
+        ),
         // Helpers for this package's tests: the real Python peers, temporary folders.
         .target(name: "TokenCacheTesting", dependencies: ["TokenCache"]),
         .testTarget(name: "TokenCacheTests", dependencies: ["TokenCache", "TokenCacheTesting", "CTextScan"]),
         .testTarget(name: "CacheBackendsTests", dependencies: ["CacheBackends", "TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "CachePostgresTests", dependencies: ["CachePostgres", "CacheBackends", "TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "MSALLiteTests", dependencies: ["MSALLite", "TokenCache", "CacheBackends", "CachePostgres", "TokenCacheTesting", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "MSALHummingbirdTests", dependencies: ["MSALHummingbird", "MSALLite", "TokenCache", "TokenCacheTesting", .product(name: "Hummingbird", package: "hummingbird")]),
         .testTarget(name: "tokencacheTests", dependencies: ["tokencache", "TokenCache", "CacheBackends", "CachePostgres", "MSALLite", "TokenCacheTesting"]),
     ],
     swiftLanguageModes: [.v6]

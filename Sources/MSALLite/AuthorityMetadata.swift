@@ -7,6 +7,8 @@ struct AuthorityMetadata: Sendable {
     let tokenEndpoint: URL
     let deviceCodeEndpoint: URL?
     let issuer: String?
+    let jwksURI: URL?
+    let endSessionEndpoint: URL?
 }
 
 /// OpenID discovery and instance discovery for one application, each done once and
@@ -129,7 +131,9 @@ final class AuthorityDiscovery: Sendable {
             authorizationEndpoint: try endpoint("authorization_endpoint", required: true)!,
             tokenEndpoint: try endpoint("token_endpoint", required: true)!,
             deviceCodeEndpoint: try endpoint("device_authorization_endpoint", required: false),
-            issuer: document.string("issuer"))
+            issuer: document.string("issuer"),
+            jwksURI: try endpoint("jwks_uri", required: false),
+            endSessionEndpoint: try endpoint("end_session_endpoint", required: false))
         if authority.isOIDC, !AuthorityDiscovery.isValidIssuer(found.issuer, for: authority.url) {
             throw MSALError(code: .untrustedAuthority, reason: "the OpenID configuration of \(authority.url) names the issuer \(found.issuer.map { "\"\($0)\"" } ?? "(none)"), which is not this authority nor of its host, so it is not trusted. Check the oidcAuthority URL; use authority instead for a Microsoft Entra authority")
         }

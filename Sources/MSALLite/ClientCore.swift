@@ -255,6 +255,36 @@ final class ClientCore: Sendable {
         return acquired
     }
 
+    /// A token for an app-only or on-behalf-of request: `query` served from the cache when
+    /// a token fits (no query: straight to the provider), else `request` run with why the
+    /// provider is asked. A token due for proactive refresh stands in when that refresh
+    /// fails, as in MSAL Python.
+    nonisolated(nonsending)
+    func cachedOrAcquired(_ query: AccessTokenQuery?, claimsChallenge: String?,
+                          _ request: (AuthenticationResult.RefreshReason) async throws(MSALError) -> AuthenticationResult) async throws(MSALError) -> AuthenticationResult {
+        var reason: AuthenticationResult.RefreshReason = claimsChallenge != nil ? .claims : .forceRefresh
+        var fallback: AccessToken?
+        if let query {
+            switch try await cached(.lookup, { try $0.lookupAccessToken(query) }) {
+            case .hit(let token):
+                return ClientCore.result(cached: token, account: nil)
+            case .refreshDue(let token):
+                reason = .proactiveRefresh
+                fallback = token
+            case .miss(let expired):
+                reason = expired ? .expired : .noCachedToken
+            }
+        }
+        do {
+            return try await request(reason)
+        } catch {
+            // A proactive refresh that failed: the cached token is still valid.
+            guard let fallback else { throw error }
+            logger.info("the proactive refresh failed; the cached token is still valid", metadata: ["error": "\(error.code)"])
+            return ClientCore.result(cached: fallback, account: nil)
+        }
+    }
+
     /// `value` for a log line when the app opted in to personal data
     /// (``ApplicationOptions/logsPersonalData``), else a placeholder.
     func personal(_ value: String?) -> Logger.MetadataValue {

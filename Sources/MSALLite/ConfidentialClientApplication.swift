@@ -41,31 +41,16 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
     public func acquireTokenForClient(scopes: [String], forceRefresh: Bool = false, claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: true)
         let claimsChallenge = ClientCore.challenge(claimsChallenge)
-        var reason: AuthenticationResult.RefreshReason = claimsChallenge != nil ? .claims : .forceRefresh
-        var fallback: AccessToken?
+        var query: AccessTokenQuery?
         // A claims challenge is answered by the provider, never by the cache (as MSAL Python).
         if !forceRefresh, claimsChallenge == nil {
-            let query = AccessTokenQuery(clientID: core.clientID, environment: core.authority.host, realm: try await core.realm(of: core.authority),
-                                         homeAccountID: nil, scopes: scopes, now: ClientCore.now())
-            switch try await core.cached(.lookup, { try $0.lookupAccessToken(query) }) {
-            case .hit(let token):
-                return ClientCore.result(cached: token, account: nil)
-            case .refreshDue(let token):
-                reason = .proactiveRefresh
-                fallback = token
-            case .miss(let expired):
-                reason = expired ? .expired : .noCachedToken
-            }
+            query = AccessTokenQuery(clientID: core.clientID, environment: core.authority.host, realm: try await core.realm(of: core.authority),
+                                     homeAccountID: nil, scopes: scopes, now: ClientCore.now())
         }
-        do {
-            let regional = try await core.regionalAuthority()
-            return try await core.acquire(grantType: "client_credentials", [], scopes: scopes, sentScopes: scopes, reason: reason, claimsChallenge: claimsChallenge,
-                                          requestAuthority: regional)
-        } catch {
-            // A proactive refresh that failed: the cached token is still valid.
-            guard let fallback else { throw error }
-            core.logger.info("client credentials: the proactive refresh failed; the cached token is still valid", metadata: ["error": "\(error.code)"])
-            return ClientCore.result(cached: fallback, account: nil)
+        return try await core.cachedOrAcquired(query, claimsChallenge: claimsChallenge) { reason throws(MSALError) in
+            let regional = try await self.core.regionalAuthority()
+            return try await self.core.acquire(grantType: "client_credentials", [], scopes: scopes, sentScopes: scopes, reason: reason, claimsChallenge: claimsChallenge,
+                                               requestAuthority: regional)
         }
     }
 
@@ -79,12 +64,34 @@ public final class ConfidentialClientApplication: ClientApplication, @unchecked 
     }
 
     /// A token for a downstream API on behalf of the user whose token (`userAssertion`)
-    /// called this API (the on-behalf-of flow). As in MSAL Python the cache is not consulted
-    /// first; the result is cached.
-    public func acquireTokenOnBehalfOf(userAssertion: String, scopes: [String], claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
+    /// called this API (the on-behalf-of flow). The result is cached with the assertion's
+    /// hash (`user_assertion_hash`, as MSAL .NET records it), and a later call with the same
+    /// assertion and scopes is served from the cache, as MSAL .NET and
+    /// Microsoft.Identity.Web serve it. MSAL Python always asks the provider.
+    ///
+    /// - Parameters:
+    ///   - userAssertion: The caller's access token, as received.
+    ///   - scopes: The downstream API's scopes.
+    ///   - forceRefresh: Ask the provider even when a cached token fits.
+    ///   - claimsChallenge: The claims a downstream API asked for; the provider is asked,
+    ///     never the cache.
+    nonisolated(nonsending)
+    public func acquireTokenOnBehalfOf(userAssertion: String, scopes: [String], forceRefresh: Bool = false, claimsChallenge: String? = nil) async throws(MSALError) -> AuthenticationResult {
         try ClientCore.validate(scopes, forClient: false)
-        return try await core.acquire(grantType: "urn:ietf:params:oauth:grant-type:jwt-bearer",
-                                      [("assertion", userAssertion), ("requested_token_use", "on_behalf_of"), ("client_info", "1")],
-                                      scopes: scopes, sentScopes: core.decorated(scopes), claimsChallenge: claimsChallenge)
+        let claimsChallenge = ClientCore.challenge(claimsChallenge)
+        let hash = CacheKey.userAssertionHash(userAssertion)
+        var query: AccessTokenQuery?
+        // The cached token sits in the user's partition: the assertion's oid.tid is the home
+        // account id Entra's client_info gives.
+        if !forceRefresh, claimsChallenge == nil, let claims = ClientCore.claims(of: userAssertion), let oid = claims.string("oid"), let tid = claims.string("tid") {
+            query = AccessTokenQuery(clientID: core.clientID, environment: core.authority.host, realm: try await core.realm(of: core.authority),
+                                     homeAccountID: "\(oid).\(tid)", scopes: scopes, userAssertionHash: hash, now: ClientCore.now())
+        }
+        return try await core.cachedOrAcquired(query, claimsChallenge: claimsChallenge) { reason throws(MSALError) in
+            try await self.core.acquire(grantType: "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                                        [("assertion", userAssertion), ("requested_token_use", "on_behalf_of"), ("client_info", "1")],
+                                        scopes: scopes, sentScopes: self.core.decorated(scopes), requestData: [FieldName.userAssertionHash: hash],
+                                        reason: reason, claimsChallenge: claimsChallenge)
+        }
     }
 }

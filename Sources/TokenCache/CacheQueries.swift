@@ -16,11 +16,15 @@ public struct AccessTokenQuery: Sendable, Hashable {
     public var keyID: String?
     /// Extra request fields; those that feed MSAL's extended cache key isolate tokens.
     public var requestData: [String: String]
+    /// For an on-behalf-of request: the hash of the user assertion (see
+    /// ``CacheKey/userAssertionHash(_:)``), which a token must have been obtained for.
+    public var userAssertionHash: String?
     /// The current time, in Unix seconds.
     public var now: Int64
 
     /// Creates a query.
-    public init(clientID: String, environment: String, aliases: [String] = [], realm: String, homeAccountID: String?, scopes: [String], keyID: String? = nil, requestData: [String: String] = [:], now: Int64) {
+    public init(clientID: String, environment: String, aliases: [String] = [], realm: String, homeAccountID: String?, scopes: [String], keyID: String? = nil,
+                requestData: [String: String] = [:], userAssertionHash: String? = nil, now: Int64) {
         self.clientID = clientID
         self.environment = environment
         self.aliases = aliases
@@ -29,6 +33,7 @@ public struct AccessTokenQuery: Sendable, Hashable {
         self.scopes = scopes
         self.keyID = keyID
         self.requestData = requestData
+        self.userAssertionHash = userAssertionHash
         self.now = now
     }
 }
@@ -111,6 +116,7 @@ public enum CacheQueries {
     private static func matches(_ token: AccessToken, query: AccessTokenQuery, extKey: String, requested: Set<String>) -> Bool {
         let fields = token.storage
         if let keyID = query.keyID, fields.value(FieldName.keyIDField) != .string(keyID) { return false }
+        if let hash = query.userAssertionHash, fields.value(FieldName.userAssertionHashField) != .string(hash) { return false }
         if !extKey.isEmpty, fields.value(FieldName.extCacheKeyField) != .string(extKey) { return false }
         return requested.isEmpty || PythonText.containsAllWords(fields.string(FieldName.targetField) ?? "", requested)
     }

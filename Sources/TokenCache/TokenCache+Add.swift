@@ -152,6 +152,7 @@ package enum TokenResponseEntries {
                 FieldName.extendedExpiresOn: .string(String(now + extExpiresIn)),
             ]
             if let keyID = context.requestData["key_id"] { at[FieldName.keyID] = .string(keyID) }
+            if let hash = context.requestData[FieldName.userAssertionHash] { at[FieldName.userAssertionHash] = .string(hash) }
             let extKey = ExtendedCacheKey.compute(context.requestData)
             if !extKey.isEmpty { at[FieldName.extCacheKey] = .string(extKey) }
             if let refreshIn = response["refresh_in"] {

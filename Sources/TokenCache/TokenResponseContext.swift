@@ -56,12 +56,13 @@ public struct TokenResponseContext: Sendable {
     }
 }
 
-/// The request-data fields that never feed the extended cache key (msal 1.39).
+/// The request-data fields that never feed the extended cache key (msal 1.39's, and
+/// `user_assertion_hash`, which this library records on on-behalf-of tokens itself).
 enum ExtendedCacheKey {
     static let excludedFields: Set<String> = [
         "client_id", "grant_type", "scope", "claims", "username", "password", "refresh_token", "code",
         "redirect_uri", "code_verifier", "device_code", "assertion", "requested_token_use",
-        "client_assertion", "client_assertion_type", "client_secret", "token_type", "req_cnf", "key_id",
+        "client_assertion", "client_assertion_type", "client_secret", "token_type", "req_cnf", "key_id", "user_assertion_hash",
         "user_federated_identity_credential", "user_id", "client_info",
     ]
 

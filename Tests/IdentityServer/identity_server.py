@@ -23,7 +23,10 @@ Where Entra ID's behaviour is not the obvious one, it behaves as Entra does:
     Correlation ID, Timestamp, separated by CR LF), beside error_codes, timestamp,
     trace_id and correlation_id.
 
-Tokens are JWTs signed with a key of this process; ID tokens carry the nonce, and the
+Tokens are RS256 JWTs signed with an RSA key of this process, published at jwks_uri
+(/{tenant}/discovery/v2.0/keys; /_control/rotate_key signs with a new key and keeps the old
+one listed, as Entra rolls its keys). An access token for a resource registered with an App
+ID URI names the resource's client id in aud, as a v2.0 token does. ID tokens carry the nonce, and the
 response carries client_info, as Entra ID's do; an authorization code's ID token carries
 auth_time. With response_mode=form_post the authorize endpoint answers with a page that
 posts the code to the redirect URI, as Entra does. Every endpoint also answers under a B2C
@@ -35,6 +38,15 @@ https://HOST endpoints, and the request log says which host was asked. Instance 
 asked of one of Entra's hosts validates as Entra does: an authorization endpoint whose host
 is not one of Entra's (nor a regional variant, nor in config known_instances) gets 400
 invalid_instance (AADSTS50049).
+
+Browsers: with config login_page, an authorization request without login_hint shows a
+sign-in page (username and password; it posts back to the authorization endpoint) unless
+the browser already has the provider's session cookie; prompt=login asks again. A sign-in
+sets that cookie; GET /{tenant}/oauth2/v2.0/logout (the end_session_endpoint) clears it and
+goes to post_logout_redirect_uri. A claims request for access_token.acrs (an authentication
+context) puts acrs in the access tokens of that sign-in and of its refresh tokens and
+on-behalf-of exchanges; a refresh asking for acrs its sign-in did not meet is refused with
+interaction_required, as Entra refuses it.
 
 A generic OpenID Connect realm: GET /{realm}/.well-known/openid-configuration (no v2.0)
 names endpoints under /{realm}/oauth2/v2.0/ and the issuer https://HOST/{realm} (config
@@ -57,9 +69,10 @@ with expires_in as text and an empty refresh_token, as the shell answers).
 
 The tests steer it through /_control (JSON over POST):
   /_control/client    {"client_id", "secret"?, "certificate_pem"?,     a confidential client; with
-                       "issuer_ca_pem"?, "subject"?}                   issuer_ca_pem and subject, known
-                                                                       by its certificate's subject and
-                                                                       issuer (x5c), as Entra's SNI
+                       "issuer_ca_pem"?, "subject"?,                   issuer_ca_pem and subject, known
+                       "app_id_uri"?}                                  by its certificate's subject and
+                                                                       issuer (x5c), as Entra's SNI;
+                                                                       app_id_uri names it as a resource
   /_control/fail      {"endpoint": "token", "status", "body"?, "raw"?, "retry_after"?,
                        "delay"?, "times"?, "location"?}                 the next answers fail
                        ("times": -1 fails until /_control/clear; "location" adds that
@@ -115,7 +128,6 @@ USERS = {
     "ann": {"oid": "00000000-0000-4000-8000-0000000000a1", "username": "ann@contoso.example", "password": "pw-ann-1"},
     "bob": {"oid": "00000000-0000-4000-8000-0000000000b0", "username": "bob@contoso.example", "password": "pw-bob-1"},
 }
-SIGNING_KEY = secrets.token_bytes(32)
 # AADSTS codes for the errors this server sends.
 ENTRA_CODES = {"invalid_grant": 70000, "invalid_client": 7000215, "invalid_request": 900144,
                "unsupported_grant_type": 70003, "authorization_pending": 70016, "slow_down": 70016,
@@ -135,20 +147,67 @@ def fingerprint(token):
     return hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
-def make_jwt(claims):
-    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "local"}).encode())
+class SigningKeys:
+    """The RSA keys tokens are signed with (RS256), published at jwks_uri as Entra publishes
+    its keys: the newest signs, and a rotated-out key stays listed, so a validator that
+    meets an unknown kid must fetch the set again."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.keys = []  # (kid, private key), newest last
+        self.rotate()
+
+    def rotate(self):
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        with self.lock:
+            self.keys.append((secrets.token_hex(8), key))
+
+    def current(self):
+        with self.lock:
+            return self.keys[-1]
+
+    def find(self, kid):
+        with self.lock:
+            return next((key for k, key in self.keys if k == kid), None)
+
+    def jwks(self):
+        def unsigned(number):
+            return b64url(number.to_bytes((number.bit_length() + 7) // 8, "big"))
+        with self.lock:
+            keys = list(self.keys)
+        return {"keys": [{"kty": "RSA", "use": "sig", "kid": kid, "n": unsigned(key.public_key().public_numbers().n),
+                          "e": unsigned(key.public_key().public_numbers().e)} for kid, key in reversed(keys)]}
+
+
+SIGNING_KEYS = SigningKeys()
+
+
+def sign_jwt(claims, kid, key):
+    """A compact RS256 JWT of `claims`, signed with `key` and naming `kid`."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    header = b64url(json.dumps({"alg": "RS256", "typ": "JWT", "kid": kid}).encode())
     payload = b64url(json.dumps(claims).encode())
-    signature = hmac.new(SIGNING_KEY, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    signature = key.sign(f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
     return f"{header}.{payload}.{b64url(signature)}"
 
 
+def make_jwt(claims):
+    kid, key = SIGNING_KEYS.current()
+    return sign_jwt(claims, kid, key)
+
+
 def read_own_jwt(token):
-    """The claims of a JWT this server issued, or None."""
+    """The claims of a JWT this server issued (signed with one of its keys), or None."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
     try:
         header, payload, signature = token.split(".")
-        expected = hmac.new(SIGNING_KEY, f"{header}.{payload}".encode(), hashlib.sha256).digest()
-        if not hmac.compare_digest(b64url_decode(signature), expected):
+        key = SIGNING_KEYS.find(json.loads(b64url_decode(header)).get("kid"))
+        if key is None:
             return None
+        key.public_key().verify(b64url_decode(signature), f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
         return json.loads(b64url_decode(payload))
     except Exception:
         return None
@@ -161,6 +220,7 @@ class State:
         self.codes = {}            # code -> grant
         self.refresh_tokens = {}   # token -> grant
         self.devices = {}          # device_code -> record
+        self.sessions = {}         # the provider's browser sessions: cookie value -> user
         self.faults = []           # pending injected failures
         self.requests = []         # what was received (no secrets)
         self.assertion_ids = set()
@@ -432,9 +492,17 @@ class Handler(BaseHTTPRequestHandler):
             if self.injected_fault("openid-configuration"):
                 return
             return self.send_json(200, self.openid_configuration(tenant))
+        if self.route(parts, ["discovery", "v2.0", "keys"], ["discovery", "keys"]) or (len(parts) == 2 and parts[1] == "keys"):
+            self.record("keys")
+            if self.injected_fault("keys"):
+                return
+            return self.send_json(200, SIGNING_KEYS.jwks())
         tenant = self.route(parts, ["oauth2", "v2.0", "authorize"], ["oauth2", "authorize"])
         if tenant:
             return self.authorize(tenant, query)
+        tenant = self.route(parts, ["oauth2", "v2.0", "logout"], ["oauth2", "logout"])
+        if tenant:
+            return self.logout(query)
         self.send_json(404, {"error": "not_found"})
 
     def do_POST(self):
@@ -443,6 +511,9 @@ class Handler(BaseHTTPRequestHandler):
         if parts and parts[0] == "_control":
             return self.control(parts[1] if len(parts) > 1 else "")
         form = self.form()
+        tenant = self.route(parts, ["oauth2", "v2.0", "authorize"], ["oauth2", "authorize"])
+        if tenant:
+            return self.sign_in_form(tenant, form)
         if url.path == "/cloudshell/oauth2/token":
             return self.cloud_shell(form)
         tenant = self.route(parts, ["oauth2", "v2.0", "devicecode"], ["oauth2", "devicecode"])
@@ -490,7 +561,11 @@ class Handler(BaseHTTPRequestHandler):
         redirect = query.get("redirect_uri")
         if not redirect or query.get("response_type") != "code":
             return self.oauth_error("invalid_request", "redirect_uri and response_type=code are required")
-        user = (query.get("login_hint") or "ann").split("@")[0]
+        hint = query.get("login_hint")
+        session = self.session_user()
+        if not hint and STATE.config.get("login_page") and (not session or query.get("prompt") == "login"):
+            return self.login_page(query)
+        user = (hint or session or "ann").split("@")[0]
         if user == "decline":
             params = {"error": "access_denied", "error_description": "The user declined to sign in."}
             if "state" in query:
@@ -504,6 +579,7 @@ class Handler(BaseHTTPRequestHandler):
                                  "tenant": tenant, "scope": query.get("scope", ""), "nonce": query.get("nonce"),
                                  "challenge": query.get("code_challenge"),
                                  "method": query.get("code_challenge_method", "plain"),
+                                 "acrs": self.requested_acrs(query.get("claims")),
                                  # When the user last authenticated: now, or as long ago as
                                  # config "auth_age" says (a session the provider reused).
                                  "auth_time": int(time.time()) - int(STATE.config.get("auth_age", 0))}
@@ -511,10 +587,77 @@ class Handler(BaseHTTPRequestHandler):
         if "state" in query:
             params["state"] = query["state"]
         if query.get("response_mode") == "form_post":
-            return self.form_post(redirect, params)
-        self.redirect_to(redirect, params)
+            return self.form_post(redirect, params, session=user)
+        self.redirect_to(redirect, params, session=user)
 
-    def form_post(self, redirect, params):
+    @staticmethod
+    def requested_acrs(claims):
+        """The authentication context values a claims request asks the access token for
+        (access_token.acrs, with "value" or "values"), as a list."""
+        try:
+            acrs = json.loads(claims)["access_token"]["acrs"]
+        except Exception:
+            return []
+        values = acrs.get("values") or ([acrs["value"]] if "value" in acrs else [])
+        return [str(v) for v in values]
+
+    def session_user(self):
+        """The user this browser signed in as (the provider's own session cookie), or None."""
+        for part in (self.headers.get("Cookie") or "").split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == "idp_session":
+                user = STATE.sessions.get(value)
+                if user:
+                    return user
+        return None
+
+    def login_page(self, query, problem=""):
+        """The provider's sign-in page: a username and password form that posts back to the
+        authorization endpoint with the request's parameters."""
+        import html
+        fields = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}"/>' for k, v in query.items())
+        page = (f'<html><head><title>Sign in</title></head><body><h1>Sign in</h1><p id="problem">{html.escape(problem)}</p>'
+                f'<form method="POST">{fields}<input id="username" name="username"/><input id="password" name="password" type="password"/>'
+                f'<button id="submit" type="submit">Sign in</button></form></body></html>').encode()
+        self.send_raw(200, page, content_type="text/html; charset=utf-8")
+
+    def sign_in_form(self, tenant, form):
+        """The sign-in page's post: a right password signs the user in (with a session
+        cookie, so the next authorization request needs no form) and answers the request."""
+        username = form.pop("username", "")
+        password = form.pop("password", "")
+        user = username.split("@")[0]
+        self.record("sign-in", {"username": username})
+        if user not in USERS or not hmac.compare_digest(USERS[user]["password"], password):
+            return self.login_page(form, "The username or password is incorrect.")
+        form["login_hint"] = USERS[user]["username"]
+        form.pop("prompt", None)
+        self.authorize(tenant, form)
+
+    def logout(self, query):
+        """The end-session endpoint: forgets the browser's session and goes back to
+        post_logout_redirect_uri when one is given."""
+        self.record("logout", query)
+        cookie = "idp_session=; Path=/; Max-Age=0"
+        redirect = query.get("post_logout_redirect_uri")
+        if redirect:
+            self.send_response(302)
+            self.send_header("Location", redirect)
+        else:
+            self.send_response(200)
+        self.send_header("Set-Cookie", cookie)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def session_cookie(self, user):
+        if not user:
+            return None
+        session = secrets.token_urlsafe(16)
+        with STATE.lock:
+            STATE.sessions[session] = user
+        return f"idp_session={session}; Path=/; HttpOnly"
+
+    def form_post(self, redirect, params, session=None):
         """Answers as Entra does for response_mode=form_post: a page whose form the browser
         posts to the redirect URI at once."""
         import html
@@ -524,12 +667,18 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(page)))
+        cookie = self.session_cookie(session)
+        if cookie:
+            self.send_header("Set-Cookie", cookie)
         self.end_headers()
         self.wfile.write(page)
 
-    def redirect_to(self, redirect, params):
+    def redirect_to(self, redirect, params, session=None):
         self.send_response(302)
         self.send_header("Location", redirect + ("&" if "?" in redirect else "?") + urllib.parse.urlencode(params))
+        cookie = self.session_cookie(session)
+        if cookie:
+            self.send_header("Set-Cookie", cookie)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -572,7 +721,7 @@ class Handler(BaseHTTPRequestHandler):
                 if derived != record["challenge"]:
                     return self.oauth_error("invalid_grant", "the code_verifier does not match the code_challenge")
             return self.user_tokens(client_id, record["user"], scopes or record["scope"].split(), record["nonce"], grant,
-                                    auth_time=record["auth_time"])
+                                    auth_time=record["auth_time"], acrs=record.get("acrs"))
         if grant == "refresh_token":
             presented = form.get("refresh_token", "")
             with STATE.lock:
@@ -587,7 +736,12 @@ class Handler(BaseHTTPRequestHandler):
             if not usable:
                 return self.oauth_error("invalid_grant", "the refresh token belongs to another client",
                                         suberror="client_mismatch")
-            return self.user_tokens(client_id, record["user"], scopes, None, grant)
+            missing = [v for v in self.requested_acrs(form.get("claims")) if v not in (record.get("acrs") or [])]
+            if missing:
+                # Entra: an authentication context the session has not met needs the user.
+                return self.oauth_error("interaction_required", f"the authentication context {', '.join(missing)} needs the user to sign in again",
+                                        status=400)
+            return self.user_tokens(client_id, record["user"], scopes, None, grant, acrs=record.get("acrs"))
         if grant == "client_credentials":
             if not confidential:
                 return self.oauth_error("invalid_client", "this client has no credentials registered", status=401)
@@ -608,7 +762,7 @@ class Handler(BaseHTTPRequestHandler):
             user = next((name for name, u in USERS.items() if u["oid"] == claims.get("oid")), None)
             if not user:
                 return self.oauth_error("invalid_grant", "the assertion names no known user")
-            return self.user_tokens(client_id, user, scopes, None, grant)
+            return self.user_tokens(client_id, user, scopes, None, grant, acrs=claims.get("acrs"))
         return self.oauth_error("unsupported_grant_type", f"grant_type {grant!r} is not supported")
 
     def authenticate_client(self, tenant, client_id, form):
@@ -722,23 +876,28 @@ class Handler(BaseHTTPRequestHandler):
     def client_info(self, user):
         return b64url(json.dumps({"uid": USERS[user]["oid"], "utid": TENANT_ID}).encode())
 
-    def access_token(self, client_id, user, scopes):
+    def access_token(self, client_id, user, scopes, acrs=None):
         now = int(time.time())
         expires_in = STATE.config["expires_in"]
         resource_scopes = [s for s in scopes if s not in ("openid", "profile", "offline_access")]
         audience = resource_scopes[0].rsplit("/", 1)[0] if resource_scopes and "/" in resource_scopes[0] else client_id
-        claims = {"aud": audience, "iss": f"{self.base_url()}/{TENANT_ID}/v2.0", "iat": now, "exp": now + expires_in,
-                  "azp": client_id, "tid": TENANT_ID, "jti": secrets.token_hex(8), "scp": " ".join(resource_scopes)}
+        # A v2.0 access token names the resource app by its client id, not its App ID URI.
+        audience = next((cid for cid, c in STATE.clients.items() if c.get("app_id_uri") == audience), audience)
+        claims = {"aud": audience, "iss": f"{self.base_url()}/{TENANT_ID}/v2.0", "iat": now, "nbf": now, "exp": now + expires_in,
+                  "azp": client_id, "tid": TENANT_ID, "jti": secrets.token_hex(8), "ver": "2.0",
+                  "scp": " ".join(s.rsplit("/", 1)[-1] for s in resource_scopes)}
         if user:
             claims.update({"oid": USERS[user]["oid"], "sub": USERS[user]["oid"], "preferred_username": USERS[user]["username"]})
+        if acrs:
+            claims["acrs"] = list(acrs)
         body = {"token_type": "Bearer", "access_token": make_jwt(claims), "expires_in": expires_in,
                 "ext_expires_in": expires_in, "scope": " ".join(resource_scopes) or " ".join(scopes)}
         if STATE.config.get("refresh_in"):
             body["refresh_in"] = STATE.config["refresh_in"]
         return body
 
-    def user_tokens(self, client_id, user, scopes, nonce, grant, auth_time=None):
-        body = self.access_token(client_id, user, scopes)
+    def user_tokens(self, client_id, user, scopes, nonce, grant, auth_time=None, acrs=None):
+        body = self.access_token(client_id, user, scopes, acrs)
         now = int(time.time())
         id_claims = {"aud": client_id, "iss": f"{self.base_url()}/{TENANT_ID}/v2.0", "iat": now, "nbf": now,
                      "exp": now + 3600, "name": user.title(), "oid": USERS[user]["oid"],
@@ -757,7 +916,7 @@ class Handler(BaseHTTPRequestHandler):
         refresh = "rt-" + secrets.token_urlsafe(32)
         foci = STATE.config.get("foci")
         with STATE.lock:
-            STATE.refresh_tokens[refresh] = {"client_id": client_id, "user": user, "foci": foci}
+            STATE.refresh_tokens[refresh] = {"client_id": client_id, "user": user, "foci": foci, "acrs": acrs}
         body.update({"id_token": make_jwt(id_claims), "refresh_token": refresh})
         self.note(status=200, issued_rt=fingerprint(refresh))
         if not adfs:
@@ -782,7 +941,8 @@ class Handler(BaseHTTPRequestHandler):
             if what == "client":
                 STATE.clients[request["client_id"]] = {"secret": request.get("secret"),
                                                        "certificate": request.get("certificate_pem"),
-                                                       "issuer_ca": request.get("issuer_ca_pem"), "subject": request.get("subject")}
+                                                       "issuer_ca": request.get("issuer_ca_pem"), "subject": request.get("subject"),
+                                                       "app_id_uri": request.get("app_id_uri")}
             elif what == "fail":
                 STATE.faults.append(request)
             elif what == "device":
@@ -797,6 +957,8 @@ class Handler(BaseHTTPRequestHandler):
                     STATE.refresh_tokens.clear()
             elif what == "config":
                 STATE.config.update(request)
+            elif what == "rotate_key":
+                SIGNING_KEYS.rotate()
             elif what == "reset":
                 STATE.requests.clear()
                 STATE.faults.clear()

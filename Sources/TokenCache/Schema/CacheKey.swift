@@ -39,6 +39,13 @@ public enum CacheKey {
         PythonText.sortedByCodePoint(scopes).joined(separator: " ")
     }
 
+    /// The `user_assertion_hash` of an on-behalf-of token, as MSAL .NET computes it: the
+    /// base64url SHA-256 of the user assertion (the caller's token), so the cached token is
+    /// found again for that assertion only.
+    public static func userAssertionHash(_ assertion: String) -> String {
+        Base64URL.encode(SHA256.hash(Array(assertion.utf8)))
+    }
+
     /// The key MSAL Python computes from an entry's own fields (what `modify()` uses).
     ///
     /// A field that holds something other than a string or null makes Python's key maker

@@ -30,6 +30,9 @@ package enum FieldName {
     package static let username = "username"
     package static let authorityType = "authority_type"
     package static let accountSource = "account_source"
+    /// MSAL .NET's field on an on-behalf-of token: the base64url SHA-256 of the user
+    /// assertion it was obtained for (MSAL Python keeps it as an unknown field).
+    package static let userAssertionHash = "user_assertion_hash"
 
     /// What the schema says about a field.
     struct Info {
@@ -61,7 +64,7 @@ package enum FieldName {
             (accountSource, true, false, true, true),
             ("AccessToken", false, false, false, false), ("RefreshToken", false, false, false, false),
             ("IdToken", false, false, false, false), ("Account", false, false, false, false),
-            ("AppMetadata", false, false, false, false),
+            ("AppMetadata", false, false, false, false), (userAssertionHash, true, false, true, false),
         ]
         return rows.enumerated().map { index, row in
             Info(name: row.0, isString: row.1, isTime: row.2, isSummarised: row.3, isShared: row.4, ordinal: index)
@@ -106,6 +109,7 @@ package enum FieldName {
     static let usernameField = info(named: username)!
     static let authorityTypeField = info(named: authorityType)!
     static let accountSourceField = info(named: accountSource)!
+    static let userAssertionHashField = info(named: userAssertionHash)!
 
     /// The shared literal for a known name spelled by `bytes`, or `nil`.
     static func intern(_ bytes: UnsafeRawBufferPointer) -> String? {

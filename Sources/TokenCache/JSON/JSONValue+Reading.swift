@@ -1,14 +1,13 @@
-import TokenCache
 
 extension JSONValue {
     /// The elements, when this value is an array; empty otherwise.
-    var items: [JSONValue] {
+    package var items: [JSONValue] {
         if case .array(let items) = self { return items }
         return []
     }
 
     /// A whole number, or a string of one (AAD v1 and AD FS send `expires_in` as text).
-    var wholeNumber: Int64? {
+    package var wholeNumber: Int64? {
         switch self {
         case .number(let number): return number.int64Value
         case .string(let text): return Int64(text)
