@@ -99,7 +99,10 @@ let package = Package(
         .testTarget(name: "CacheBackendsTests", dependencies: ["CacheBackends", "TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "CachePostgresTests", dependencies: ["CachePostgres", "CacheBackends", "TokenCache", "TokenCacheTesting"]),
         .testTarget(name: "MSALLiteTests", dependencies: ["MSALLite", "TokenCache", "CacheBackends", "CachePostgres", "TokenCacheTesting", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "MSALHummingbirdTests", dependencies: ["MSALHummingbird", "MSALLite", "TokenCache", "TokenCacheTesting", .product(name: "Hummingbird", package: "hummingbird")]),
+        .testTarget(name: "MSALHummingbirdTests", dependencies: [
+            "MSALHummingbird", "MSALLite", "TokenCache", "CacheBackends", "CachePostgres", "TokenCacheTesting", "WebAppExample",
+            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
         .testTarget(name: "tokencacheTests", dependencies: ["tokencache", "TokenCache", "CacheBackends", "CachePostgres", "MSALLite", "TokenCacheTesting"]),
     ],
     swiftLanguageModes: [.v6]

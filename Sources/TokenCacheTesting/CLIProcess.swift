@@ -22,13 +22,18 @@ public enum CLIProcess {
     /// The executable: `$TOKENCACHE_BIN`, else `tokencache` beside the test bundle.
     public static var executable: String {
         if let explicit = ProcessInfo.processInfo.environment["TOKENCACHE_BIN"] { return explicit }
+        return product("tokencache")
+    }
+
+    /// The built executable product `name`, beside the test bundle.
+    public static func product(_ name: String) -> String {
         var folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         for _ in 0..<3 {
-            let candidate = folder.appendingPathComponent("tokencache")
+            let candidate = folder.appendingPathComponent(name)
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate.path }
             folder.deleteLastPathComponent()
         }
-        return PythonPeer.repositoryRoot.appendingPathComponent(".build/debug/tokencache").path
+        return PythonPeer.repositoryRoot.appendingPathComponent(".build/debug/\(name)").path
     }
 
     /// Runs `tokencache` with `arguments`.
