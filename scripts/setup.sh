@@ -9,10 +9,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # SQLite store; a Secret Service that runs headless (gnome-keyring on a private D-Bus
 # session) with libsecret, and the GObject bindings msal-extensions' LibsecretPersistence
 # needs; PostgreSQL's server and psql, which the tests start in a private cluster; and
-# keyctl (keyutils), with which the tests take a data key out of the kernel keyring.
+# keyctl (keyutils), with which the tests take a data key out of the kernel keyring; and
+# Debian's chromium with its chromedriver, the real browser of the web app tests.
 packages=(python3 python3-venv python3-pip ca-certificates openssl pkg-config libssl-dev libsqlite3-dev
   dbus-daemon dbus-bin libglib2.0-bin gnome-keyring libsecret-1-0 libsecret-tools gir1.2-secret-1 python3-gi
-  postgresql-15 postgresql-client-15 keyutils)
+  postgresql-15 postgresql-client-15 keyutils chromium chromium-driver)
 # A benchmark script names what it needs on top (callgrind.sh: valgrind and binutils).
 read -ra extra <<< "${TOKENCACHE_SETUP_PACKAGES:-}"
 packages+=("${extra[@]}")
@@ -28,7 +29,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# MSAL Python and msal-extensions, the reference peers the tests compare against.
+# MSAL Python and msal-extensions, the reference peers the tests compare against, and
+# Selenium, which drives the browser (with the system chromedriver: it downloads nothing).
 venv="$root/.venv"
 requirements="$root/scripts/python-requirements.txt"
 stamp="$venv/.requirements"

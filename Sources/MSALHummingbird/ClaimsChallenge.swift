@@ -61,7 +61,7 @@ public enum ClaimsChallenge {
         String(text.flatMap { character -> [Character] in
             switch character {
             case "\"", "\\": return ["\\", character]
-            case "\r", "\n": return [" "]
+            case _ where character.isNewline: return [" "]
             default: return [character]
             }
         })

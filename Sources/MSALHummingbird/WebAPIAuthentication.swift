@@ -45,7 +45,7 @@ public final class WebAPIAuthentication: Sendable {
     }
 
     /// The API's client: it discovers the provider and, when it is a
-    /// ``ConfidentialClientApplication``, makes the on-behalf-of exchanges.
+    /// `ConfidentialClientApplication`, makes the on-behalf-of exchanges.
     public let application: ClientApplication
     /// The options.
     public let options: Options
@@ -179,7 +179,10 @@ public final class WebAPIAuthentication: Sendable {
     /// A token for `scopes` of a downstream API, for the caller of `token` (the
     /// on-behalf-of exchange; cached per caller token, so a repeated call sends nothing).
     ///
-    /// - Parameter claims: A claims challenge the downstream API answered with, if any.
+    /// - Parameters:
+    ///   - token: The caller's token, as ``authenticate(_:)`` checked it.
+    ///   - scopes: The downstream API's scopes.
+    ///   - claims: A claims challenge the downstream API answered with, if any.
     /// - Throws: ``BearerTokenError`` `insufficientClaims` (401 with the claims challenge,
     ///   for the caller to pass to its user's next sign-in) when the provider needs the user;
     ///   `downstreamUnavailable` (503) when the provider failed or could not be reached.
