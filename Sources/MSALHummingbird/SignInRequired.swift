@@ -60,21 +60,9 @@ public struct ProviderUnavailable: HTTPResponseError, CustomStringConvertible {
 
 /// HTML pages and escaping.
 enum HTML {
-    /// `text` with `&`, `<`, `>`, `"` and `'` escaped, for element text and attributes.
+    /// `text` safe inside HTML text and attribute values.
     static func escape(_ text: String) -> String {
-        var escaped = ""
-        escaped.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "\"": escaped += "&quot;"
-            case "'": escaped += "&#39;"
-            default: escaped.append(character)
-            }
-        }
-        return escaped
+        LoopbackPages.escapeHTML(text)
     }
 
     /// An HTML response that no cache keeps.

@@ -45,8 +45,9 @@ the browser already has the provider's session cookie; prompt=login asks again. 
 sets that cookie; GET /{tenant}/oauth2/v2.0/logout (the end_session_endpoint) clears it and
 goes to post_logout_redirect_uri. A claims request for access_token.acrs (an authentication
 context) puts acrs in the access tokens of that sign-in and of its refresh tokens and
-on-behalf-of exchanges; a refresh asking for acrs its sign-in did not meet is refused with
-interaction_required, as Entra refuses it.
+on-behalf-of exchanges; a refresh asking for acrs gets them (a session that meets them), or,
+with config acrs_needs_sign_in, is refused with interaction_required, as Entra refuses a
+context the session has not met.
 
 A generic OpenID Connect realm: GET /{realm}/.well-known/openid-configuration (no v2.0)
 names endpoints under /{realm}/oauth2/v2.0/ and the issuer https://HOST/{realm} (config
@@ -181,6 +182,12 @@ class SigningKeys:
 
 
 SIGNING_KEYS = SigningKeys()
+
+# IDP_SYNTHETIC_USERS=N adds users user0..user{N-1} (password pw-userI), for benchmarks
+# that sign in many users.
+for _index in range(int(os.environ.get("IDP_SYNTHETIC_USERS", "0"))):
+    USERS[f"user{_index}"] = {"oid": str(uuid.UUID(int=(0xB0 << 64) + _index)), "username": f"user{_index}@contoso.example",
+                              "password": f"pw-user{_index}"}
 
 
 def sign_jwt(claims, kid, key):
@@ -736,12 +743,13 @@ class Handler(BaseHTTPRequestHandler):
             if not usable:
                 return self.oauth_error("invalid_grant", "the refresh token belongs to another client",
                                         suberror="client_mismatch")
-            missing = [v for v in self.requested_acrs(form.get("claims")) if v not in (record.get("acrs") or [])]
-            if missing:
-                # Entra: an authentication context the session has not met needs the user.
-                return self.oauth_error("interaction_required", f"the authentication context {', '.join(missing)} needs the user to sign in again",
-                                        status=400)
-            return self.user_tokens(client_id, record["user"], scopes, None, grant, acrs=record.get("acrs"))
+            if STATE.config.get("acrs_needs_sign_in"):
+                missing = [v for v in self.requested_acrs(form.get("claims")) if v not in (record.get("acrs") or [])]
+                if missing:
+                    # Entra: an authentication context the session has not met needs the user.
+                    return self.oauth_error("interaction_required", f"the authentication context {', '.join(missing)} needs the user to sign in again")
+            acrs = sorted(set(record.get("acrs") or []) | set(self.requested_acrs(form.get("claims"))))
+            return self.user_tokens(client_id, record["user"], scopes, None, grant, acrs=acrs)
         if grant == "client_credentials":
             if not confidential:
                 return self.oauth_error("invalid_client", "this client has no credentials registered", status=401)

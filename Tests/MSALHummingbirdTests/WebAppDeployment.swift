@@ -28,7 +28,7 @@ final class WebAppDeployment: @unchecked Sendable {
     init(folder: URL, webStores: [String], environment: [String: String] = [:]) async throws {
         self.folder = folder
         server = try IdentityServer()
-        try await server.control("config", ["login_page": true])
+        try await server.control("config", ["login_page": true, "acrs_needs_sign_in": true])
         try await server.control("client", ["client_id": "webapp", "secret": Self.secrets["webapp"]!])
         try await server.control("client", ["client_id": "api-id", "secret": Self.secrets["api-id"]!, "app_id_uri": "api://example-api"])
         try await server.control("client", ["client_id": "down-id", "secret": Self.secrets["down-id"]!, "app_id_uri": "api://example-downstream"])

@@ -88,7 +88,17 @@ struct PythonParityTests {
             }
 
             let python = try Self.normalizedEntries(pythonFile)
-            let swift = try Self.normalizedEntries(swiftFile)
+            var swift = try Self.normalizedEntries(swiftFile)
+            // The one difference by design: MSALLite records on an on-behalf-of token the
+            // hash of the assertion it was obtained for (MSAL .NET's user_assertion_hash),
+            // so it can serve it again from the cache; MSAL Python keeps no such field.
+            let marked = swift.filter { $0.value.contains("\"user_assertion_hash\"") }
+            #expect(marked.count == 1 && marked.keys.first?.hasPrefix("AccessToken ") == true, "\(marked.keys.sorted())")
+            for (key, text) in marked {
+                var fields = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+                fields["user_assertion_hash"] = nil
+                swift[key] = String(decoding: try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]), as: UTF8.self)
+            }
             #expect(python.count == 24, "8 access tokens (one a managed identity's), 5 refresh tokens, 3 ID tokens, 1 account, 7 app metadata")
             #expect(Set(python.keys) == Set(swift.keys), "only MSAL Python: \(Set(python.keys).subtracting(swift.keys).sorted()); only MSALLite: \(Set(swift.keys).subtracting(python.keys).sorted())")
             for key in Set(python.keys).intersection(swift.keys).sorted() where python[key] != swift[key] {

@@ -64,7 +64,7 @@ public struct LoopbackPages: Sendable {
     }
 
     /// `text` safe inside HTML text and attribute values.
-    static func escapeHTML(_ text: String) -> String {
+    package static func escapeHTML(_ text: String) -> String {
         var escaped = ""
         for character in text {
             switch character {
