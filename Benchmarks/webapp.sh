@@ -8,6 +8,9 @@
 # instance). Prints one JSON line per store.
 #
 #   Benchmarks/webapp.sh [USERS] [SECONDS]     (default: 10000 20)
+#
+# WEBAPP_CONNECTIONS changes the 200 connections (halved per instance for two instances):
+# with a few, the latency is the API's own time per request rather than the queue's.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -16,6 +19,7 @@ swift build -c release --scratch-path .build/bench --product WebAppExample >/dev
 example="$root/.build/bench/release/WebAppExample"
 python="$root/.venv/bin/python"
 users=${1:-10000}
+connections=${WEBAPP_CONNECTIONS:-200}
 seconds=${2:-20}
 work=$(mktemp -d)
 chmod 0711 "$work"
@@ -52,7 +56,7 @@ start_api() {
 
 # Runs wrk against PORT with CONNECTIONS connections; prints wrk's JSON line.
 load() {
-  TOKENS="$work/tokens" wrk -t2 -c"$2" -d"${seconds}s" --timeout 10s -s Benchmarks/webapp.lua "http://127.0.0.1:$1" | grep '^{'
+  TOKENS="$work/tokens" wrk -t"$(( $2 < 2 ? 1 : 2 ))" -c"$2" -d"${seconds}s" --timeout 10s -s Benchmarks/webapp.lua "http://127.0.0.1:$1" | grep '^{'
 }
 
 run() {
@@ -61,11 +65,11 @@ run() {
   first=$(start_api "$spec")
   "$python" Benchmarks/webapp_tokens.py warm "http://127.0.0.1:$first" "$work/tokens"
   if [ "$instances" = 1 ]; then
-    printf '{"store": "%s", "users": %s, "wrk": %s}\n' "$name" "$users" "$(load "$first" 200)"
+    printf '{"store": "%s", "users": %s, "wrk": %s}\n' "$name" "$users" "$(load "$first" "$connections")"
   else
     second=$(start_api "$spec")
-    load "$first" 100 > "$work/a.json" & local a=$!
-    load "$second" 100 > "$work/b.json" & local b=$!
+    load "$first" $((connections / 2)) > "$work/a.json" & local a=$!
+    load "$second" $((connections / 2)) > "$work/b.json" & local b=$!
     wait "$a" "$b"
     printf '{"store": "%s", "users": %s, "wrk": [%s, %s]}\n' "$name" "$users" "$(cat "$work/a.json")" "$(cat "$work/b.json")"
   fi
@@ -73,7 +77,7 @@ run() {
   pids=("${pids[0]}")
 }
 
-echo "webapp benchmark: $users users, ${seconds}s per store" >&2
+echo "webapp benchmark: $users users, $connections connections, ${seconds}s per store" >&2
 "$python" Benchmarks/webapp_tokens.py sign-in "$authority" "$users" "$work/tokens"
 run sqlite "sqlite:$work/api.db" 1
 run postgres "$url?schema=api_plain" 1

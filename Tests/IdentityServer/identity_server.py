@@ -978,6 +978,8 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
+    # A backlog for many clients connecting at once (benchmarks), not the default 5.
+    ThreadingHTTPServer.request_queue_size = 256
     servers = [ThreadingHTTPServer(("127.0.0.1", 0), Handler)]
     print(f"PORT {servers[0].server_address[1]}", flush=True)
     if len(sys.argv) == 4 and sys.argv[1] == "--tls":
