@@ -109,6 +109,11 @@ public final class WebAPIAuthentication: Sendable {
             throw BearerTokenError(.invalidToken, "the token is not valid yet (nbf)")
         }
         let validated = ValidatedToken(rawValue: token, claims: claims)
+        // An access token carries delegated scopes or app roles; an ID token (same issuer,
+        // keys and audience) carries neither, and is refused as Microsoft.Identity.Web does.
+        guard claims["scp"] != nil || claims["roles"] != nil else {
+            throw BearerTokenError(.invalidToken, "the token carries neither scp nor roles: it is not an access token")
+        }
         if !options.requiredScopes.isEmpty, !validated.scopes.contains(where: options.requiredScopes.contains) {
             throw BearerTokenError(.insufficientScope, "the token carries none of the scopes this API requires", scope: options.requiredScopes.joined(separator: " "))
         }
@@ -131,7 +136,9 @@ public final class WebAPIAuthentication: Sendable {
         } catch {
             throw BearerTokenError(.keysUnavailable, "the provider's discovery document could not be read: \(error.reason)")
         }
-        guard let expected else { return }
+        guard let expected else {
+            throw BearerTokenError(.keysUnavailable, "the provider's discovery document names no issuer, so no token can be checked")
+        }
         let issuer = claims.string("iss")
         if issuer == expected { return }
         if expected.contains("{tenantid}"), let tenant = claims.string("tid"), issuer == expected.replacingOccurrences(of: "{tenantid}", with: tenant) { return }
@@ -165,11 +172,15 @@ public final class WebAPIAuthentication: Sendable {
                       let key = try? _RSA.Signing.PublicKey(n: n, e: e) else { continue }
                 found[id] = key
             }
-            keys.withLock { state in
-                state.keys = found
-                state.fetchedAt = now
+            // A set with no usable key is the provider's trouble, not a rotation: the keys
+            // already fetched stay.
+            if !found.isEmpty {
+                keys.withLock { state in
+                    state.keys = found
+                    state.fetchedAt = now
+                }
             }
-            if let key = found[kid] { return key }
+            if let key = found.isEmpty ? known.key : found[kid] { return key }
         }
         throw BearerTokenError(.invalidToken, "the token is signed with a key the provider does not publish")
     }

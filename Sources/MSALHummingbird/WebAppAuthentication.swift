@@ -231,7 +231,9 @@ public final class WebAppAuthentication: Sendable {
     /// `text` as a path of this app (`/` when it is missing, absolute, or starts with `//`,
     /// which a browser would read as another host).
     static func localPath(_ text: String?) -> String {
-        guard let text, text.hasPrefix("/"), !text.hasPrefix("//"), !text.contains("\\"), !text.contains(where: \.isNewline) else { return "/" }
+        // Browsers drop tabs and line breaks from a URL: "/\t/evil" would read as "//evil".
+        guard let text, text.hasPrefix("/"), !text.hasPrefix("//"), !text.contains("\\"),
+              !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return "/" }
         return text
     }
 

@@ -107,7 +107,7 @@ struct WebAPITests {
         bytes[bytes.count / 2] ^= 1
         #expect(sealer.open(SignedInUser.self, from: Base64URL.encode(bytes), cookie: "session") == nil)
         #expect(throws: WebIdentityError.self) { _ = try CookieSealer(key: [UInt8](repeating: 0, count: 16)) }
-        for (path, expected) in [("/sensitive", "/sensitive"), ("//evil.example/", "/"), ("https://evil.example/", "/"), ("/\\evil", "/"), (nil, "/")] {
+        for (path, expected) in [("/sensitive", "/sensitive"), ("//evil.example/", "/"), ("https://evil.example/", "/"), ("/\\evil", "/"), ("/\t/evil.example", "/"), (nil, "/")] {
             #expect(WebAppAuthentication.localPath(path) == expected)
         }
     }
