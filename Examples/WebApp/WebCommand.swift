@@ -42,7 +42,7 @@ struct WebCommand: AsyncParsableCommand {
     /// The page: who is signed in, and the API's answer to `path` with their token.
     func page(_ auth: WebAppAuthentication, _ request: Request, path: String) async throws -> Response {
         guard let user = auth.user(in: request) else {
-            return Page.html(title: "Web app example", body: "<p id=\"user\">Not signed in.</p><p><a id=\"signin\" href=\"/signin?return=\(request.uri.path)\">Sign in</a></p>")
+            return Page.html(title: "Web app example", body: "<p id=\"user\">Not signed in.</p><p><a id=\"signin\" href=\"/signin?return=\(Page.escape(request.uri.path))\">Sign in</a></p>")
         }
         let token = try await auth.accessToken(scopes: [apiScope], for: request)
         let answer = try await APICall.get("\(apiURL)/\(path)", token: token.accessToken)
